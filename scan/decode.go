@@ -1,0 +1,186 @@
+package scan
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"net/url"
+)
+
+// A segment is a run of encoded text and what it decodes to.
+type segment struct {
+	start, end int
+	encoding   string
+	decoded    []byte
+}
+
+const (
+	minBase64Run = 24      // shortest base64 run worth decoding (18 bytes)
+	maxSegment   = 1 << 20 // longest segment decoded; longer runs are skipped
+)
+
+var b64Chars = func() (t [256]bool) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") {
+		t[c] = true
+	}
+	return
+}()
+
+// segmentDelim ends a URL-encoded or JSON-escaped segment.
+var segmentDelim = func() (t [256]bool) {
+	for _, c := range []byte(" \t\r\n\"'`<>()[]{},;") {
+		t[c] = true
+	}
+	return
+}()
+
+// segmentsOf calls fn for each encoded segment of data whose decoded form
+// is printable text different from the original: base64 runs (Kubernetes
+// Secret data, basic-auth blobs), URL-encoded runs and JSON strings that use
+// \u or \/ escapes (which can hide a key's characters from a plain match).
+func segmentsOf(data []byte, fn func(segment)) {
+	base64Segments(data, fn)
+	escapeSegments(data, '%', "url", decodeURL, fn)
+	escapeSegments(data, '\\', "json-escape", decodeJSONEscapes, fn)
+}
+
+func base64Segments(data []byte, fn func(segment)) {
+	n := len(data)
+	for i := 0; i < n; {
+		if !b64Chars[data[i]] {
+			i++
+			continue
+		}
+		j := i
+		for j < n && b64Chars[data[j]] {
+			j++
+		}
+		end := j
+		for end < n && end-j < 2 && data[end] == '=' {
+			end++
+		}
+		if j-i >= minBase64Run && j-i <= maxSegment && (i == 0 || !wordByte(data[i-1])) {
+			if dec := decodeBase64(data[i:j]); dec != nil {
+				fn(segment{start: i, end: end, encoding: "base64", decoded: dec})
+			}
+		}
+		i = max(end, i+1)
+	}
+}
+
+func wordByte(c byte) bool { return c == '_' || c == '-' || c == '.' }
+
+func decodeBase64(run []byte) []byte {
+	// Cheap rejection before allocating: base64 of text has a mix of cases
+	// or digits; plain words and paths rarely decode to text anyway.
+	run = run[:len(run)-len(run)%4]
+	if len(run)%4 == 1 {
+		run = run[:len(run)-1]
+	}
+	dec := make([]byte, base64.RawStdEncoding.DecodedLen(len(run)))
+	n, err := base64.RawStdEncoding.Decode(dec, run)
+	if err != nil {
+		return nil
+	}
+	dec = dec[:n]
+	if !printable(dec) {
+		return nil
+	}
+	return dec
+}
+
+// printable reports whether b looks like text: at least 95% printable ASCII
+// or common whitespace, and no NUL.
+func printable(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	bad := 0
+	for _, c := range b {
+		switch {
+		case c == 0:
+			return false
+		case c >= 0x20 && c < 0x7f, c == '\n', c == '\r', c == '\t':
+		default:
+			bad++
+		}
+	}
+	return bad*20 <= len(b)
+}
+
+func escapeSegments(data []byte, marker byte, encoding string, decode func([]byte) []byte, fn func(segment)) {
+	for off := 0; off < len(data); {
+		i := bytes.IndexByte(data[off:], marker)
+		if i < 0 {
+			return
+		}
+		i += off
+		lo, hi := i, i+1
+		for lo > 0 && !segmentDelim[data[lo-1]] && i-lo < maxSegment {
+			lo--
+		}
+		for hi < len(data) && hi-i < maxSegment {
+			c := data[hi]
+			if marker == '\\' && c == '\\' && hi+1 < len(data) {
+				hi += 2 // an escaped quote does not end the segment
+				continue
+			}
+			if segmentDelim[c] {
+				break
+			}
+			hi++
+		}
+		hi = min(hi, len(data))
+		if dec := decode(data[lo:hi]); dec != nil && !bytes.Equal(dec, data[lo:hi]) && printable(dec) {
+			fn(segment{start: lo, end: hi, encoding: encoding, decoded: dec})
+		}
+		off = hi + 1
+	}
+}
+
+func decodeURL(seg []byte) []byte {
+	if !hasEscape(seg, '%', isHexEscape) {
+		return nil
+	}
+	s, err := url.PathUnescape(string(seg))
+	if err != nil {
+		return nil
+	}
+	return []byte(s)
+}
+
+func isHexEscape(rest []byte) bool {
+	return len(rest) >= 2 && isHex(rest[0]) && isHex(rest[1])
+}
+
+func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
+
+// decodeJSONEscapes unescapes a JSON string body that uses \u or \/ escapes.
+// Segments with only \n, \" and the like are left alone: those escapes end
+// a key rather than hide one, and the boundary check handles them.
+func decodeJSONEscapes(seg []byte) []byte {
+	if !hasEscape(seg, '\\', func(rest []byte) bool {
+		return len(rest) >= 5 && rest[0] == 'u' && isHex(rest[1]) && isHex(rest[2]) && isHex(rest[3]) && isHex(rest[4]) ||
+			len(rest) >= 1 && rest[0] == '/'
+	}) {
+		return nil
+	}
+	quoted := make([]byte, 0, len(seg)+2)
+	quoted = append(quoted, '"')
+	quoted = append(quoted, seg...)
+	quoted = append(quoted, '"')
+	var s string
+	if err := json.Unmarshal(quoted, &s); err != nil {
+		return nil
+	}
+	return []byte(s)
+}
+
+func hasEscape(seg []byte, marker byte, ok func(rest []byte) bool) bool {
+	for i := 0; i < len(seg); i++ {
+		if seg[i] == marker && ok(seg[i+1:]) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,452 @@
+// Package scan is the detection engine: given bytes, it reports every
+// credential the catalog knows, with its kind and position. It does no I/O.
+//
+// The pipeline for one buffer is a straight line: one keyword pass over all
+// rules' keywords (keywordDFA) -> bounded windows per rule -> the rule's
+// pattern in each window -> validators (boundary, checksum, entropy,
+// placeholder, published examples) -> overlap resolution -> the same again
+// on base64, URL-encoded and JSON-escaped segments, a bounded number of
+// layers deep.
+package scan
+
+import (
+	"bytes"
+	"fmt"
+	"regexp"
+	"regexp/syntax"
+	"slices"
+	"sort"
+	"sync"
+
+	"github.com/aicred/aicred/provider"
+)
+
+// A Match is one secret found in a buffer.
+type Match struct {
+	Kind *provider.Kind
+	// Start and End are byte offsets in the scanned buffer. For a secret
+	// found inside an encoded segment they span the whole segment.
+	Start, End int
+	Secret     string
+	Encoding   string // "", "base64", "url", "json-escape" (joined with '+' when nested)
+	Entropy    float64
+	Related    map[string]string
+	Hints      map[string]string
+}
+
+// Options tune an Engine.
+type Options struct {
+	// Kinds to detect; nil means the whole catalog.
+	Kinds []*provider.Kind
+	// DecodeDepth is how many layers of encoding (base64, URL, JSON escapes)
+	// are unwrapped and scanned again. Zero means the default of 2; a
+	// negative value turns decoding off.
+	DecodeDepth int
+	// NoInlineAllow disables the "aicred:allow" line comment.
+	NoInlineAllow bool
+	// Disabled rule ids are skipped.
+	Disabled []string
+}
+
+// InlineAllow is the comment that suppresses findings on its line.
+const InlineAllow = "aicred:allow"
+
+// Engine detects credentials. It is safe for concurrent use.
+type Engine struct {
+	rules       []*rule
+	dfa         *keywordDFA
+	kwRules     [][]int32
+	decodeDepth int
+	inlineAllow bool
+	scratch     sync.Pool
+}
+
+type rule struct {
+	kind       *provider.Kind
+	re         *regexp.Regexp
+	secretIdx  int
+	maxLen     int
+	ctx        int
+	boundary   charset
+	minEntropy float64
+	validate   func(string) bool
+	allow      map[string]bool
+	related    []near
+	hints      []near
+}
+
+type near struct {
+	name   string
+	re     *regexp.Regexp
+	window int
+}
+
+// New compiles the rules of the given kinds into an engine.
+func New(opts Options) (*Engine, error) {
+	kinds := opts.Kinds
+	if kinds == nil {
+		kinds = provider.Kinds()
+	}
+	e := &Engine{decodeDepth: opts.DecodeDepth, inlineAllow: !opts.NoInlineAllow}
+	if e.decodeDepth == 0 {
+		e.decodeDepth = 2
+	} else if e.decodeDepth < 0 {
+		e.decodeDepth = 0
+	}
+	kwIndex := map[string]int32{}
+	var keywords []string
+	for _, k := range kinds {
+		if slices.Contains(opts.Disabled, k.Rule.ID) {
+			continue
+		}
+		r, err := compileRule(k)
+		if err != nil {
+			return nil, err
+		}
+		ri := int32(len(e.rules))
+		e.rules = append(e.rules, r)
+		for _, kw := range k.Rule.Keywords {
+			lk := string(bytes.ToLower([]byte(kw)))
+			id, ok := kwIndex[lk]
+			if !ok {
+				id = int32(len(keywords))
+				kwIndex[lk] = id
+				keywords = append(keywords, lk)
+				e.kwRules = append(e.kwRules, nil)
+			}
+			if !slices.Contains(e.kwRules[id], ri) {
+				e.kwRules[id] = append(e.kwRules[id], ri)
+			}
+		}
+	}
+	e.dfa = newKeywordDFA(keywords)
+	e.scratch.New = func() any { return &scratch{windows: make([][]window, len(e.rules))} }
+	return e, nil
+}
+
+// Rules returns the number of compiled rules.
+func (e *Engine) Rules() int { return len(e.rules) }
+
+func compileRule(k *provider.Kind) (*rule, error) {
+	rl := &k.Rule
+	if len(rl.Keywords) == 0 {
+		return nil, fmt.Errorf("rule %s: no keywords", rl.ID)
+	}
+	for _, kw := range rl.Keywords {
+		if len(kw) < 3 {
+			return nil, fmt.Errorf("rule %s: keyword %q shorter than 3 bytes", rl.ID, kw)
+		}
+	}
+	re, err := regexp.Compile(rl.Pattern)
+	if err != nil {
+		return nil, fmt.Errorf("rule %s: pattern: %w", rl.ID, err)
+	}
+	maxLen, err := MaxMatchLen(rl.Pattern)
+	if err != nil {
+		return nil, fmt.Errorf("rule %s: %w", rl.ID, err)
+	}
+	b := rl.Boundary
+	if b == "" {
+		b = defaultBoundary
+	}
+	bs, err := parseCharset(b)
+	if err != nil {
+		return nil, fmt.Errorf("rule %s: %w", rl.ID, err)
+	}
+	r := &rule{
+		kind: k, re: re, maxLen: maxLen, ctx: rl.ContextWindow, boundary: bs,
+		minEntropy: rl.MinEntropy, validate: rl.Validate,
+	}
+	if i := re.SubexpIndex("secret"); i > 0 {
+		r.secretIdx = i
+	}
+	if len(rl.Allow) > 0 {
+		r.allow = map[string]bool{}
+		for _, a := range rl.Allow {
+			r.allow[a] = true
+		}
+	}
+	compileNear := func(m map[string]provider.Near) ([]near, error) {
+		var out []near
+		for name, n := range m {
+			nre, err := regexp.Compile(n.Pattern)
+			if err != nil {
+				return nil, fmt.Errorf("rule %s: near %s: %w", rl.ID, name, err)
+			}
+			w := n.Window
+			if w <= 0 {
+				w = 256
+			}
+			out = append(out, near{name: name, re: nre, window: w})
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+		return out, nil
+	}
+	if r.related, err = compileNear(rl.Related); err != nil {
+		return nil, err
+	}
+	if r.hints, err = compileNear(rl.Hints); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// MaxMatchLen returns the longest match, in bytes, that an RE2 pattern can
+// produce. Patterns with unbounded repetition are refused: every rule must
+// bound its window.
+func MaxMatchLen(pattern string) (int, error) {
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return 0, err
+	}
+	n, ok := maxLen(re.Simplify())
+	if !ok {
+		return 0, fmt.Errorf("pattern %q has unbounded repetition", pattern)
+	}
+	return n, nil
+}
+
+func maxLen(re *syntax.Regexp) (int, bool) {
+	switch re.Op {
+	case syntax.OpLiteral:
+		n := 0
+		for _, r := range re.Rune {
+			n += len(string(r))
+		}
+		return n, true
+	case syntax.OpCharClass, syntax.OpAnyChar, syntax.OpAnyCharNotNL:
+		hi := rune(0)
+		for i := 1; i < len(re.Rune); i += 2 {
+			hi = max(hi, re.Rune[i])
+		}
+		if re.Op != syntax.OpCharClass || hi > 0x10FFFF {
+			hi = 0x10FFFF
+		}
+		return len(string(hi)), true
+	case syntax.OpCapture, syntax.OpQuest:
+		return maxLen(re.Sub[0])
+	case syntax.OpRepeat:
+		if re.Max < 0 {
+			return 0, false
+		}
+		n, ok := maxLen(re.Sub[0])
+		return n * re.Max, ok
+	case syntax.OpStar, syntax.OpPlus:
+		return 0, false
+	case syntax.OpConcat:
+		total := 0
+		for _, s := range re.Sub {
+			n, ok := maxLen(s)
+			if !ok {
+				return 0, false
+			}
+			total += n
+		}
+		return total, true
+	case syntax.OpAlternate:
+		best := 0
+		for _, s := range re.Sub {
+			n, ok := maxLen(s)
+			if !ok {
+				return 0, false
+			}
+			best = max(best, n)
+		}
+		return best, true
+	default: // empty match, anchors, word boundaries
+		return 0, true
+	}
+}
+
+type window struct {
+	lo, hi int
+	kwEnds []int // for context rules: where each keyword in the window ended
+}
+
+type scratch struct {
+	hits    []hit
+	windows [][]window
+}
+
+// Scan reports every credential in data, in order of position.
+func (e *Engine) Scan(data []byte, fn func(Match)) {
+	for _, m := range e.collect(data, e.decodeDepth) {
+		if e.inlineAllow && lineHasAllow(data, m.Start, m.End) {
+			continue
+		}
+		fn(m)
+	}
+}
+
+func (e *Engine) collect(data []byte, depth int) []Match {
+	out := e.match(data)
+	if depth <= 0 {
+		return out
+	}
+	segmentsOf(data, func(seg segment) {
+		for _, m := range e.collect(seg.decoded, depth-1) {
+			m.Start, m.End = seg.start, seg.end
+			if m.Encoding == "" {
+				m.Encoding = seg.encoding
+			} else {
+				m.Encoding = seg.encoding + "+" + m.Encoding
+			}
+			out = append(out, m)
+		}
+	})
+	if len(out) > 1 {
+		sort.SliceStable(out, func(i, j int) bool { return out[i].Start < out[j].Start })
+	}
+	return out
+}
+
+// match runs the keyword pass and every triggered rule over data.
+func (e *Engine) match(data []byte) []Match {
+	sc := e.scratch.Get().(*scratch)
+	defer e.scratch.Put(sc)
+	sc.hits = e.dfa.find(data, sc.hits[:0])
+	if len(sc.hits) == 0 {
+		return nil
+	}
+	for i := range sc.windows {
+		sc.windows[i] = sc.windows[i][:0]
+	}
+	for _, h := range sc.hits {
+		for _, ri := range e.kwRules[h.kw] {
+			r := e.rules[ri]
+			var lo, hi int
+			if r.ctx > 0 {
+				lo, hi = h.end, h.end+r.ctx+r.maxLen
+			} else {
+				lo, hi = h.end-r.maxLen, h.end+r.maxLen
+			}
+			lo, hi = max(lo, 0), min(hi, len(data))
+			ws := sc.windows[ri]
+			if n := len(ws); n > 0 && lo <= ws[n-1].hi {
+				ws[n-1].hi = max(ws[n-1].hi, hi)
+				if r.ctx > 0 {
+					ws[n-1].kwEnds = append(ws[n-1].kwEnds, h.end)
+				}
+				continue
+			}
+			w := window{lo: lo, hi: hi}
+			if r.ctx > 0 {
+				w.kwEnds = []int{h.end}
+			}
+			sc.windows[ri] = append(ws, w)
+		}
+	}
+	var out []Match
+	for ri, ws := range sc.windows {
+		r := e.rules[ri]
+		for _, w := range ws {
+			out = r.apply(data, w, out)
+		}
+	}
+	return resolveOverlaps(out)
+}
+
+func (r *rule) apply(data []byte, w window, out []Match) []Match {
+	for _, loc := range r.re.FindAllSubmatchIndex(data[w.lo:w.hi], -1) {
+		s, t := loc[2*r.secretIdx], loc[2*r.secretIdx+1]
+		if s < 0 {
+			continue
+		}
+		s, t = s+w.lo, t+w.lo
+		if s > 0 && r.boundary[data[s-1]] || t < len(data) && r.boundary[data[t]] {
+			continue
+		}
+		if r.ctx > 0 && !nearKeyword(w.kwEnds, s, r.ctx) {
+			continue
+		}
+		secret := string(data[s:t])
+		if r.allow[secret] || r.validate != nil && !r.validate(secret) || IsPlaceholder(secret) {
+			continue
+		}
+		ent := Entropy(secret)
+		if ent < r.minEntropy {
+			continue
+		}
+		m := Match{Kind: r.kind, Start: s, End: t, Secret: secret, Entropy: ent}
+		m.Related = findNear(data, s, t, r.related, r.boundary)
+		m.Hints = findNear(data, s, t, r.hints, charset{})
+		out = append(out, m)
+	}
+	return out
+}
+
+// nearKeyword reports whether a keyword ended at most ctx bytes before s.
+func nearKeyword(kwEnds []int, s, ctx int) bool {
+	i := sort.SearchInts(kwEnds, s+1) // first end > s
+	return i > 0 && s-kwEnds[i-1] <= ctx
+}
+
+func findNear(data []byte, s, t int, ns []near, boundary charset) map[string]string {
+	var out map[string]string
+	for _, n := range ns {
+		lo, hi := max(s-n.window, 0), min(t+n.window, len(data))
+		for _, loc := range n.re.FindAllSubmatchIndex(data[lo:hi], -1) {
+			a, b := loc[0], loc[1]
+			if len(loc) > 2 && loc[2] >= 0 {
+				a, b = loc[2], loc[3]
+			}
+			a, b = a+lo, b+lo
+			if a < t && b > s { // the match itself
+				continue
+			}
+			if a > 0 && boundary[data[a-1]] || b < len(data) && boundary[data[b]] {
+				continue
+			}
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[n.name] = string(data[a:b])
+			break
+		}
+	}
+	return out
+}
+
+// resolveOverlaps keeps one match per span. When rules disagree about the
+// same bytes, a self-identifying rule (no context needed) beats a context
+// rule, and a match inside a self-identifying match is dropped.
+func resolveOverlaps(ms []Match) []Match {
+	if len(ms) < 2 {
+		return ms
+	}
+	sort.SliceStable(ms, func(i, j int) bool {
+		if ms[i].Start != ms[j].Start {
+			return ms[i].Start < ms[j].Start
+		}
+		return ms[i].End > ms[j].End
+	})
+	out := ms[:0]
+	for _, m := range ms {
+		if n := len(out); n > 0 {
+			p := &out[n-1]
+			if m.Start >= p.Start && m.End <= p.End {
+				same := m.Start == p.Start && m.End == p.End
+				switch {
+				case same && p.Kind.Rule.ContextWindow > 0 && m.Kind.Rule.ContextWindow == 0:
+					*p = m
+					continue
+				case same && p.Kind == m.Kind:
+					continue
+				case same || p.Kind.Rule.ContextWindow == 0 && m.Kind.Rule.ContextWindow > 0:
+					continue
+				}
+			}
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func lineHasAllow(data []byte, s, t int) bool {
+	lo := bytes.LastIndexByte(data[:s], '\n') + 1
+	hi := len(data)
+	if i := bytes.IndexByte(data[t:], '\n'); i >= 0 {
+		hi = t + i
+	}
+	return bytes.Contains(data[lo:hi], []byte(InlineAllow))
+}
