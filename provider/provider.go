@@ -248,3 +248,15 @@ func assign(name, secret string) []Example {
 		Ex("os.environ[\""+name+"\"] = '"+secret+"'", secret),
 	}
 }
+
+// NewCustomKind attaches a user-defined kind (from .aicred.yaml) to a
+// provider outside the catalog, so it flows through the engine and reports
+// exactly like a built-in one. The provider is not registered.
+func NewCustomKind(p *Provider, k *Kind) *Kind {
+	k.provider = p
+	if k.Rule.ID == "" {
+		k.Rule.ID = p.ID + "-" + k.ID
+	}
+	p.Kinds = append(p.Kinds, k)
+	return k
+}

@@ -44,27 +44,37 @@ func segmentsOf(data []byte, fn func(segment)) {
 	escapeSegments(data, '\\', "json-escape", decodeJSONEscapes, fn)
 }
 
+// base64Segments finds runs of at least minBase64Run base64 characters.
+// It samples every minBase64Run-th byte: any long enough run contains a
+// sampled position, so most of the input is never looked at, and only runs
+// around a sampled base64 character are expanded.
 func base64Segments(data []byte, fn func(segment)) {
 	n := len(data)
-	for i := 0; i < n; {
+	prevEnd := 0 // runs never extend left of here: already examined
+	for i := minBase64Run - 1; i < n; {
 		if !b64Chars[data[i]] {
-			i++
+			i += minBase64Run
 			continue
 		}
-		j := i
-		for j < n && b64Chars[data[j]] {
-			j++
+		lo := i
+		for lo > prevEnd && b64Chars[data[lo-1]] {
+			lo--
 		}
-		end := j
-		for end < n && end-j < 2 && data[end] == '=' {
+		hi := i + 1
+		for hi < n && b64Chars[data[hi]] {
+			hi++
+		}
+		end := hi
+		for end < n && end-hi < 2 && data[end] == '=' {
 			end++
 		}
-		if j-i >= minBase64Run && j-i <= maxSegment && (i == 0 || !wordByte(data[i-1])) {
-			if dec := decodeBase64(data[i:j]); dec != nil {
-				fn(segment{start: i, end: end, encoding: "base64", decoded: dec})
+		if hi-lo >= minBase64Run && hi-lo <= maxSegment && (lo == 0 || !wordByte(data[lo-1])) {
+			if dec := decodeBase64(data[lo:hi]); dec != nil {
+				fn(segment{start: lo, end: end, encoding: "base64", decoded: dec})
 			}
 		}
-		i = max(end, i+1)
+		prevEnd = hi
+		i = hi + minBase64Run
 	}
 }
 
