@@ -200,3 +200,32 @@ func FuzzDecoders(f *testing.F) {
 		})
 	})
 }
+
+// TestKeywordDFASplit checks that the two-stream walk of long inputs finds
+// exactly what a plain walk finds, for keywords planted at every offset
+// around the split point.
+func TestKeywordDFASplit(t *testing.T) {
+	kws := []string{"sk-ant-api", "hf_", "T3BlbkFJ", "cohere", "aa"}
+	d := newKeywordDFA(kws)
+	g := provider.NewGen(1)
+	for size := 4096; size < 4200; size += 7 {
+		base := []byte(g.Chars("abcdefghij -_", size))
+		mid := size / 2
+		for off := mid - 12; off <= mid+2; off++ {
+			for _, kw := range kws {
+				data := append([]byte(nil), base...)
+				copy(data[off:], kw)
+				got := d.find(data, nil)
+				want := d.findFrom(data, 0, 0, nil)
+				if len(got) != len(want) {
+					t.Fatalf("size %d off %d kw %s: %d hits, want %d", size, off, kw, len(got), len(want))
+				}
+				for i := range got {
+					if got[i] != want[i] {
+						t.Fatalf("size %d off %d: hit %d = %v, want %v", size, off, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}

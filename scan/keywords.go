@@ -15,6 +15,7 @@ type keywordDFA struct {
 	trans  []uint32  // (state*nclass + class) -> next state*nclass | outFlag
 	out    [][]int32 // state -> keyword ids ending there (with suffix outputs)
 	kwLen  []int
+	maxKw  int // longest keyword
 }
 
 const outFlag = 1 << 31
@@ -54,6 +55,7 @@ func newKeywordDFA(keywords []string) *keywordDFA {
 	nodes := []node{{child: map[uint8]int{}}}
 	for id, kw := range keywords {
 		d.kwLen[id] = len(kw)
+		d.maxKw = max(d.maxKw, len(kw))
 		s := 0
 		for i := 0; i < len(kw); i++ {
 			c := d.class[lowerASCII(kw[i])]
@@ -109,16 +111,59 @@ type hit struct {
 	end int
 }
 
-// find appends every keyword occurrence in data to hits.
+// find appends every keyword occurrence in data to hits, in order of end
+// offset. The loop is bound by the latency of one dependent table load per
+// byte, so long inputs are split in two halves walked in the same loop:
+// two independent chains of loads run in parallel on one core. The second
+// half starts maxKw-1 bytes early so keywords crossing the middle are found,
+// and reports only what ends past the middle.
 func (d *keywordDFA) find(data []byte, hits []hit) []hit {
+	const splitAbove = 4096
+	if len(data) < splitAbove || d.maxKw == 0 {
+		return d.findFrom(data, 0, 0, hits)
+	}
+	mid := len(data) / 2
+	bStart := mid - (d.maxKw - 1)
+	a, b := data[:mid], data[bStart:]
 	trans, class := d.trans, &d.class
-	s := uint32(0)
-	for i, b := range data {
-		v := trans[s+uint32(class[b])]
+	var sa, sb uint32
+	var bHits []hit
+	n := len(a) // len(b) >= len(a)
+	b = b[:len(b):len(b)]
+	for i := 0; i < n; i++ {
+		va := trans[sa+uint32(class[a[i]])]
+		vb := trans[sb+uint32(class[b[i]])]
+		sa, sb = va&^outFlag, vb&^outFlag
+		if (va|vb)&outFlag != 0 {
+			if va&outFlag != 0 {
+				for _, kw := range d.out[sa/d.nclass] {
+					hits = append(hits, hit{kw: kw, end: i + 1})
+				}
+			}
+			if vb&outFlag != 0 {
+				for _, kw := range d.out[sb/d.nclass] {
+					if end := bStart + i + 1; end > mid {
+						bHits = append(bHits, hit{kw: kw, end: end})
+					}
+				}
+			}
+		}
+	}
+	hits = append(hits, bHits...)
+	// The tail of the second half, past the first half's length.
+	return d.findFrom(b[n:], sb, bStart+n, hits)
+}
+
+// findFrom runs the automaton from state s over data, whose first byte is
+// at offset base of the whole input.
+func (d *keywordDFA) findFrom(data []byte, s uint32, base int, hits []hit) []hit {
+	trans, class := d.trans, &d.class
+	for i, c := range data {
+		v := trans[s+uint32(class[c])]
 		s = v &^ outFlag
 		if v&outFlag != 0 {
 			for _, kw := range d.out[s/d.nclass] {
-				hits = append(hits, hit{kw: kw, end: i + 1})
+				hits = append(hits, hit{kw: kw, end: base + i + 1})
 			}
 		}
 	}
