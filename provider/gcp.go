@@ -1,0 +1,278 @@
+package provider
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/aicred/aicred"
+)
+
+const (
+	googleOAuth = "https://oauth2.googleapis.com"
+	// googleTokenURL is the audience of a service-account assertion. It is
+	// fixed: a token_uri read from a scanned file could send a signed
+	// assertion (good for an hour) to anyone.
+	googleTokenURL = googleOAuth + "/token"
+	pemBegin       = "-----BEGIN PRIVATE KEY-----"
+	pemEnd         = "-----END PRIVATE KEY-----"
+	b64Quantum     = `[A-Za-z0-9+/][A-Za-z0-9+/][A-Za-z0-9+/][A-Za-z0-9+/]`
+)
+
+// pemUnescape turns a PEM block as written inside JSON or TOML (with \n
+// escapes) back into PEM text.
+func pemUnescape(s string) string {
+	return strings.NewReplacer(`\r\n`, "\n", `\n`, "\n", "\r\n", "\n").Replace(s)
+}
+
+// pkcs8DER returns the DER bytes of a PEM PKCS#8 private key block.
+func pkcs8DER(secret string) ([]byte, bool) {
+	body := pemUnescape(secret)
+	body = strings.TrimPrefix(body, pemBegin)
+	body = strings.TrimSuffix(body, pemEnd)
+	der, err := base64.StdEncoding.DecodeString(strings.ReplaceAll(body, "\n", ""))
+	return der, err == nil
+}
+
+// validPKCS8 checks the structure a real key has, without parsing it: an
+// outer DER SEQUENCE whose long-form length covers exactly the decoded
+// bytes, then version 0 and an AlgorithmIdentifier SEQUENCE. Truncated,
+// padded or placeholder bodies fail.
+func validPKCS8(secret string) bool {
+	der, ok := pkcs8DER(secret)
+	if !ok || len(der) < 32 || der[0] != 0x30 {
+		return false
+	}
+	var n, hdr int
+	switch der[1] {
+	case 0x81:
+		n, hdr = int(der[2]), 3
+	case 0x82:
+		n, hdr = int(der[2])<<8|int(der[3]), 4
+	default:
+		return false
+	}
+	return hdr+n == len(der) && bytes.HasPrefix(der[hdr:], []byte{0x02, 0x01, 0x00, 0x30})
+}
+
+// rsaOID is the AlgorithmIdentifier of rsaEncryption with NULL parameters.
+var rsaAlgorithm = []byte{0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00}
+
+// fakePKCS8 returns a PEM block, escaped as in a JSON key file, whose DER
+// has the structure validPKCS8 checks and random content: key-shaped test
+// data that is not a key.
+func fakePKCS8(g *Gen, newline string) string {
+	inner := g.Bytes(1190)
+	octets := append([]byte{0x04, 0x82, byte(len(inner) >> 8), byte(len(inner))}, inner...)
+	content := append(append([]byte{0x02, 0x01, 0x00}, rsaAlgorithm...), octets...)
+	der := append([]byte{0x30, 0x82, byte(len(content) >> 8), byte(len(content))}, content...)
+	b64 := base64.StdEncoding.EncodeToString(der)
+	var b strings.Builder
+	b.WriteString(pemBegin + newline)
+	for len(b64) > 64 {
+		b.WriteString(b64[:64] + newline)
+		b64 = b64[64:]
+	}
+	b.WriteString(b64 + newline + pemEnd)
+	return b.String()
+}
+
+// gcpServiceAccountProbe signs a JWT assertion with the key and exchanges
+// it at Google's token endpoint: an access token means live, invalid_grant
+// (key deleted, account disabled or gone) dead.
+func gcpServiceAccountProbe(ctx context.Context, c *http.Client, base string, f *aicred.Finding) (aicred.Verification, string, error) {
+	email := f.Hints["client_email"]
+	if email == "" {
+		return aicred.Unknown, "no client_email found near the key", nil
+	}
+	block, _ := pem.Decode([]byte(pemUnescape(f.Secret.Reveal())))
+	if block == nil {
+		return aicred.Unknown, "private key is not PEM", nil
+	}
+	parsed, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	key, ok := parsed.(*rsa.PrivateKey)
+	if err != nil || !ok {
+		return aicred.Unknown, "private key is not an RSA PKCS#8 key", nil
+	}
+	now := time.Now()
+	enc := base64.RawURLEncoding
+	header := enc.EncodeToString([]byte(`{"alg":"RS256","typ":"JWT"}`))
+	claims, _ := json.Marshal(map[string]any{
+		"iss": email, "aud": googleTokenURL, "scope": "https://www.googleapis.com/auth/cloud-platform",
+		"iat": now.Unix(), "exp": now.Add(10 * time.Minute).Unix(),
+	})
+	signing := header + "." + enc.EncodeToString(claims)
+	sum := sha256.Sum256([]byte(signing))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
+	if err != nil {
+		return aicred.Unknown, "could not sign the assertion", err
+	}
+	status, body, err := postForm(ctx, c, strings.TrimRight(base, "/")+"/token", url.Values{
+		"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"},
+		"assertion":  {signing + "." + enc.EncodeToString(sig)},
+	})
+	switch {
+	case err != nil:
+		return unreachable(err)
+	case status == http.StatusOK && bytes.Contains(body, []byte(`"access_token"`)):
+		return aicred.Live, "Google issued a token for " + email, nil
+	case bytes.Contains(body, []byte("invalid_grant")):
+		return aicred.Dead, "Google refused the key for " + email + " (invalid_grant)", nil
+	}
+	return aicred.Unknown, answered(status), nil
+}
+
+var googleClientIDRE = regexp.MustCompile(`^[0-9]{6,20}-[a-z0-9]{32}\.apps\.googleusercontent\.com$`)
+
+// gcpRefreshProbe refreshes a user's OAuth token with the client id and
+// secret found beside it (gcloud application-default credentials).
+func gcpRefreshProbe(ctx context.Context, c *http.Client, base string, f *aicred.Finding) (aicred.Verification, string, error) {
+	id, secret := f.Hints["client_id"], f.Related["client_secret"]
+	if !googleClientIDRE.MatchString(id) || secret.IsZero() {
+		return aicred.Unknown, "client_id and client_secret were not both found near the refresh token", nil
+	}
+	status, body, err := postForm(ctx, c, strings.TrimRight(base, "/")+"/token", url.Values{
+		"grant_type":    {"refresh_token"},
+		"client_id":     {id},
+		"client_secret": {secret.Reveal()},
+		"refresh_token": {f.Secret.Reveal()},
+	})
+	switch {
+	case err != nil:
+		return unreachable(err)
+	case status == http.StatusOK && bytes.Contains(body, []byte(`"access_token"`)):
+		return aicred.Live, "Google refreshed the token", nil
+	case bytes.Contains(body, []byte("invalid_grant")):
+		return aicred.Dead, "Google refused the refresh token (invalid_grant)", nil
+	}
+	return aicred.Unknown, answered(status), nil
+}
+
+func init() {
+	saJSON := func(g *Gen, key string, sorted bool) string {
+		project := g.Lower(6) + "-" + g.Digits(6)
+		email := g.Lower(8) + "@" + project + ".iam.gserviceaccount.com"
+		fields := []string{
+			`"type": "service_account"`,
+			`"project_id": "` + project + `"`,
+			`"private_key_id": "` + g.Hex(40) + `"`,
+			`"private_key": "` + key + `\n"`,
+			`"client_email": "` + email + `"`,
+			`"client_id": "` + g.Digits(21) + `"`,
+			`"auth_uri": "https://accounts.google.com/o/oauth2/auth"`,
+			`"token_uri": "https://oauth2.googleapis.com/token"`,
+			`"auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs"`,
+			`"client_x509_cert_url": "https://www.googleapis.com/robot/v1/metadata/x509/` + url.PathEscape(email) + `"`,
+			`"universe_domain": "googleapis.com"`,
+		}
+		if sorted { // json.dumps(..., sort_keys=True)
+			fields = []string{fields[8], fields[6], fields[4], fields[5], fields[9], fields[3], fields[2], fields[1], fields[7], fields[0], fields[10]}
+		}
+		return "{\n  " + strings.Join(fields, ",\n  ") + "\n}\n"
+	}
+	register(&Provider{
+		ID: "gcp", Name: "Google Cloud", Category: CloudML,
+		Kinds: []*Kind{
+			{
+				ID: "service-account", Name: "Google Cloud service account key (JSON key file)",
+				// Whatever IAM roles the account holds: Vertex AI inference and
+				// tuning, Cloud Storage data, the model registry, compute.
+				Capabilities: caps(aicred.CapInference, aicred.CapFineTuning, aicred.CapFilesData,
+					aicred.CapModelRegistry, aicred.CapCompute, aicred.CapBilling),
+				Liveness: &Liveness{Method: "POST", BaseURL: googleOAuth, Path: "/token", Probe: gcpServiceAccountProbe},
+				Rule: Rule{
+					// A bare PKCS#8 key says nothing about Google; the key file's
+					// own field names must come before it. "type" leads in the
+					// files Google writes; auth_provider_x509_cert_url leads when
+					// keys are sorted; private_key_id always sits just before.
+					Description:   "Google Cloud service account key: the PEM private key of a JSON key file (type service_account)",
+					Keywords:      []string{"service_account", "auth_provider_x509_cert_url", "private_key_id"},
+					ContextWindow: 512,
+					// The body is matched in base64 quanta of four characters
+					// or a (real or escaped) newline, one bounded repetition
+					// of up to 1,000 units (an RSA-4096 key needs about 900).
+					// Go's regexp slows down by orders of magnitude when
+					// several variable-length runs follow each other, and RE2
+					// caps a repeat count at 1000. Validate then checks the
+					// DER structure inside.
+					Pattern: pemBegin + `(?:` + b64Quantum + `|\\n|\r?\n){50,1000}` +
+						`(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?(?:\\n|\r?\n)?` + pemEnd,
+					MinEntropy: 4,
+					Validate:   validPKCS8,
+					Hints: map[string]Near{
+						"client_email": {Pattern: `([a-z0-9][a-z0-9-]{0,62}@[a-z0-9-]{1,63}\.iam\.gserviceaccount\.com)`, Window: 1024},
+						"project_id":   {Pattern: `project_id["']?\s{0,4}[:=]\s{0,4}["']([a-z][a-z0-9-]{4,28}[a-z0-9])["']`, Window: 1024},
+					},
+					Examples: func(g *Gen) []Example {
+						k, k2 := fakePKCS8(g, `\n`), fakePKCS8(g, `\n`)
+						toml := fakePKCS8(g, "\n")
+						return []Example{
+							Ex(saJSON(g, k, false), k),
+							Ex(saJSON(g, k2, true), k2),
+							Ex("[gcp_service_account]\ntype = \"service_account\"\nproject_id = \"demo-123456\"\nprivate_key = \"\"\""+
+								toml+"\n\"\"\"\nclient_email = \"bot@demo-123456.iam.gserviceaccount.com\"\n", toml),
+							Ex(`creds = {"type": "service_account", "private_key_id": "`+g.Hex(40)+`", "private_key": "`+k+`"}`, k),
+						}
+					},
+					Negatives: func(g *Gen) []string {
+						k := fakePKCS8(g, `\n`)
+						truncated := k[:len(k)-len(pemEnd)-200] + pemEnd
+						return []string{
+							k, // a bare key, no key-file context
+							saJSON(g, truncated, false),
+							saJSON(g, pemBegin+`\n`+strings.Repeat(strings.Repeat("X", 64)+`\n`, 20)+pemEnd, false),
+							`{"type": "service_account", "note": "` + g.Alnum(600) + `", "private_key": "` + k + `"}`,
+							strings.Replace(saJSON(g, k, false), "BEGIN PRIVATE KEY", "BEGIN RSA PRIVATE KEY", 1),
+						}
+					},
+				},
+			},
+			{
+				ID: "user-adc-json", Name: "Google user OAuth refresh token (gcloud application-default credentials)",
+				// The person's own Google Cloud permissions: a human credential left on disk.
+				Capabilities: caps(aicred.CapInference, aicred.CapFilesData, aicred.CapCompute, aicred.CapModelRegistry, aicred.CapBilling),
+				Liveness:     &Liveness{Method: "POST", BaseURL: googleOAuth, Path: "/token", Probe: gcpRefreshProbe},
+				Rule: Rule{
+					Description:   "Google OAuth refresh token: 1//0 + url-safe characters after refresh_token (application_default_credentials.json)",
+					Keywords:      []string{"refresh_token"},
+					ContextWindow: 24,
+					Pattern:       `1//0[A-Za-z0-9_-]{40,250}`,
+					MinEntropy:    3.5,
+					Related: map[string]Near{
+						"client_secret": {Pattern: `client_secret["']?\s{0,4}[:=]\s{0,4}["']([A-Za-z0-9_-]{20,64})["']`, Window: 512},
+					},
+					Hints: map[string]Near{
+						"client_id": {Pattern: `([0-9]{6,20}-[a-z0-9]{32}\.apps\.googleusercontent\.com)`, Window: 512},
+					},
+					Examples: func(g *Gen) []Example {
+						rt := "1//0" + g.Chars("123456789abcdefg", 1) + g.URL64(98)
+						adc := "{\n  \"account\": \"\",\n  \"client_id\": \"" + g.Digits(12) + "-" + g.LowerNum(32) +
+							".apps.googleusercontent.com\",\n  \"client_secret\": \"" + g.URL64(24) + "\",\n  \"quota_project_id\": \"demo\",\n" +
+							"  \"refresh_token\": \"" + rt + "\",\n  \"type\": \"authorized_user\",\n  \"universe_domain\": \"googleapis.com\"\n}\n"
+						return append(assign("GOOGLE_REFRESH_TOKEN", rt), Ex(adc, rt))
+					},
+					Negatives: func(g *Gen) []string {
+						return []string{
+							"token = 1//0" + g.URL64(98), // not after refresh_token
+							`"refresh_token": "1//0` + g.URL64(30) + `"`,
+							`"refresh_token": "1/` + g.URL64(98) + `"`,
+							`"refresh_token": "1//0` + g.URL64(300) + `"`,
+						}
+					},
+				},
+			},
+		},
+	})
+}
