@@ -69,7 +69,7 @@ func BuildSARIF(findings []*aicred.Finding) *sarif.Report {
 				sarif.NewPhysicalLocation().
 					WithArtifactLocation(sarif.NewSimpleArtifactLocation(sarifURI(f))).
 					WithRegion(region))).
-			AddPartialFingerprint("aicredFingerprint/v1", f.Fingerprint.Short()+":"+f.Rule).
+			WithPartialFingerprints(map[string]string{"aicredFingerprint/v1": f.Fingerprint.Short() + ":" + f.Rule}).
 			WithProperties(props))
 	}
 	rep := sarif.NewReport()

@@ -1,0 +1,250 @@
+// Package discover runs the scan pipeline: a source yields chunks, the
+// engine finds matches, and each match becomes a Finding with its position,
+// fingerprint, redacted preview and blast radius, filtered by allowlists and
+// a baseline. It is the one place where sources and the engine meet.
+package discover
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"regexp"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bmatcuk/doublestar/v4"
+
+	"github.com/aicred/aicred"
+	"github.com/aicred/aicred/provider"
+	"github.com/aicred/aicred/report"
+	"github.com/aicred/aicred/scan"
+	"github.com/aicred/aicred/source"
+)
+
+// Options configure a Scanner.
+type Options struct {
+	Config      *Config
+	Baseline    []*aicred.Finding // findings already known: not reported again
+	Source      source.Options
+	DecodeDepth int // see scan.Options
+}
+
+// Stats are running totals, safe to read while a scan runs.
+type Stats struct {
+	Files    int64
+	Bytes    int64
+	Findings int64
+	Elapsed  time.Duration
+}
+
+// Scanner finds credentials in sources.
+type Scanner struct {
+	engine     *scan.Engine
+	src        source.Options
+	allowPaths []string
+	allowFP    map[aicred.Fingerprint]bool
+	allowRe    []*regexp.Regexp
+	baseline   map[string]bool
+
+	start    time.Time
+	files    atomic.Int64
+	bytes    atomic.Int64
+	findings atomic.Int64
+
+	mu  sync.Mutex
+	out []*aicred.Finding
+}
+
+// New builds a scanner: the catalog plus custom rules, minus disabled ones.
+func New(opts Options) (*Scanner, error) {
+	cfg := opts.Config
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	custom, err := cfg.kinds()
+	if err != nil {
+		return nil, aicred.Errorf(aicred.ErrInvalid, "config: %v", err)
+	}
+	kinds := append(provider.Kinds(), custom...)
+	eng, err := scan.New(scan.Options{
+		Kinds: kinds, DecodeDepth: opts.DecodeDepth,
+		Disabled: append(append([]string{}, cfg.Disable...), cfg.Allow.Rules...),
+	})
+	if err != nil {
+		return nil, aicred.Errorf(aicred.ErrInvalid, "rules: %v", err)
+	}
+	s := &Scanner{
+		engine: eng, src: opts.Source,
+		allowPaths: cfg.Allow.Paths,
+		allowFP:    map[aicred.Fingerprint]bool{},
+		baseline:   map[string]bool{},
+	}
+	s.src.Exclude = append(append([]string{}, s.src.Exclude...), cfg.Exclude...)
+	for _, fp := range cfg.Allow.Fingerprints {
+		s.allowFP[aicred.Fingerprint(fp)] = true
+	}
+	for _, p := range cfg.Allow.Patterns {
+		s.allowRe = append(s.allowRe, regexp.MustCompile(p)) // checked by ParseConfig
+	}
+	for _, f := range opts.Baseline {
+		s.baseline[f.ID()] = true
+	}
+	userProgress := s.src.Progress
+	s.src.Progress = func(files int, n int64) {
+		s.files.Store(int64(files))
+		s.bytes.Store(n)
+		if userProgress != nil {
+			userProgress(files, n)
+		}
+	}
+	return s, nil
+}
+
+// Stats returns the running totals.
+func (s *Scanner) Stats() Stats {
+	st := Stats{Files: s.files.Load(), Bytes: s.bytes.Load(), Findings: s.findings.Load()}
+	if !s.start.IsZero() {
+		st.Elapsed = time.Since(s.start)
+	}
+	return st
+}
+
+// Dir scans a directory tree or a single file.
+func (s *Scanner) Dir(ctx context.Context, root string) ([]*aicred.Finding, error) {
+	return s.run(func(h source.Handler) error { return source.Walk(ctx, root, s.src, h) })
+}
+
+// Git scans every unique blob in a repository's history.
+func (s *Scanner) Git(ctx context.Context, repo string) ([]*aicred.Finding, error) {
+	return s.run(func(h source.Handler) error { return source.GitHistory(ctx, repo, s.src, h) })
+}
+
+// Staged scans the lines added in the staged changes of a repository.
+func (s *Scanner) Staged(ctx context.Context, repo string) ([]*aicred.Finding, error) {
+	return s.run(func(h source.Handler) error { return source.GitStaged(ctx, repo, s.src, h) })
+}
+
+// Reader scans a stream such as stdin.
+func (s *Scanner) Reader(ctx context.Context, r io.Reader, loc aicred.Location) ([]*aicred.Finding, error) {
+	return s.run(func(h source.Handler) error { return source.Read(ctx, r, loc, s.src, h) })
+}
+
+func (s *Scanner) run(walk func(source.Handler) error) ([]*aicred.Finding, error) {
+	s.start = time.Now()
+	s.mu.Lock()
+	s.out = nil
+	s.mu.Unlock()
+	err := walk(s.handle)
+	s.mu.Lock()
+	out := s.out
+	s.out = nil
+	s.mu.Unlock()
+	report.Sort(out)
+	return out, err
+}
+
+// handle turns one chunk's matches into findings.
+func (s *Scanner) handle(_ context.Context, c *source.Chunk) error {
+	var (
+		local []*aicred.Finding
+		pos   cursor
+	)
+	pos.reset(c)
+	s.engine.Scan(c.Data, func(m scan.Match) {
+		if m.Start < c.From || m.Start >= c.To {
+			return
+		}
+		f := s.finding(c, &pos, m)
+		if f != nil {
+			local = append(local, f)
+		}
+	})
+	if len(local) == 0 {
+		return nil
+	}
+	s.findings.Add(int64(len(local)))
+	s.mu.Lock()
+	s.out = append(s.out, local...)
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *Scanner) finding(c *source.Chunk, pos *cursor, m scan.Match) *aicred.Finding {
+	fp := aicred.FingerprintOf([]byte(m.Secret))
+	if s.allowFP[fp] {
+		return nil
+	}
+	for _, re := range s.allowRe {
+		if re.MatchString(m.Secret) {
+			return nil
+		}
+	}
+	for _, g := range s.allowPaths {
+		if ok, _ := doublestar.Match(g, c.Path); ok {
+			return nil
+		}
+	}
+	k := m.Kind
+	line, col := pos.at(c.Data, m.Start)
+	f := &aicred.Finding{
+		Provider:     k.Provider().ID,
+		Kind:         k.ID,
+		Rule:         k.Rule.ID,
+		Description:  k.Name,
+		Fingerprint:  fp,
+		Redacted:     aicred.Redact(m.Secret),
+		Line:         line,
+		Column:       col,
+		Encoding:     m.Encoding,
+		Entropy:      float64(int(m.Entropy*100)) / 100,
+		Capabilities: slices.Clone(k.Capabilities),
+		Verification: aicred.NotChecked,
+		Location:     c.Location,
+		Secret:       aicred.NewSecret(m.Secret),
+		Hints:        m.Hints,
+	}
+	if bytes.IndexByte(c.Data[m.Start:m.End], '\n') < 0 {
+		f.EndColumn = col + (m.End - m.Start)
+	}
+	if len(m.Related) > 0 {
+		f.Related = make(map[string]aicred.Secret, len(m.Related))
+		for name, v := range m.Related {
+			f.Related[name] = aicred.NewSecret(v)
+		}
+	}
+	if s.baseline[f.ID()] {
+		return nil
+	}
+	return f
+}
+
+// cursor turns byte offsets into line and column, walking forward through
+// the chunk once: the engine reports matches in order of position.
+type cursor struct {
+	line0, col0 int // position of the chunk's first byte
+	off, line   int
+	lineStart   int // offset of the current line's first byte; -1 while on the chunk's first line
+}
+
+func (p *cursor) reset(c *source.Chunk) {
+	p.line0, p.col0 = max(c.Line, 1), max(c.Col, 1)
+	p.off, p.line, p.lineStart = 0, p.line0, -1
+}
+
+func (p *cursor) at(data []byte, off int) (line, col int) {
+	if off < p.off {
+		p.off, p.line, p.lineStart = 0, p.line0, -1
+	}
+	seg := data[p.off:off]
+	if n := bytes.Count(seg, []byte{'\n'}); n > 0 {
+		p.line += n
+		p.lineStart = p.off + bytes.LastIndexByte(seg, '\n') + 1
+	}
+	p.off = off
+	if p.lineStart < 0 {
+		return p.line, p.col0 + off
+	}
+	return p.line, off - p.lineStart + 1
+}

@@ -1,0 +1,59 @@
+package discover
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/aicred/aicred/source"
+)
+
+func TestCursor(t *testing.T) {
+	data := []byte("ab\ncd\n\nefgh")
+	tests := []struct {
+		chunkLine, chunkCol int
+		offs                []int
+		want                [][2]int
+	}{
+		{1, 1, []int{0, 1, 3, 7, 9}, [][2]int{{1, 1}, {1, 2}, {2, 1}, {4, 1}, {4, 3}}},
+		// A chunk that starts mid-line (a streamed file's second chunk).
+		{10, 5, []int{1, 4, 8}, [][2]int{{10, 6}, {11, 2}, {13, 2}}},
+		// Out of order offsets still give right answers.
+		{1, 1, []int{9, 0}, [][2]int{{4, 3}, {1, 1}}},
+	}
+	for _, tt := range tests {
+		var c cursor
+		c.reset(&source.Chunk{Data: data, Line: tt.chunkLine, Col: tt.chunkCol})
+		for i, off := range tt.offs {
+			l, col := c.at(data, off)
+			if l != tt.want[i][0] || col != tt.want[i][1] {
+				t.Errorf("chunk %d:%d off %d: got %d:%d, want %v", tt.chunkLine, tt.chunkCol, off, l, col, tt.want[i])
+			}
+		}
+	}
+}
+
+func TestParseConfigErrors(t *testing.T) {
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"unknown key", "allow:\n  pathz: [x]\n", "line 2"},
+		{"unbounded rule", "rules:\n  - {id: a, provider: p, kind: k, keywords: [abc], pattern: 'abc.+', capabilities: [inference]}\n", "unbounded"},
+		{"no capabilities", "rules:\n  - {id: a, provider: p, kind: k, keywords: [abc], pattern: 'abc.{3}'}\n", "capabilities"},
+		{"bad capability", "rules:\n  - {id: a, provider: p, kind: k, keywords: [abc], pattern: 'abc.{3}', capabilities: [root]}\n", "unknown capability"},
+		{"bad fingerprint", "allow:\n  fingerprints: [abc]\n", "sha256"},
+		{"bad regexp", "allow:\n  patterns: ['(']\n", "allow.patterns"},
+		{"bad glob", "allow:\n  paths: ['[']\n", "bad glob"},
+		{"not yaml", "rules: [\n", "yaml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseConfig([]byte(tt.yaml))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want an error mentioning %q", err, tt.want)
+			}
+		})
+	}
+	if c, err := ParseConfig(nil); err != nil || c == nil {
+		t.Errorf("empty config: %v", err)
+	}
+}
