@@ -163,6 +163,14 @@ func (u userAgent) RoundTrip(req *http.Request) (*http.Response, error) {
 	return u.base.RoundTrip(req)
 }
 
+// CloseIdleConnections lets http.Client.CloseIdleConnections reach the
+// wrapped transport.
+func (u userAgent) CloseIdleConnections() {
+	if c, ok := u.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
 // outcome is a check's result. cancelled marks a result cut short by the
 // caller's context: it is neither cached nor handed to other waiters.
 type outcome struct {
