@@ -28,6 +28,9 @@ const (
 	// awsGetCallerIdentity is the STS call that needs no permission at all:
 	// it answers for any valid credential and changes nothing.
 	awsGetCallerIdentity = "Action=GetCallerIdentity&Version=2011-06-15"
+	// awsMinSessionToken is the shortest value taken for a session token;
+	// real ones run to hundreds of characters.
+	awsMinSessionToken = 100
 )
 
 // awsCanaryAccounts are AWS accounts that issue canary tokens (Thinkst's
@@ -72,6 +75,9 @@ func awsSTSProbe(ctx context.Context, c *http.Client, base string, f *aicred.Fin
 		return aicred.Unknown, "canary token (" + owner + " account " + account + "): not called, since any use raises its alarm", nil
 	}
 	secret, token := f.Related["secret_access_key"], f.Related["session_token"]
+	if token.Len() < awsMinSessionToken {
+		token = aicred.Secret{}
+	}
 	switch {
 	case strings.HasPrefix(id, "ABIA"), strings.HasPrefix(id, "ACCA"):
 		return aicred.Unknown, "this kind of AWS id cannot be checked with STS", nil
@@ -238,9 +244,15 @@ func init() {
 					Boundary:    boundary,
 					MinEntropy:  3,
 					Related: map[string]Near{
-						"secret_access_key": {Pattern: `[A-Za-z0-9+/]{40}`, Window: 160},
+						// Starting after a delimiter keeps the regexp from carrying
+						// a thread per position inside long base64 runs.
+						"secret_access_key": {Pattern: `(?:^|[^A-Za-z0-9+/])([A-Za-z0-9+/]{40})(?:[^A-Za-z0-9+/=]|$)`, Window: 160},
+						// Near patterns are bounded by their window, not by the
+						// pattern: an open-ended run keeps the regexp small
+						// enough for Go's fast backtracking matcher. The probe
+						// ignores values too short to be a session token.
 						"session_token": {
-							Pattern: `(?i:session_?token|security_?token)["']?[\s:=]{1,6}["']?((?:` + b64Quantum + `){25,1000}(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?)`,
+							Pattern: `(?i:session_?token|security_?token)["']?[\s:=]{1,6}["']?([A-Za-z0-9+/]{20}[A-Za-z0-9+/]*={0,2})`,
 							Window:  3072,
 						},
 					},

@@ -4,8 +4,10 @@ import "github.com/aicred/aicred"
 
 // azureAIHost finds an Azure OpenAI or Azure AI services resource host. Only
 // Microsoft-owned domains are accepted, so scanned text cannot steer a key
-// to another server.
-var azureAIHost = Near{Pattern: `([a-z0-9][a-z0-9-]{1,62}\.(?:openai|cognitiveservices)\.azure\.com)`, Window: 512}
+// to another server. (Near patterns are bounded by their window, so they use
+// * and +: a counted run such as {1,62} would make Go's regexp carry one
+// thread per count.)
+var azureAIHost = Near{Pattern: `([a-z0-9][a-z0-9-]*\.(?:openai|cognitiveservices)\.azure\.com)`, Window: 512}
 
 func init() {
 	// Keys are bound to their resource: the check needs the host found near
@@ -57,9 +59,11 @@ func init() {
 					// 52 random alphanumerics, the Azure signature JQQJ99 at a
 					// fixed place, 14 more, AAA + a service letter + ACOG (the
 					// Cognitive Services tag), 4 more: 84 characters in all.
+					// The leading delimiter lets the regexp start only where a
+					// run of alphanumerics starts.
 					Description: "Azure AI services key: 52 alphanumerics + JQQJ99 + 14 + AAA?ACOG + 4 (84 characters)",
 					Keywords:    []string{"JQQJ99"},
-					Pattern:     `[A-Za-z0-9]{52}JQQJ99[A-Za-z0-9]{14}AAA[A-Za-z0-9]ACOG[A-Za-z0-9]{4}`,
+					Pattern:     `(?:^|[^A-Za-z0-9])(?P<secret>[A-Za-z0-9]{52}JQQJ99[A-Za-z0-9]{14}AAA[A-Za-z0-9]ACOG[A-Za-z0-9]{4})`,
 					MinEntropy:  4,
 					Hints:       map[string]Near{"host": azureAIHost},
 					Examples: func(g *Gen) []Example {

@@ -22,7 +22,7 @@ func init() {
 				Pattern:     `dapi[0-9a-f]{32}(?:-[0-9]{1,2})?`,
 				MinEntropy:  3,
 				Hints: map[string]Near{"host": {
-					Pattern: `([a-z0-9][a-z0-9.-]{0,100}\.(?:cloud\.databricks\.com|gcp\.databricks\.com|azuredatabricks\.net))`,
+					Pattern: `([a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\.(?:cloud\.databricks\.com|gcp\.databricks\.com|azuredatabricks\.net))`,
 					Window:  512,
 				}},
 				Examples: func(g *Gen) []Example {

@@ -212,7 +212,7 @@ func init() {
 					MinEntropy: 4,
 					Validate:   validPKCS8,
 					Hints: map[string]Near{
-						"client_email": {Pattern: `([a-z0-9][a-z0-9-]{0,62}@[a-z0-9-]{1,63}\.iam\.gserviceaccount\.com)`, Window: 1024},
+						"client_email": {Pattern: `([a-z0-9][a-z0-9-]*@[a-z0-9-]+\.iam\.gserviceaccount\.com)`, Window: 1024},
 						"project_id":   {Pattern: `project_id["']?\s{0,4}[:=]\s{0,4}["']([a-z][a-z0-9-]{4,28}[a-z0-9])["']`, Window: 1024},
 					},
 					Examples: func(g *Gen) []Example {
@@ -254,7 +254,7 @@ func init() {
 						"client_secret": {Pattern: `client_secret["']?\s{0,4}[:=]\s{0,4}["']([A-Za-z0-9_-]{20,64})["']`, Window: 512},
 					},
 					Hints: map[string]Near{
-						"client_id": {Pattern: `([0-9]{6,20}-[a-z0-9]{32}\.apps\.googleusercontent\.com)`, Window: 512},
+						"client_id": {Pattern: `([0-9]+-[a-z0-9]{32}\.apps\.googleusercontent\.com)`, Window: 512},
 					},
 					Examples: func(g *Gen) []Example {
 						rt := "1//0" + g.Chars("123456789abcdefg", 1) + g.URL64(98)

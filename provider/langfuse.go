@@ -16,7 +16,7 @@ const (
 // langfuseHost finds a Langfuse Cloud region host (cloud., us.cloud., ...).
 // Self-hosted hosts are not taken from scanned text: a planted host name
 // would otherwise receive the key pair.
-var langfuseHost = Near{Pattern: `((?:[a-z0-9-]{1,20}\.)?cloud\.langfuse\.com)`, Window: 512}
+var langfuseHost = Near{Pattern: `((?:[a-z0-9-]+\.)?cloud\.langfuse\.com)`, Window: 512}
 
 // langfuseProbe lists the key pair's projects with Basic auth public:secret.
 // The pair is checked together: the finding holds one half, Related the
