@@ -231,7 +231,7 @@ func init() {
 		ID: "aws", Name: "Amazon Web Services", Category: CloudML,
 		Kinds: []*Kind{
 			{
-				ID: "access-key", Name: "AWS access key (key id + secret access key)",
+				ID: "access-key-id", Name: "AWS access key id (with its secret access key when near)",
 				// Whatever the IAM policy allows: Bedrock and SageMaker,
 				// S3 training data, IAM itself.
 				Capabilities: caps(aicred.CapInference, aicred.CapFineTuning, aicred.CapFilesData,

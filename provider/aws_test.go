@@ -45,7 +45,7 @@ func stsError(code string) string {
 }
 
 func awsFinding(id, secret, token string) *aicred.Finding {
-	f := &aicred.Finding{Provider: "aws", Kind: "access-key", Secret: aicred.NewSecret(id), Related: map[string]aicred.Secret{}}
+	f := &aicred.Finding{Provider: "aws", Kind: "access-key-id", Secret: aicred.NewSecret(id), Related: map[string]aicred.Secret{}}
 	if secret != "" {
 		f.Related["secret_access_key"] = aicred.NewSecret(secret)
 	}

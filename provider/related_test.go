@@ -34,13 +34,13 @@ func TestRelatedAndHints(t *testing.T) {
 		{
 			name: "aws credentials file",
 			text: "[default]\naws_access_key_id = " + keyID + "\naws_secret_access_key = " + awsSecret + "\n",
-			kind: "aws/access-key", secret: keyID,
+			kind: "aws/access-key-id", secret: keyID,
 			related: map[string]string{"secret_access_key": awsSecret},
 		},
 		{
 			name: "aws session credentials",
 			text: "AWS_ACCESS_KEY_ID=" + tmpID + "\nAWS_SECRET_ACCESS_KEY=" + awsSecret + "\nAWS_SESSION_TOKEN=" + awsToken + "\n",
-			kind: "aws/access-key", secret: tmpID,
+			kind: "aws/access-key-id", secret: tmpID,
 			related: map[string]string{"secret_access_key": awsSecret, "session_token": awsToken},
 		},
 		{

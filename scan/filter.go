@@ -8,14 +8,24 @@ var placeholderWords = []string{
 	"changeme", "dummy", "insert", "replace", "fake", "sample", "<", ">", "${", "{{", "...",
 }
 
+// maxWordCheck is the longest value checked for placeholder words.
+const maxWordCheck = 256
+
 // IsPlaceholder reports whether a matched value is a template or filler
 // rather than a real key: it names itself (EXAMPLE, your_key, REDACTED),
 // holds a long run of one character, or an obvious sequence.
 func IsPlaceholder(s string) bool {
 	l := strings.ToLower(s)
-	for _, w := range placeholderWords {
-		if strings.Contains(l, w) {
-			return true
+	// Words count in one consistent case (example, EXAMPLE, Example): a
+	// random key holds "fAkE" by chance far more often than "fake". Long
+	// keys (service-account PEM blocks) are checked for runs only, since
+	// over a few hundred random characters even that chance adds up.
+	if len(s) <= maxWordCheck {
+		for _, w := range placeholderWords {
+			if strings.Contains(s, w) || strings.Contains(s, strings.ToUpper(w)) ||
+				len(w) > 1 && strings.Contains(s, strings.ToUpper(w[:1])+w[1:]) {
+				return true
+			}
 		}
 	}
 	run := 1
