@@ -10,7 +10,7 @@ func init() {
 			Capabilities: caps(aicred.CapInference, aicred.CapFilesData, aicred.CapBilling),
 			Liveness: &Liveness{
 				BaseURL: "https://api.deepgram.com", Path: "/v1/projects", Auth: Auth{Scheme: "Token"},
-				Live: []int{200}, Dead: []int{401},
+				Live: []int{200}, Dead: []int{}, // the reference gives no definitive rejection code
 			},
 			Rule: Rule{
 				// TruffleHog says 40 lower-case alphanumerics, Betterleaks 40 hex.

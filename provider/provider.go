@@ -128,7 +128,7 @@ type Liveness struct {
 	ContentType string
 
 	Live         []int    // status codes meaning live (default 200)
-	Dead         []int    // status codes meaning revoked or invalid (default 401)
+	Dead         []int    // status codes meaning revoked or invalid (nil: 401; empty: none, only DeadBody decides)
 	NoPermission []int    // status codes meaning live but refused for this probe
 	LiveBody     []string // every one must appear in a live answer's body
 	DeadBody     []string // any one in the body (of any status) means dead

@@ -7,7 +7,7 @@ func init() {
 	// key is live but refused here.
 	files := &Liveness{
 		BaseURL: "https://api.voyageai.com", Path: "/v1/files", Auth: Bearer,
-		Live: []int{200}, Dead: []int{401}, NoPermission: []int{403}, DeadBody: []string{"Provided API key is invalid"},
+		Live: []int{200}, Dead: []int{}, NoPermission: []int{403}, DeadBody: []string{"Provided API key is invalid"},
 	}
 	kind := func(id, prefix string) *Kind {
 		return &Kind{

@@ -205,7 +205,7 @@ func classify(l *provider.Liveness, status int, body []byte) attempt {
 	if len(live) == 0 {
 		live = []int{http.StatusOK}
 	}
-	if len(dead) == 0 {
+	if dead == nil { // an explicit empty list means no status alone proves death
 		dead = []int{http.StatusUnauthorized}
 	}
 	for _, m := range l.DeadBody {
