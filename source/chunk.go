@@ -115,10 +115,10 @@ func (s *run) stream(ctx context.Context, loc aicred.Location, buf []byte, n int
 		}
 		// The next chunk starts Overlap bytes before the end of this one's
 		// owned range: carry those bytes and the trailing context over.
-		next := c.To - ov
+		next := max(c.To-ov, 0)
 		c.Line, c.Col = c.Position(next)
 		n = copy(buf, buf[next:n])
-		from = ov
+		from = c.To - next
 	}
 }
 
