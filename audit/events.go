@@ -1,0 +1,104 @@
+package audit
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/aicred/aicred"
+)
+
+// The events the stores write. Each names a credential by fingerprint and
+// carries only non-secret facts.
+
+// Discovered records a credential entering the inventory.
+func Discovered(o *aicred.Observation) aicred.AuditEvent {
+	return aicred.AuditEvent{
+		Action:  aicred.ActionCredentialDiscovered,
+		Subject: string(o.Fingerprint),
+		Data:    data("provider", o.Provider, "kind", o.Kind),
+	}
+}
+
+// Sighted records a sighting at a new place.
+func Sighted(s *aicred.Sighting) aicred.AuditEvent {
+	d := data("rule", s.Rule, "source", string(s.Source), "path", s.Path,
+		"origin", s.Origin, "commit", s.Commit, "locator", s.Locator, "scan", s.ScanID)
+	if s.Line > 0 {
+		d["line"] = strconv.Itoa(s.Line)
+	}
+	return aicred.AuditEvent{Action: aicred.ActionSightingRecorded, Subject: string(s.Fingerprint), Data: d}
+}
+
+// Refreshed records that n known sightings were seen again.
+func Refreshed(n int, scanID string) aicred.AuditEvent {
+	return aicred.AuditEvent{
+		Action: aicred.ActionSightingsRefreshed,
+		Data:   data("count", strconv.Itoa(n), "scan", scanID),
+	}
+}
+
+// Checked records a liveness check.
+func Checked(c *aicred.LivenessCheck) aicred.AuditEvent {
+	return aicred.AuditEvent{
+		Action:  aicred.ActionCredentialChecked,
+		Subject: string(c.Fingerprint),
+		Data:    data("result", string(c.Result), "at", FormatTime(c.At)),
+	}
+}
+
+// Updated records a change of a credential's metadata. Only the names of
+// the fields are recorded, and the new owner, environments and workloads,
+// which are names, not secrets.
+func Updated(fp aicred.Fingerprint, u *aicred.CredentialUpdate) aicred.AuditEvent {
+	d := data("fields", strings.Join(u.Changed(), ","))
+	if u.Owner != nil {
+		d["owner"] = *u.Owner
+	}
+	if u.Environments != nil {
+		d["environments"] = strings.Join(*u.Environments, ",")
+	}
+	if u.Workloads != nil {
+		d["workloads"] = strings.Join(*u.Workloads, ",")
+	}
+	return aicred.AuditEvent{Action: aicred.ActionCredentialUpdated, Subject: string(fp), Data: d}
+}
+
+// HeldAdded records a held credential being stored.
+func HeldAdded(h *aicred.HeldCredential) aicred.AuditEvent {
+	return aicred.AuditEvent{
+		Action:  aicred.ActionHeldAdded,
+		Subject: h.ID,
+		Data: data("fingerprint", string(h.Fingerprint), "provider", h.Provider, "kind", h.Kind,
+			"environment", h.Environment, "key_id", h.KeyID),
+	}
+}
+
+// HeldRotated records a held credential's secret being replaced.
+func HeldRotated(old aicred.Fingerprint, h *aicred.HeldCredential) aicred.AuditEvent {
+	return aicred.AuditEvent{
+		Action:  aicred.ActionHeldRotated,
+		Subject: h.ID,
+		Data:    data("old_fingerprint", string(old), "fingerprint", string(h.Fingerprint), "key_id", h.KeyID),
+	}
+}
+
+// MasterKeyRotated records held credentials being re-wrapped under new
+// master keys: how many, and the key ids involved.
+func MasterKeyRotated(n int, from, to []string) aicred.AuditEvent {
+	return aicred.AuditEvent{
+		Action: aicred.ActionMasterKeyRotated,
+		Data:   data("count", strconv.Itoa(n), "from", strings.Join(from, ","), "to", strings.Join(to, ",")),
+	}
+}
+
+// data builds an event's data from key, value pairs, leaving out empty
+// values.
+func data(kv ...string) map[string]string {
+	d := make(map[string]string, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			d[kv[i]] = kv[i+1]
+		}
+	}
+	return d
+}
