@@ -85,7 +85,7 @@ func run(runs, corpusMB int, keep bool) error {
 		if err != nil {
 			return err
 		}
-		args := append([]string{"scan", "--quiet", "--format", "json"}, c.args...)
+		args := append([]string{"scan", "--format", "json"}, c.args...)
 		args = append(args, c.dir)
 		// One warm-up run puts the files in the page cache.
 		if _, _, _, err := measure(bin, args); err != nil {
@@ -129,8 +129,9 @@ func measure(bin string, args []string) (time.Duration, float64, int, error) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	var out strings.Builder
+	var errb strings.Builder
 	cmd.Stdout = &out
-	cmd.Stderr = os.Stderr
+	cmd.Stderr = &errb
 	start := time.Now()
 	err := cmd.Run()
 	wall := time.Since(start)
@@ -145,8 +146,15 @@ func measure(bin string, args []string) (time.Duration, float64, int, error) {
 	if err := json.Unmarshal([]byte(out.String()), &rep); err != nil {
 		return 0, 0, 0, fmt.Errorf("parse report: %w", err)
 	}
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	return wall, float64(ru.Maxrss) / 1024, len(rep.Findings), nil
+	// aicred's summary line reports its peak memory from /proc/self/status
+	// (VmHWM); getrusage would also count this process, which it was forked from.
+	rss := 0.0
+	if i := strings.LastIndex(errb.String(), "peak memory "); i >= 0 {
+		fmt.Sscanf(errb.String()[i:], "peak memory %f MB", &rss)
+	} else {
+		rss = float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024
+	}
+	return wall, rss, len(rep.Findings), nil
 }
 
 func treeSize(dir string) (int, int64, error) {

@@ -185,6 +185,9 @@ func runScan(ctx context.Context, a *app, target string, fl *scanFlags) error {
 		if warnings > 0 {
 			fmt.Fprintf(a.stderr, ", %d warning(s)", warnings)
 		}
+		if kb := peakRSSKB(); kb > 0 {
+			fmt.Fprintf(a.stderr, ", peak memory %d MB", kb/1024)
+		}
 		fmt.Fprintln(a.stderr)
 	}
 	if len(findings) > 0 {
@@ -307,4 +310,22 @@ func (p *progress) stop() {
 	close(p.done)
 	p.wg.Wait()
 	p.clear()
+}
+
+// peakRSSKB returns this process's peak resident set in KiB from
+// /proc/self/status (VmHWM), or 0 where that is not available. Unlike
+// getrusage, VmHWM does not count the image the process was forked from.
+func peakRSSKB() int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int64
+			fmt.Sscanf(strings.TrimSpace(v), "%d", &kb)
+			return kb
+		}
+	}
+	return 0
 }
