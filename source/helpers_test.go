@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aicred/aicred"
 )
@@ -25,6 +26,7 @@ type hit struct {
 	Locator string
 	Commit  string
 	Author  string
+	Date    string // RFC 3339, when the chunk has one
 	Line    int
 	Col     int
 }
@@ -65,10 +67,14 @@ func (c *collector) handle(_ context.Context, ch *Chunk) error {
 		off += i
 		if ch.Owns(off) {
 			line, col := ch.Position(off)
-			found = append(found, hit{
+			h := hit{
 				Path: ch.Path, Source: ch.Source, Locator: ch.Locator, Commit: ch.Commit,
 				Author: ch.Author, Line: line, Col: col,
-			})
+			}
+			if ch.Date != nil {
+				h.Date = ch.Date.UTC().Format(time.RFC3339)
+			}
+			found = append(found, h)
 		}
 		off++
 	}

@@ -89,9 +89,9 @@ func TestWalkSymlinks(t *testing.T) {
 	dir := t.TempDir()
 	writeTree(t, dir, map[string]string{"real/f.txt": marker, "other/g.txt": marker})
 	links := map[string]string{
-		"real/loop":      "..",                             // back to the root: a loop
-		"real/self":      ".",                              // itself: a loop
-		"link-to-other":  "other",                          // a directory
+		"real/loop":      "..",                            // back to the root: a loop
+		"real/self":      ".",                             // itself: a loop
+		"link-to-other":  "other",                         // a directory
 		"link-to-file":   filepath.Join("other", "g.txt"), // a file
 		"dangling":       "nowhere",
 		"real/outside":   filepath.Join(dir, "other"), // absolute target
