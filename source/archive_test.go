@@ -146,6 +146,8 @@ func TestArchives(t *testing.T) {
 			[]hit{{Path: "export.zip!general/2024-01-02.json", Source: aicred.SourceChat, Locator: "message 1700000000.000100 channel #general user U1", Line: 1, Col: 5}}, ""},
 		{"malformed zip", map[string]string{"bad.zip": "PK\x03\x04" + strings.Repeat("garbage", 10), "ok.txt": marker}, Options{},
 			[]hit{arc(aicred.SourceFile, "ok.txt", 1, 1)}, "malformed zip"},
+		{"not a zip", map[string]string{"fake.zip": "text " + marker}, Options{},
+			[]hit{arc(aicred.SourceFile, "fake.zip", 1, 6)}, "fake.zip is not a zip archive"},
 		{"truncated tar.gz", map[string]string{"cut.tar.gz": mkGzip(t, mkTar(t, member{name: "a", content: text}))[:30]}, Options{},
 			nil, "cut.tar.gz"},
 		{"entry limit", map[string]string{"many.zip": mkZip(t, many...)}, Options{MaxArchiveEntries: 5}, []hit{

@@ -64,8 +64,10 @@ func (s *run) dispatch(ctx context.Context, e *entry, buf []byte, n int, eof boo
 	switch {
 	case hasSuffixFold(e.name, ".ipynb"):
 		return s.decode(ctx, e, buf, n, eof, "notebook", s.scanNotebook)
-	case hasSuffixFold(e.name, ".json") && firstNonSpace(head) == '[':
+	case hasSuffixFold(e.name, ".json") && mayBeSlack(head):
 		return s.decode(ctx, e, buf, n, eof, "chat export", s.scanSlack)
+	case e.depth < s.depth && archiveExt(e.name) != "":
+		s.warn(e.loc.Path, fmt.Errorf("source: %s is not a %s archive, scanned as a plain file", e.loc.Path, archiveExt(e.name)))
 	}
 	if !s.ScanBinary && bytes.IndexByte(head[:min(n, binarySniff)], 0) >= 0 {
 		return nil
@@ -134,6 +136,23 @@ func withKind(loc aicred.Location, k aicred.SourceKind) aicred.Location {
 		loc.Source = k
 	}
 	return loc
+}
+
+// mayBeSlack tells JSON that could be a Slack export day file (an array of
+// messages) from the rest, without decoding it.
+func mayBeSlack(head []byte) bool {
+	return firstNonSpace(head) == '[' && bytes.Contains(head, []byte(`"ts"`)) && bytes.Contains(head, []byte(`"message"`))
+}
+
+// archiveExt returns the archive format a name promises, or "".
+func archiveExt(name string) string {
+	switch {
+	case hasSuffixFold(name, ".zip"):
+		return "zip"
+	case hasSuffixFold(name, ".gz"), hasSuffixFold(name, ".tgz"):
+		return "gzip"
+	}
+	return ""
 }
 
 func hasSuffixFold(s, suffix string) bool {

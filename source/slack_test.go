@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/aicred/aicred"
@@ -51,6 +52,31 @@ func TestSlack(t *testing.T) {
 	checkPaths(t, c.sorted(), want)
 	if len(c.warnings) > 0 {
 		t.Errorf("warnings %q", c.warnings)
+	}
+}
+
+// TestLargeJSON checks that big JSON arrays that are not chat exports are
+// streamed as plain files, not decoded.
+func TestLargeJSON(t *testing.T) {
+	big := "[" + strings.Repeat(`{"id": 1, "name": "n"},`+"\n", 1<<15) + `{"k": "` + marker + `"}]`
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{"data.json": big})
+	c := newCollector(t)
+	if err := Walk(context.Background(), dir, c.opts(Options{MaxDecodeBytes: 1 << 10, ChunkSize: 1 << 12}), c.handle); err != nil {
+		t.Fatal(err)
+	}
+	checkPaths(t, c.sorted(), []hit{{Path: "data.json", Source: aicred.SourceFile, Line: 1<<15 + 1, Col: 8}})
+	if len(c.warnings) > 0 {
+		t.Errorf("warnings %q", c.warnings)
+	}
+	// A chat export over the limit is scanned as text, with a warning.
+	writeTree(t, dir, map[string]string{"data.json": "[" + strings.Repeat(`{"type": "message", "ts": "1", "text": "x"},`, 100) + `{"type": "message", "ts": "2", "text": "` + marker + `"}]`})
+	c = newCollector(t)
+	if err := Walk(context.Background(), dir, c.opts(Options{MaxDecodeBytes: 1 << 10, ChunkSize: 1 << 8}), c.handle); err != nil {
+		t.Fatal(err)
+	}
+	if hs := c.sorted(); len(hs) != 1 || hs[0].Source != aicred.SourceFile || !c.warned("chat export larger than 1024 bytes") {
+		t.Errorf("hits %v, warnings %q", hs, c.warnings)
 	}
 }
 

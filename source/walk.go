@@ -32,7 +32,7 @@ func Walk(ctx context.Context, root string, opts Options, h Handler) error {
 		return aicred.Errorf(kind, "source: walk %s: %w", root, err)
 	}
 	if !fi.IsDir() {
-		return s.scanFile(ctx, root, filepath.ToSlash(root))
+		return s.scanFile(ctx, root, filepath.ToSlash(filepath.Clean(root)))
 	}
 
 	wctx, cancel := context.WithCancelCause(ctx)
