@@ -175,21 +175,33 @@ func (s *run) scanFile(ctx context.Context, abs, rel string) error {
 	return err
 }
 
+// countingReader counts the bytes read. With stopOnErr it ends the content
+// at the first read error, which it keeps.
 type countingReader struct {
-	r io.Reader
-	n int64
+	r         io.Reader
+	n         int64
+	stopOnErr bool
+	err       error
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, io.EOF
+	}
 	n, err := c.r.Read(p)
 	c.n += int64(n)
+	if err != nil && err != io.EOF && c.stopOnErr {
+		c.err = err
+		err = io.EOF
+	}
 	return n, err
 }
 
 // Read scans a stream (stdin, a pipe, a response body) in chunks with
 // bounded memory. loc names it; its Source defaults to SourceStdin. Archives
 // are expanded and, when loc.Path names a notebook, notebooks decoded, as
-// for files.
+// for files. A read error ends the stream: what came before it is scanned,
+// then the error is returned.
 func Read(ctx context.Context, r io.Reader, loc aicred.Location, opts Options, h Handler) error {
 	s, err := newRun(opts, h)
 	if err != nil {
@@ -198,8 +210,13 @@ func Read(ctx context.Context, r io.Reader, loc aicred.Location, opts Options, h
 	if loc.Source == "" {
 		loc.Source = aicred.SourceStdin
 	}
-	cr := countingReader{r: r}
+	cr := countingReader{r: r, stopOnErr: true}
 	err = s.scan(ctx, &entry{loc: loc, name: loc.Path, r: &cr})
 	s.progress(cr.n)
+	if err == nil && cr.err != nil {
+		// What was read before the error has been scanned; the stream is
+		// the whole input, so its failure is the caller's to report.
+		err = wrapErr("read", loc.Path, cr.err)
+	}
 	return err
 }
