@@ -369,6 +369,26 @@ func (h *HeldCredential) Prepare(now time.Time) error {
 	return nil
 }
 
+// Rotated returns h with the secret of next (fingerprint, redacted, sealed
+// blob, key id) and next's expiry; RotatedAt is next's or now. The id,
+// labels and creation time stay. Errors: ErrInvalid (next is malformed or
+// holds the same secret).
+func (h *HeldCredential) Rotated(next *HeldCredential, now time.Time) (*HeldCredential, error) {
+	n := *h
+	n.Fingerprint, n.Redacted, n.Sealed, n.KeyID = next.Fingerprint, next.Redacted, next.Sealed, next.KeyID
+	n.ExpiresAt, n.RotatedAt = next.ExpiresAt, next.RotatedAt
+	if n.RotatedAt.IsZero() {
+		n.RotatedAt = now
+	}
+	if err := n.Prepare(now); err != nil {
+		return nil, err
+	}
+	if n.Fingerprint == h.Fingerprint {
+		return nil, Errorf(ErrInvalid, "rotate held credential %s: the new secret is the old one", h.ID)
+	}
+	return &n, nil
+}
+
 func validID(s string) bool {
 	if s == "" || len(s) > 64 {
 		return false

@@ -186,6 +186,8 @@ func (v *Verifier) End(head *aicred.AuditHead) aicred.AuditVerification {
 	}
 	got := v.res.Head
 	switch {
+	case head.Seq == got.Seq+1:
+		v.fail(got.Seq+1, fmt.Sprintf("record %d, the last, is missing (the chain head is %d)", head.Seq, head.Seq))
 	case head.Seq > got.Seq:
 		v.fail(got.Seq+1, fmt.Sprintf("records %d to %d are missing from the end (the chain head is %d)", got.Seq+1, head.Seq, head.Seq))
 	case head.Seq < got.Seq:

@@ -1,0 +1,46 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/aicred/aicred"
+)
+
+// Bench sizes: a large scan's worth of sightings, over a realistic number
+// of distinct credentials, recorded in batches as `aicred scan --record`
+// does.
+const (
+	BenchSightings   = 100_000
+	BenchCredentials = 20_000
+	BenchBatch       = 1_000
+)
+
+// BenchmarkRecordSightings records BenchSightings new sightings into an
+// empty store per iteration and reports sightings per second. Each
+// sighting writes its audit record(s) too.
+func BenchmarkRecordSightings(b *testing.B, open func(tb testing.TB) aicred.Store) {
+	obs := NewGen(50).Observations(BenchSightings, BenchCredentials, epoch)
+	var total time.Duration
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		s := open(b)
+		b.StartTimer()
+		start := time.Now()
+		for i := 0; i < len(obs); i += BenchBatch {
+			if _, err := s.RecordSightings(ctx(b), obs[i:min(i+BenchBatch, len(obs))]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		total += time.Since(start)
+		b.StopTimer()
+		v, err := s.VerifyAudit(ctx(b))
+		if err != nil || !v.OK() {
+			b.Fatalf("audit after the benchmark: %+v %v", v, err)
+		}
+		s.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(BenchSightings)*float64(b.N)/total.Seconds(), "sightings/s")
+}
