@@ -378,3 +378,7 @@ func TestAppendOnlyGuard(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkListCredentials(b *testing.B) {
+	storetest.BenchmarkListCredentials(b, openStore)
+}

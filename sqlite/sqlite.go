@@ -67,9 +67,7 @@ func DefaultPath() (string, error) {
 		if strings.HasPrefix(p, "postgres://") || strings.HasPrefix(p, "postgresql://") {
 			return "", aicred.Errorf(aicred.ErrInvalid, "%s names a PostgreSQL database, not a SQLite file", EnvStore)
 		}
-		p = strings.TrimPrefix(p, "sqlite://")
-		p = strings.TrimPrefix(p, "sqlite:")
-		return p, nil
+		return strings.TrimPrefix(strings.TrimPrefix(p, "sqlite://"), "sqlite:"), nil
 	}
 	dir := os.Getenv("XDG_DATA_HOME")
 	if dir == "" {
@@ -82,7 +80,8 @@ func DefaultPath() (string, error) {
 	return filepath.Join(dir, "aicred", "aicred.db"), nil
 }
 
-// Open opens (creating when needed) the store in the file at path and
+// Open opens (creating when needed) the store in the file at path (a
+// "sqlite://" or "sqlite:" prefix is allowed) and
 // applies pending schema migrations. The file and its directory are
 // created private to the user (0600, 0700).
 // Errors: ErrInvalid (a path SQLite cannot take, a store written by a newer
@@ -92,6 +91,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
+	path = strings.TrimPrefix(strings.TrimPrefix(path, "sqlite://"), "sqlite:")
 	if path == "" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, "file:") {
 		return nil, aicred.Errorf(aicred.ErrInvalid, "store path %q: must be a plain file name without '?' or '#'", path)
 	}

@@ -144,6 +144,22 @@ func BenchmarkRecordSightings(b *testing.B) {
 	storetest.BenchmarkRecordSightings(b, func(tb testing.TB) aicred.Store { return openAt(tb, newPath(tb)) })
 }
 
+// The canary again, on the files left once the store is closed (the WAL
+// checkpointed into the database).
+func TestCanaryAfterClose(t *testing.T) {
+	path := newPath(t)
+	s := openAt(t, path)
+	secrets, exported := storetest.RecordCanary(t, s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	dump := dumpDir(t, filepath.Dir(path))
+	if !bytes.Contains(dump, []byte(secrets[0].Fingerprint())) {
+		t.Fatal("the files do not hold the canary's fingerprint")
+	}
+	storetest.AssertNoSecrets(t, append(dump, exported...), secrets...)
+}
+
 func TestPragmasAndModes(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sub", "dir", "aicred.db")
 	s := openAt(t, path)
@@ -402,4 +418,20 @@ func auditCount(t *testing.T, path string) int64 {
 		return 0
 	}
 	return n
+}
+
+func BenchmarkListCredentials(b *testing.B) {
+	storetest.BenchmarkListCredentials(b, func(tb testing.TB) aicred.Store { return openAt(tb, newPath(tb)) })
+}
+
+func TestOpenSQLiteURL(t *testing.T) {
+	path := newPath(t)
+	s := openAt(t, "sqlite://"+path)
+	defer s.Close()
+	if s.Path() != path {
+		t.Fatalf("path %q", s.Path())
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatal(err)
+	}
 }

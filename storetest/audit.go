@@ -343,39 +343,55 @@ func testCanary(t *testing.T, b Backend) {
 		t.Skip("backend cannot dump what it wrote")
 	}
 	s := open(t, b)
-	k := ring(t)
+	secrets, exported := RecordCanary(t, s)
+	dump := append(b.Dump(t, s), exported...)
+	if !bytes.Contains(dump, []byte(secrets[0].Fingerprint())) {
+		t.Fatal("the dump does not hold the canary's fingerprint: it is not looking at the data")
+	}
+	AssertNoSecrets(t, dump, secrets...)
+}
+
+// RecordCanary takes fresh canary secrets through every store method that
+// writes (sightings, liveness, metadata, holding it sealed, rotating it,
+// re-wrapping under a new master key) and exports the audit log. It
+// returns the secrets and the export, for the caller to search whatever the
+// store wrote.
+func RecordCanary(tb testing.TB, s aicred.Store) ([]aicred.Secret, []byte) {
+	tb.Helper()
+	k := ring(tb)
 	g := NewGen(40)
 	canary, next := g.Secret(), g.Secret()
 	o := Observation(canary, "/src/app", "settings.py", "c0ffee", epoch)
-	must(s.RecordSightings(ctx(t), []aicred.Observation{o}))(t)
-	if err := s.RecordLiveness(ctx(t), []aicred.LivenessCheck{{Fingerprint: canary.Fingerprint(), Result: aicred.Live, Detail: "200 from /v1/models"}}); err != nil {
-		t.Fatal(err)
+	must(s.RecordSightings(ctx(tb), []aicred.Observation{o}))(tb)
+	if err := s.RecordLiveness(ctx(tb), []aicred.LivenessCheck{{Fingerprint: canary.Fingerprint(), Result: aicred.Live, Detail: "200 from /v1/models"}}); err != nil {
+		tb.Fatal(err)
 	}
-	must(s.SetCredentialMeta(ctx(t), canary.Fingerprint(), aicred.CredentialUpdate{Owner: ptr("ml-team"), Environments: &[]string{"prod"}}))(t)
-	h := putHeld(t, s, k, canary)
+	must(s.SetCredentialMeta(ctx(tb), canary.Fingerprint(), aicred.CredentialUpdate{Owner: ptr("ml-team"), Environments: &[]string{"prod"}}))(tb)
+	h := putHeld(tb, s, k, canary)
 	n := &aicred.HeldCredential{ID: h.ID, Fingerprint: next.Fingerprint(), Redacted: next.Redacted()}
 	var err error
 	if n.Sealed, n.KeyID, err = k.Seal(next, n.AAD()); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	must(s.RotateHeld(ctx(t), n))(t)
+	must(s.RotateHeld(ctx(tb), n))(tb)
 	if _, err := k.Rotate(); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	must(s.RewrapHeld(ctx(t), func(h *aicred.HeldCredential) ([]byte, string, error) { return k.Rewrap(h.Sealed, h.AAD()) }))(t)
+	must(s.RewrapHeld(ctx(tb), func(h *aicred.HeldCredential) ([]byte, string, error) { return k.Rewrap(h.Sealed, h.AAD()) }))(tb)
 	var exported bytes.Buffer
-	if _, err := audit.Export(ctx(t), &exported, s, 1); err != nil {
-		t.Fatal(err)
+	if _, err := audit.Export(ctx(tb), &exported, s, 1); err != nil {
+		tb.Fatal(err)
 	}
+	return []aicred.Secret{canary, next}, exported.Bytes()
+}
 
-	dump := append(b.Dump(t, s), exported.Bytes()...)
-	if !bytes.Contains(dump, []byte(canary.Fingerprint())) {
-		t.Fatal("the dump does not hold the canary's fingerprint: it is not looking at the data")
-	}
-	for _, sec := range []aicred.Secret{canary, next} {
-		for i, form := range Forms(sec) {
-			if bytes.Contains(dump, form) {
-				t.Fatalf("form %d of a secret is in the store's bytes", i)
+// AssertNoSecrets fails if any form of any secret (see Forms) is in b.
+func AssertNoSecrets(tb testing.TB, b []byte, secrets ...aicred.Secret) {
+	tb.Helper()
+	for i, sec := range secrets {
+		for j, form := range Forms(sec) {
+			if bytes.Contains(b, form) {
+				tb.Fatalf("form %d of secret %d is in the store's bytes", j, i)
 			}
 		}
 	}

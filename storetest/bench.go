@@ -44,3 +44,23 @@ func BenchmarkRecordSightings(b *testing.B, open func(tb testing.TB) aicred.Stor
 	}
 	b.ReportMetric(float64(BenchSightings)*float64(b.N)/total.Seconds(), "sightings/s")
 }
+
+// BenchmarkListCredentials lists the whole inventory of 10,000 credentials
+// with 100,000 sightings, as the posture report does.
+func BenchmarkListCredentials(b *testing.B, open func(tb testing.TB) aicred.Store) {
+	s := open(b)
+	defer s.Close()
+	obs := NewGen(51).Observations(BenchSightings, 10_000, epoch)
+	for i := 0; i < len(obs); i += BenchBatch {
+		if _, err := s.RecordSightings(ctx(b), obs[i:min(i+BenchBatch, len(obs))]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		cs, err := s.ListCredentials(ctx(b), aicred.CredentialFilter{})
+		if err != nil || len(cs) != 10_000 {
+			b.Fatalf("%d credentials, %v", len(cs), err)
+		}
+	}
+}
