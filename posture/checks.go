@@ -112,7 +112,7 @@ type exposure struct {
 
 func (p *policy) exposed(d *aicred.CredentialDetail, want func(place) bool) exposure {
 	var e exposure
-	seen := map[string]bool{}
+	seen := map[placeKey]bool{}
 	for i := range d.Sightings {
 		s := &d.Sightings[i]
 		pl := p.cl.place(s)
@@ -121,7 +121,7 @@ func (p *policy) exposed(d *aicred.CredentialDetail, want func(place) bool) expo
 		}
 		e.sightings++
 		e.where |= pl
-		if k := s.Origin + "\x00" + s.Path; !seen[k] {
+		if k := (placeKey{s.Origin, s.Path}); !seen[k] {
 			seen[k] = true
 			e.places++
 		}

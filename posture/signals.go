@@ -82,7 +82,7 @@ func isConfigExt(ext string) bool {
 // classifier turns sightings into places and environment classes. It is
 // built once per evaluation from the policy.
 type classifier struct {
-	ci      []string // lower-case CI path patterns
+	ci      []string // lower-case CI path patterns, each with a leading "/"
 	prod    map[string]bool
 	nonProd map[string]bool
 }
@@ -90,7 +90,7 @@ type classifier struct {
 func newClassifier(c *Config) *classifier {
 	cl := &classifier{prod: map[string]bool{}, nonProd: map[string]bool{}}
 	for _, p := range c.CIPaths {
-		cl.ci = append(cl.ci, strings.ToLower(strings.TrimPrefix(strings.ReplaceAll(p, "\\", "/"), "/")))
+		cl.ci = append(cl.ci, "/"+strings.ToLower(strings.TrimPrefix(strings.ReplaceAll(p, "\\", "/"), "/")))
 	}
 	for _, m := range c.ProdMarkers {
 		cl.prod[strings.ToLower(m)] = true
@@ -146,10 +146,10 @@ func (cl *classifier) place(s *aicred.Sighting) place {
 func (cl *classifier) isCI(np string) bool {
 	for _, pat := range cl.ci {
 		if strings.HasSuffix(pat, "/") {
-			if strings.Contains(np, "/"+pat) {
+			if strings.Contains(np, pat) {
 				return true
 			}
-		} else if strings.HasSuffix(np, "/"+pat) {
+		} else if strings.HasSuffix(np, pat) {
 			return true
 		}
 	}
@@ -311,12 +311,15 @@ func sprawl(d *aicred.CredentialDetail) int {
 	if len(d.Sightings) <= d.Sprawl {
 		return d.Sprawl
 	}
-	places := make(map[string]struct{}, len(d.Sightings))
+	places := make(map[placeKey]struct{}, len(d.Sightings))
 	for i := range d.Sightings {
-		places[d.Sightings[i].Origin+"\x00"+d.Sightings[i].Path] = struct{}{}
+		places[placeKey{d.Sightings[i].Origin, d.Sightings[i].Path}] = struct{}{}
 	}
 	return max(d.Sprawl, len(places))
 }
+
+// placeKey is a distinct place: origin and path.
+type placeKey struct{ origin, path string }
 
 // sightingTime is when a sighting happened: the author date of its commit
 // when known, else when it was first recorded.
