@@ -147,6 +147,8 @@ func TestChainCleansText(t *testing.T) {
 	}
 }
 
+var epochTime = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+
 type sliceLog struct{ evs []aicred.AuditEvent }
 
 func (l *sliceLog) AppendAudit(context.Context, aicred.AuditEvent) (aicred.AuditEvent, error) {

@@ -336,13 +336,15 @@ func TestUnavailable(t *testing.T) {
 
 func TestConcurrentProcesses(t *testing.T) {
 	path := newPath(t)
-	s := openAt(t, path)
-	defer s.Close()
 	const procs, rounds = 4, 15
+	// The helpers start on a file that does not exist yet: they race to
+	// create it and apply the migrations.
 	var cmds []*exec.Cmd
 	for i := range procs {
 		cmds = append(cmds, startHelper(t, path, uint64(100+i), rounds))
 	}
+	s := openAt(t, path)
+	defer s.Close()
 	// This process writes too, from several goroutines.
 	var wg sync.WaitGroup
 	for w := range 3 {
