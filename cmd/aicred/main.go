@@ -43,6 +43,7 @@ type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	log            *slog.Logger
+	store          string // --store: a SQLite file or a postgres:// URL
 }
 
 func newRootCmd(a *app) *cobra.Command {
@@ -54,6 +55,8 @@ func newRootCmd(a *app) *cobra.Command {
 		SilenceErrors: true,
 		Version:       aicred.Version,
 	}
+	root.PersistentFlags().StringVar(&a.store, "store", "",
+		"inventory store: a SQLite file or a postgres:// URL (default $AICRED_STORE, else ~/.local/share/aicred/aicred.db)")
 	root.SetIn(a.stdin)
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
@@ -61,6 +64,11 @@ func newRootCmd(a *app) *cobra.Command {
 		newVersionCmd(a),
 		newScanCmd(a),
 		newCatalogCmd(a),
+		newInventoryCmd(a),
+		newCredentialCmd(a),
+		newMasterKeyCmd(a),
+		newAuditCmd(a),
+		newReportCmd(a),
 	)
 	return root
 }

@@ -31,6 +31,8 @@ type scanFlags struct {
 	followSymlinks   bool
 	noDecode         bool
 	workers          int
+	record           bool
+	origin           string
 
 	verify            bool
 	verifyTimeout     time.Duration
@@ -77,6 +79,8 @@ Exit codes: 0 nothing found, 1 credentials found, 2 usage or runtime error.`,
 	f.BoolVar(&fl.followSymlinks, "follow-symlinks", false, "follow symbolic links (loops are detected)")
 	f.BoolVar(&fl.noDecode, "no-decode", false, "do not decode base64, URL-encoded or JSON-escaped values")
 	f.IntVar(&fl.workers, "workers", 0, "concurrent readers (default: number of CPUs)")
+	f.BoolVar(&fl.record, "record", false, "record each finding as a sighting in the inventory store (see --store)")
+	f.StringVar(&fl.origin, "origin", "", "name of what is scanned, for recorded sightings (default: the absolute path, or stdin)")
 	f.BoolVar(&fl.verify, "verify", false, "check each credential's liveness with the provider's cheapest non-billable request")
 	f.DurationVar(&fl.verifyTimeout, "verify-timeout", 10*time.Second, "timeout of one liveness request")
 	f.IntVar(&fl.verifyConcurrency, "verify-concurrency", 8, "liveness requests in flight at once")
@@ -171,6 +175,11 @@ func runScan(ctx context.Context, a *app, target string, fl *scanFlags) error {
 		v.VerifyAll(ctx, findings)
 	}
 
+	if fl.record {
+		if err := recordScan(ctx, a, findings, target, fl.origin, fl.quiet); err != nil {
+			return &exitCode{code: exitError, err: err}
+		}
+	}
 	if err := writeReport(a.stdout, fl.output, fl.format, findings); err != nil {
 		return &exitCode{code: exitError, err: err}
 	}
@@ -328,4 +337,27 @@ func peakRSSKB() int64 {
 		}
 	}
 	return 0
+}
+
+// recordScan stores a scan's findings in the inventory. It runs before the
+// report is written so that a store that is down fails the scan loudly.
+func recordScan(ctx context.Context, a *app, findings []*aicred.Finding, target, origin string, quiet bool) error {
+	ctx = actorContext(ctx)
+	st, err := a.openStore(ctx)
+	if err != nil {
+		return fmt.Errorf("record: %w", err)
+	}
+	defer st.Close()
+	if origin == "" {
+		origin = originOf(target)
+	}
+	sum, err := record(ctx, st, findings, origin)
+	if err != nil {
+		return fmt.Errorf("record: %w", err)
+	}
+	if !quiet {
+		fmt.Fprintf(a.stderr, "aicred: recorded %d new credential(s), %d new sighting(s), %d refreshed\n",
+			sum.NewCredentials, sum.NewSightings, sum.Refreshed)
+	}
+	return nil
 }
