@@ -160,6 +160,14 @@ func (p *policy) stale() Check {
 	}
 }
 
+// span says a duration in hours up to three days, in days beyond.
+func span(d time.Duration) string {
+	if d < 72*time.Hour {
+		return pluralize(int(d/time.Hour), "hour", "hours")
+	}
+	return pluralize(days(d), "day", "days")
+}
+
 func stillValid(v aicred.Verification) string {
 	if isLive(v) {
 		return "still live"
@@ -174,7 +182,7 @@ func (p *policy) noOwner() Check {
 		Threshold:   "no owner recorded",
 		Severity:    Low,
 		Escalation:  "medium when live, low otherwise, no finding when dead",
-		Remediation: "Record an owner (aicred inventory set --owner) so the credential is revoked when its owner or application goes away.",
+		Remediation: "Record an owner in the inventory so the credential is revoked when its owner or application goes away.",
 		Eval: func(d *aicred.CredentialDetail, _ time.Time) (Hit, bool) {
 			if strings.TrimSpace(d.Owner) != "" {
 				return Hit{}, false
@@ -275,8 +283,8 @@ func (p *policy) revokeSLO() Check {
 			}
 			h := int(now.Sub(e.first) / time.Hour)
 			return hit(Critical, map[string]int{"exposed_hours": h, "revoke_slo_hours": p.cfg.RevokeSLOHours},
-				"Leak found %s (%d hours ago) and the credential is still live; objective %d hours.",
-				e.first.UTC().Format(time.DateOnly), h, p.cfg.RevokeSLOHours)
+				"Leak found %s (%s ago) and the credential is still live; objective %d hours.",
+				e.first.UTC().Format(time.DateOnly), span(now.Sub(e.first)), p.cfg.RevokeSLOHours)
 		},
 	}
 }

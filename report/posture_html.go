@@ -256,10 +256,9 @@ func leakColumns(tl posture.Timeline) htmlColumns {
 	for _, m := range tl.Months {
 		most = max(most, m.Sightings)
 	}
-	top := niceCeil(most)
+	top, step := niceScale(most)
 	plotH := float64(colChartHeight - colPlotTop - colPlotBottom)
-	for i := 0; i <= 4; i++ {
-		val := top * i / 4
+	for val := 0; val <= top; val += step {
 		c.Grid = append(c.Grid, htmlGrid{Y: c.BaseY - float64(val)/float64(top)*plotH, Label: thousands(val)})
 	}
 	slot := (c.PlotR - c.PlotL) / float64(len(tl.Months))
@@ -281,22 +280,18 @@ func leakColumns(tl posture.Timeline) htmlColumns {
 	return c
 }
 
-// niceCeil rounds n up to 1, 2 or 5 times a power of ten, and at least 4
-// so four grid lines fall on whole numbers.
-func niceCeil(n int) int {
-	if n <= 4 {
-		return 4
-	}
-	p := 1
-	for p*10 < n {
-		p *= 10
-	}
-	for _, m := range []int{1, 2, 4, 5, 10} {
-		if m*p >= n && (m*p)%4 == 0 {
-			return m * p
+// niceScale picks the axis for a maximum of n: a step of 1, 2 or 5 times a
+// power of ten giving at most four grid lines, and the top line at or
+// above n.
+func niceScale(n int) (top, step int) {
+	n = max(n, 1)
+	for p := 1; ; p *= 10 {
+		for _, m := range []int{1, 2, 5} {
+			if step = m * p; step*4 >= n {
+				return (n + step - 1) / step * step, step
+			}
 		}
 	}
-	return 10 * p
 }
 
 func monthLabel(m string) string {
@@ -440,7 +435,7 @@ footer{color:#64748b;font-size:12px;padding:30px 0 40px}
 </header>
 <main class="wrap">
 
-<h2>OWASP NHI Top 10 (2025)</h2>
+<h2 id="nhi">OWASP NHI Top 10 (2025)</h2>
 <p class="lead">Credentials with at least one finding under each item, coloured by their worst finding there; the bar spans the whole inventory.</p>
 <div class="grid5">{{range .NHI}}
 <div class="card item{{if eq .Credentials 0}} none{{end}}">
@@ -453,7 +448,7 @@ footer{color:#64748b;font-size:12px;padding:30px 0 40px}
 </div>{{end}}
 </div>
 
-<h2>Credentials by provider and severity</h2>
+<h2 id="providers">Credentials by provider and severity</h2>
 <p class="lead">Each credential counted once, by its worst finding; providers with the most affected credentials first.</p>
 <div class="card">
 <svg class="chart" viewBox="0 0 {{.Width}} {{.Providers.Height}}" role="img" aria-label="credentials by provider and severity">
@@ -466,7 +461,7 @@ footer{color:#64748b;font-size:12px;padding:30px 0 40px}
 {{if .Providers.Note}}<p class="note">{{.Providers.Note}}</p>{{end}}
 </div>
 
-<h2>Leak sightings over time</h2>
+<h2 id="leaks">Leak sightings over time</h2>
 <p class="lead">Sightings in leak places ({{join .R.Config.LeakPlaces ", "}}) per month, by commit author date when known, else when first recorded (UTC).{{if .Leaks.Earlier}} {{num .Leaks.Earlier}} earlier sightings are not shown.{{end}}</p>
 <div class="card">
 <svg class="chart" viewBox="0 0 {{.Width}} {{.Leaks.Height}}" role="img" aria-label="leak sightings over time">
@@ -478,7 +473,7 @@ footer{color:#64748b;font-size:12px;padding:30px 0 40px}
 {{end}}{{end}}</svg>
 </div>
 
-<h2>Riskiest credentials</h2>
+<h2 id="risks">Riskiest credentials</h2>
 <p class="lead">Ranked by risk (0 to 100): the weight of each finding plus the blast radius, scaled by liveness.{{if .MoreRisks}} The {{num .MoreRisks}} further credentials with findings are in the JSON and SARIF reports.{{end}}</p>
 {{if .Risks}}<table>
 <thead><tr><th class="n">#</th><th class="sorted">Risk</th><th>Worst</th><th>Credential</th><th>Liveness</th><th class="n">Age (days)</th><th class="n">Places</th><th>Findings</th></tr></thead>
@@ -496,7 +491,7 @@ footer{color:#64748b;font-size:12px;padding:30px 0 40px}
 {{end}}</tbody>
 </table>{{else}}<div class="card">No check fired: nothing to rank.</div>{{end}}
 
-<h2>NIST CSF 2.0 PR.AA</h2>
+<h2 id="csf">NIST CSF 2.0 PR.AA</h2>
 <p class="lead">The same findings by CSF subcategory.</p>
 <table>
 <thead><tr><th>Subcategory</th><th class="n">Credentials</th><th class="n">Critical</th><th class="n">High</th><th class="n">Medium</th><th class="n">Low</th><th class="n">Info</th><th>Checks</th></tr></thead>
@@ -505,7 +500,7 @@ footer{color:#64748b;font-size:12px;padding:30px 0 40px}
 {{end}}</tbody>
 </table>
 
-<h2>Checks and thresholds</h2>
+<h2 id="checks">Checks and thresholds</h2>
 <p class="lead">The policy this report ran with.{{if .R.Disabled}} Disabled: {{join .R.Disabled ", "}}.{{end}}</p>
 <table>
 <thead><tr><th>Check</th><th>Maps to</th><th>Threshold</th><th>Severity</th><th>Signal</th></tr></thead>
