@@ -27,7 +27,7 @@ func BuildPostureSARIF(r *posture.Report) *sarif.Report {
 			tags = append(tags, "nist-csf-2.0:"+string(s))
 		}
 		run.AddRule(c.ID).
-			WithName(ruleName(c.ID)).
+			WithName(checkName(c.ID)).
 			WithShortDescription(sarif.NewMultiformatMessageString().WithText(c.Title)).
 			WithFullDescription(sarif.NewMultiformatMessageString().WithText(
 				fmt.Sprintf("%s %s. Signal: %s. Threshold: %s.", c.NHI.Ref(), c.NHI.Name(), c.Signal, c.Threshold))).
@@ -83,6 +83,10 @@ func writePostureSARIF(w io.Writer, r *posture.Report) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(BuildPostureSARIF(r))
 }
+
+// checkName turns "AIC-NHI7-AGE" into "AicNhi7Age", the PascalCase form
+// SARIF viewers expect for reportingDescriptor.name.
+func checkName(id string) string { return ruleName(strings.ToLower(id)) }
 
 // sarifLevel maps a severity to a SARIF level.
 func sarifLevel(s posture.Severity) string {
