@@ -402,7 +402,7 @@ func (p *policy) admin() Check {
 			}
 			return hit(byLiveness(v, Critical, High, Low),
 				map[string]int{"sightings": len(d.Sightings), "workloads": len(d.Workloads)},
-				"%s can %s and is %s; liveness: %s.", ki.name, joinCaps(ki.caps), strings.Join(where, " and "), v)
+				"%s (unlocks %s) is %s; liveness: %s.", ki.name, joinCaps(ki.caps), strings.Join(where, " and "), v)
 		},
 	}
 }
