@@ -297,6 +297,11 @@ func (k *Keyring) Rotate() (string, error) {
 	if k.path == "" {
 		return "", aicred.Errorf(aicred.ErrInvalid, "master key from %s: rotate by setting it to \"NEW,OLD\", re-wrapping, then \"NEW\"", EnvKey)
 	}
+	unlock, err := lockFile(k.path)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
 	// Pick up changes made by other processes first.
 	if err := k.load(); err != nil {
 		return "", err
@@ -323,6 +328,11 @@ func (k *Keyring) Retire(id string) error {
 	if k.path == "" {
 		return aicred.Errorf(aicred.ErrInvalid, "master key from %s: retire a key by removing it from the variable", EnvKey)
 	}
+	unlock, err := lockFile(k.path)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if err := k.load(); err != nil {
 		return err
 	}

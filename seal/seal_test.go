@@ -316,3 +316,34 @@ func TestRotationRewrapsAndOldBlobsStillOpen(t *testing.T) {
 		t.Fatalf("key file mode after rotation %04o", fi.Mode().Perm())
 	}
 }
+
+// Two processes rotating at once keep both new keys.
+func TestConcurrentRotateKeepsEveryKey(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "master.key")
+	if _, _, err := seal.OpenFile(path); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	ids := make([]string, 6)
+	for i := range ids {
+		k, err := seal.LoadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			id, err := k.Rotate()
+			if err != nil {
+				t.Error(err)
+			}
+			ids[i] = id
+		})
+	}
+	wg.Wait()
+	k, err := seal.LoadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(k.IDs()); got != 7 {
+		t.Fatalf("%d keys after 6 concurrent rotations, want 7", got)
+	}
+}

@@ -309,7 +309,10 @@ func testConcurrentWriters(t *testing.T, b Backend) {
 }
 
 // CheckConsistent checks that the inventory and the audit log agree and the
-// chain verifies, and returns the number of credentials and sightings.
+// chain verifies, and returns the number of credentials and sightings. It
+// expects an inventory filled by RecordSightings only: a credential that
+// enters through PutHeldCredential is recorded as held.added, not
+// credential.discovered.
 func CheckConsistent(tb testing.TB, s aicred.Store) (creds, sightings int) {
 	tb.Helper()
 	cs := must(s.ListCredentials(ctx(tb), aicred.CredentialFilter{}))(tb)
