@@ -350,7 +350,7 @@ func (p *policy) staticKey() Check {
 			}
 			v := state(d)
 			return hit(byLiveness(v, Medium, Medium, None), nil,
-				"A static %s key; %s supports workload identity federation, which issues short-lived tokens instead.", lookupKind(d).name, d.Provider)
+				"A static credential (%s); %s supports workload identity federation, which issues short-lived tokens instead.", lookupKind(d).name, d.Provider)
 		},
 	}
 }
