@@ -53,6 +53,13 @@ type InventoryService interface {
 	// Errors: ErrInvalid (malformed fingerprint), ErrNotFound.
 	GetCredential(ctx context.Context, fp Fingerprint) (*CredentialDetail, error)
 
+	// ListCredentialDetails returns the credentials matching f, in the
+	// order of ListCredentials, each with its sightings and liveness
+	// history (oldest first), read in one consistent snapshot. It is what
+	// posture reports read: a few queries, not one per credential.
+	// Errors: ErrInvalid (a negative limit or offset).
+	ListCredentialDetails(ctx context.Context, f CredentialFilter) ([]CredentialDetail, error)
+
 	// SetCredentialMeta changes what people know about a credential and
 	// returns the result. Audit: credential.updated, naming the fields.
 	// Errors: ErrInvalid, ErrNotFound.

@@ -297,8 +297,23 @@ func checkFilter(f *aicred.CredentialFilter) error {
 
 // ListCredentials implements aicred.InventoryService.
 func (s *Store) ListCredentials(ctx context.Context, f aicred.CredentialFilter) ([]aicred.Credential, error) {
-	if err := checkFilter(&f); err != nil {
+	q, args, err := credentialQuery(f)
+	if err != nil {
 		return nil, err
+	}
+	var out []aicred.Credential
+	err = s.read(ctx, "list credentials", func(tx pgx.Tx) error {
+		var err error
+		out, err = queryCredentials(ctx, tx, q, args)
+		return err
+	})
+	return out, err
+}
+
+// credentialQuery builds the query selecting the credentials that match f.
+func credentialQuery(f aicred.CredentialFilter) (string, []any, error) {
+	if err := checkFilter(&f); err != nil {
+		return "", nil, err
 	}
 	var where []string
 	var args []any
@@ -347,23 +362,107 @@ func (s *Store) ListCredentials(ctx context.Context, f aicred.CredentialFilter) 
 		args = append(args, f.Offset)
 		q += fmt.Sprintf(" OFFSET $%d", len(args))
 	}
+	return q, args, nil
+}
+
+func queryCredentials(ctx context.Context, tx pgx.Tx, q string, args []any) ([]aicred.Credential, error) {
+	rows, err := tx.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
 	var out []aicred.Credential
-	err := s.read(ctx, "list credentials", func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, q, args...)
+	for rows.Next() {
+		c, err := scanCredential(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *c)
+	}
+	return out, rows.Err()
+}
+
+// ListCredentialDetails implements aicred.InventoryService: the matching
+// credentials and their sightings and liveness histories, in three queries
+// in one repeatable-read transaction.
+func (s *Store) ListCredentialDetails(ctx context.Context, f aicred.CredentialFilter) ([]aicred.CredentialDetail, error) {
+	q, args, err := credentialQuery(f)
+	if err != nil {
+		return nil, err
+	}
+	var out []aicred.CredentialDetail
+	err = s.read(ctx, "list credential details", func(tx pgx.Tx) error {
+		creds, err := queryCredentials(ctx, tx, q, args)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			c, err := scanCredential(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, *c)
+		out = make([]aicred.CredentialDetail, len(creds))
+		index := make(map[aicred.Fingerprint]*aicred.CredentialDetail, len(creds))
+		for i, c := range creds {
+			out[i] = aicred.CredentialDetail{Credential: c, Sightings: []aicred.Sighting{}, Liveness: []aicred.LivenessCheck{}}
+			index[c.Fingerprint] = &out[i]
 		}
-		return rows.Err()
+		if len(out) == 0 {
+			return nil
+		}
+		return readHistories(ctx, tx, "", nil, index)
 	})
 	return out, err
+}
+
+// readHistories appends sightings and liveness checks to the details in
+// index, for every fingerprint (where is empty) or those matching where.
+func readHistories(ctx context.Context, tx pgx.Tx, where string, args []any, index map[aicred.Fingerprint]*aicred.CredentialDetail) error {
+	rows, err := tx.Query(ctx, `SELECT fingerprint, rule, origin, source, path, line, col, commit_id, author_date, locator, scan_id, seen_at, last_seen_at
+		FROM sightings `+where+` ORDER BY fingerprint COLLATE "C", seen_at, id`, args...)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var sg aicred.Sighting
+		var fp, source string
+		var line, col int32
+		var author pgtype.Timestamptz
+		var seen, last time.Time
+		if err := rows.Scan(&fp, &sg.Rule, &sg.Origin, &source, &sg.Path, &line, &col, &sg.Commit, &author,
+			&sg.Locator, &sg.ScanID, &seen, &last); err != nil {
+			rows.Close()
+			return err
+		}
+		sg.Fingerprint = aicred.Fingerprint(fp)
+		d := index[sg.Fingerprint]
+		if d == nil {
+			continue
+		}
+		sg.Source, sg.Line, sg.Column = aicred.SourceKind(source), int(line), int(col)
+		sg.AuthorDate, sg.SeenAt, sg.LastSeenAt = fromTS(author), aicred.StoreTime(seen), aicred.StoreTime(last)
+		d.Sightings = append(d.Sightings, sg)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows, err = tx.Query(ctx, `SELECT fingerprint, checked_at, result, detail FROM liveness_checks `+where+` ORDER BY fingerprint COLLATE "C", checked_at, id`, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var lc aicred.LivenessCheck
+		var fp, result string
+		var at time.Time
+		if err := rows.Scan(&fp, &at, &result, &lc.Detail); err != nil {
+			return err
+		}
+		lc.Fingerprint = aicred.Fingerprint(fp)
+		d := index[lc.Fingerprint]
+		if d == nil {
+			continue
+		}
+		lc.At, lc.Result = aicred.StoreTime(at), aicred.Verification(result)
+		d.Liveness = append(d.Liveness, lc)
+	}
+	return rows.Err()
 }
 
 // GetCredential implements aicred.InventoryService.
@@ -394,46 +493,8 @@ func getDetail(ctx context.Context, tx pgx.Tx, fp aicred.Fingerprint) (*aicred.C
 		return nil, err
 	}
 	d := &aicred.CredentialDetail{Credential: *c, Sightings: []aicred.Sighting{}, Liveness: []aicred.LivenessCheck{}}
-	rows, err := tx.Query(ctx, `SELECT rule, origin, source, path, line, col, commit_id, author_date, locator, scan_id, seen_at, last_seen_at
-		FROM sightings WHERE fingerprint = $1 ORDER BY seen_at, id`, string(fp))
-	if err != nil {
-		return nil, err
-	}
-	for rows.Next() {
-		sg := aicred.Sighting{Fingerprint: fp}
-		var source string
-		var line, col int32
-		var author pgtype.Timestamptz
-		var seen, last time.Time
-		if err := rows.Scan(&sg.Rule, &sg.Origin, &source, &sg.Path, &line, &col, &sg.Commit, &author,
-			&sg.Locator, &sg.ScanID, &seen, &last); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		sg.Source, sg.Line, sg.Column = aicred.SourceKind(source), int(line), int(col)
-		sg.AuthorDate, sg.SeenAt, sg.LastSeenAt = fromTS(author), aicred.StoreTime(seen), aicred.StoreTime(last)
-		d.Sightings = append(d.Sightings, sg)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	rows, err = tx.Query(ctx, `SELECT checked_at, result, detail FROM liveness_checks WHERE fingerprint = $1 ORDER BY checked_at, id`, string(fp))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		lc := aicred.LivenessCheck{Fingerprint: fp}
-		var at time.Time
-		var result string
-		if err := rows.Scan(&at, &result, &lc.Detail); err != nil {
-			return nil, err
-		}
-		lc.At, lc.Result = aicred.StoreTime(at), aicred.Verification(result)
-		d.Liveness = append(d.Liveness, lc)
-	}
-	return d, rows.Err()
+	err = readHistories(ctx, tx, "WHERE fingerprint = $1", []any{string(fp)}, map[aicred.Fingerprint]*aicred.CredentialDetail{fp: d})
+	return d, err
 }
 
 // SetCredentialMeta implements aicred.InventoryService.

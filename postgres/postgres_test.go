@@ -382,3 +382,7 @@ func TestAppendOnlyGuard(t *testing.T) {
 func BenchmarkListCredentials(b *testing.B) {
 	storetest.BenchmarkListCredentials(b, openStore)
 }
+
+func BenchmarkPostureReport(b *testing.B) {
+	storetest.BenchmarkPostureReport(b, openStore)
+}

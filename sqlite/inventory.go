@@ -235,10 +235,10 @@ func checkFilter(f *aicred.CredentialFilter) error {
 	return nil
 }
 
-// ListCredentials implements aicred.InventoryService.
-func (s *Store) ListCredentials(ctx context.Context, f aicred.CredentialFilter) ([]aicred.Credential, error) {
+// credentialQuery builds the query selecting the credentials that match f.
+func credentialQuery(f aicred.CredentialFilter) (string, []any, error) {
 	if err := checkFilter(&f); err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	var where []string
 	var args []any
@@ -287,23 +287,128 @@ func (s *Store) ListCredentials(ctx context.Context, f aicred.CredentialFilter) 
 		q += " LIMIT ? OFFSET ?"
 		args = append(args, limit, f.Offset)
 	}
+	return q, args, nil
+}
+
+// ListCredentials implements aicred.InventoryService.
+func (s *Store) ListCredentials(ctx context.Context, f aicred.CredentialFilter) ([]aicred.Credential, error) {
+	q, args, err := credentialQuery(f)
+	if err != nil {
+		return nil, err
+	}
 	var out []aicred.Credential
-	err := s.read(ctx, "list credentials", func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, q, args...)
+	err = s.read(ctx, "list credentials", func(tx *sql.Tx) error {
+		var err error
+		out, err = queryCredentials(ctx, tx, q, args)
+		return err
+	})
+	return out, err
+}
+
+func queryCredentials(ctx context.Context, q querier, query string, args []any) ([]aicred.Credential, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []aicred.Credential
+	for rows.Next() {
+		c, err := scanCredential(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *c)
+	}
+	return out, rows.Err()
+}
+
+// ListCredentialDetails implements aicred.InventoryService: the matching
+// credentials and, in three queries in one read transaction, their
+// sightings and liveness histories.
+func (s *Store) ListCredentialDetails(ctx context.Context, f aicred.CredentialFilter) ([]aicred.CredentialDetail, error) {
+	q, args, err := credentialQuery(f)
+	if err != nil {
+		return nil, err
+	}
+	var out []aicred.CredentialDetail
+	err = s.read(ctx, "list credential details", func(tx *sql.Tx) error {
+		creds, err := queryCredentials(ctx, tx, q, args)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			c, err := scanCredential(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, *c)
+		out = make([]aicred.CredentialDetail, len(creds))
+		index := make(map[aicred.Fingerprint]*aicred.CredentialDetail, len(creds))
+		for i, c := range creds {
+			out[i] = aicred.CredentialDetail{Credential: c, Sightings: []aicred.Sighting{}, Liveness: []aicred.LivenessCheck{}}
+			index[c.Fingerprint] = &out[i]
 		}
-		return rows.Err()
+		if len(out) == 0 {
+			return nil
+		}
+		return readHistories(ctx, tx, "", nil, index)
 	})
 	return out, err
+}
+
+// readHistories appends sightings and liveness checks to the details in
+// index, for every fingerprint (where is empty) or those matching where.
+func readHistories(ctx context.Context, q querier, where string, args []any, index map[aicred.Fingerprint]*aicred.CredentialDetail) error {
+	rows, err := q.QueryContext(ctx, `SELECT fingerprint, rule, origin, source, path, line, col, commit_id, author_date, locator, scan_id, seen_at, last_seen_at
+		FROM sightings `+where+` ORDER BY fingerprint, seen_at, id`, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var sg aicred.Sighting
+		var source, seen, last string
+		var author sql.NullString
+		if err := rows.Scan(&sg.Fingerprint, &sg.Rule, &sg.Origin, &source, &sg.Path, &sg.Line, &sg.Column, &sg.Commit, &author,
+			&sg.Locator, &sg.ScanID, &seen, &last); err != nil {
+			return err
+		}
+		d := index[sg.Fingerprint]
+		if d == nil {
+			continue
+		}
+		sg.Source = aicred.SourceKind(source)
+		if sg.AuthorDate, err = parseTS(author); err != nil {
+			return err
+		}
+		if sg.SeenAt, err = audit.ParseTime(seen); err != nil {
+			return err
+		}
+		if sg.LastSeenAt, err = audit.ParseTime(last); err != nil {
+			return err
+		}
+		d.Sightings = append(d.Sightings, sg)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows.Close()
+	rows, err = q.QueryContext(ctx, `SELECT fingerprint, checked_at, result, detail FROM liveness_checks `+where+` ORDER BY fingerprint, checked_at, id`, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var lc aicred.LivenessCheck
+		var at, result string
+		if err := rows.Scan(&lc.Fingerprint, &at, &result, &lc.Detail); err != nil {
+			return err
+		}
+		d := index[lc.Fingerprint]
+		if d == nil {
+			continue
+		}
+		lc.Result = aicred.Verification(result)
+		if lc.At, err = audit.ParseTime(at); err != nil {
+			return err
+		}
+		d.Liveness = append(d.Liveness, lc)
+	}
+	return rows.Err()
 }
 
 // GetCredential implements aicred.InventoryService.
@@ -334,54 +439,8 @@ func getDetail(ctx context.Context, q querier, fp aicred.Fingerprint) (*aicred.C
 		return nil, err
 	}
 	d := &aicred.CredentialDetail{Credential: *c, Sightings: []aicred.Sighting{}, Liveness: []aicred.LivenessCheck{}}
-	rows, err := q.QueryContext(ctx, `SELECT rule, origin, source, path, line, col, commit_id, author_date, locator, scan_id, seen_at, last_seen_at
-		FROM sightings WHERE fingerprint = ? ORDER BY seen_at, id`, fp)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		sg := aicred.Sighting{Fingerprint: fp}
-		var source, seen, last string
-		var author sql.NullString
-		if err := rows.Scan(&sg.Rule, &sg.Origin, &source, &sg.Path, &sg.Line, &sg.Column, &sg.Commit, &author,
-			&sg.Locator, &sg.ScanID, &seen, &last); err != nil {
-			return nil, err
-		}
-		sg.Source = aicred.SourceKind(source)
-		if sg.AuthorDate, err = parseTS(author); err != nil {
-			return nil, err
-		}
-		if sg.SeenAt, err = audit.ParseTime(seen); err != nil {
-			return nil, err
-		}
-		if sg.LastSeenAt, err = audit.ParseTime(last); err != nil {
-			return nil, err
-		}
-		d.Sightings = append(d.Sightings, sg)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	rows.Close()
-	rows, err = q.QueryContext(ctx, `SELECT checked_at, result, detail FROM liveness_checks WHERE fingerprint = ? ORDER BY checked_at, id`, fp)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		lc := aicred.LivenessCheck{Fingerprint: fp}
-		var at, result string
-		if err := rows.Scan(&at, &result, &lc.Detail); err != nil {
-			return nil, err
-		}
-		lc.Result = aicred.Verification(result)
-		if lc.At, err = audit.ParseTime(at); err != nil {
-			return nil, err
-		}
-		d.Liveness = append(d.Liveness, lc)
-	}
-	return d, rows.Err()
+	err = readHistories(ctx, q, "WHERE fingerprint = ?", []any{fp}, map[aicred.Fingerprint]*aicred.CredentialDetail{fp: d})
+	return d, err
 }
 
 // SetCredentialMeta implements aicred.InventoryService.

@@ -437,3 +437,7 @@ func TestOpenSQLiteURL(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func BenchmarkPostureReport(b *testing.B) {
+	storetest.BenchmarkPostureReport(b, func(tb testing.TB) aicred.Store { return openAt(tb, newPath(tb)) })
+}

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -386,4 +387,52 @@ func sameSighting(a, b aicred.Sighting) bool {
 		}
 	}
 	return a == b
+}
+
+// testListCredentialDetails checks that the bulk read returns exactly what
+// one GetCredential per credential returns, in ListCredentials order, and
+// honours filters.
+func testListCredentialDetails(t *testing.T, b Backend) {
+	s := open(t, b)
+	g := NewGen(61)
+	obs := g.Observations(300, 40, epoch)
+	must(s.RecordSightings(ctx(t), obs))(t)
+	var checks []aicred.LivenessCheck
+	for i, o := range obs[:10] {
+		checks = append(checks, aicred.LivenessCheck{Fingerprint: o.Fingerprint, At: epoch.Add(time.Duration(i) * time.Minute),
+			Result: []aicred.Verification{aicred.Live, aicred.Dead, aicred.Unknown}[i%3], Detail: "HTTP test"})
+	}
+	if err := s.RecordLiveness(ctx(t), checks); err != nil {
+		t.Fatal(err)
+	}
+	all := must(s.ListCredentialDetails(ctx(t), aicred.CredentialFilter{}))(t)
+	list := must(s.ListCredentials(ctx(t), aicred.CredentialFilter{}))(t)
+	if len(all) != len(list) || len(all) == 0 {
+		t.Fatalf("%d details, %d credentials", len(all), len(list))
+	}
+	sightings := 0
+	for i, d := range all {
+		if d.Fingerprint != list[i].Fingerprint {
+			t.Fatalf("order differs at %d", i)
+		}
+		one := must(s.GetCredential(ctx(t), d.Fingerprint))(t)
+		if !reflect.DeepEqual(&d, one) {
+			t.Fatalf("detail of %s differs from GetCredential:\n%+v\n%+v", d.Fingerprint.Short(), d, *one)
+		}
+		sightings += len(d.Sightings)
+	}
+	if sightings != 300 {
+		t.Errorf("%d sightings in details, want 300", sightings)
+	}
+	p := all[0].Provider
+	some := must(s.ListCredentialDetails(ctx(t), aicred.CredentialFilter{Provider: p, Limit: 2}))(t)
+	if len(some) == 0 || len(some) > 2 || some[0].Provider != p {
+		t.Errorf("filtered: %d details", len(some))
+	}
+	none := must(s.ListCredentialDetails(ctx(t), aicred.CredentialFilter{Provider: "no-such-provider"}))(t)
+	if len(none) != 0 {
+		t.Errorf("want none, got %d", len(none))
+	}
+	_, err := s.ListCredentialDetails(ctx(t), aicred.CredentialFilter{Limit: -1})
+	wantKind(t, err, aicred.ErrInvalid)
 }

@@ -43,6 +43,7 @@ func Run(t *testing.T, b Backend) {
 		{"RecordLiveness", testRecordLiveness},
 		{"ListCredentialsFilters", testListCredentialsFilters},
 		{"GetCredentialErrors", testGetCredentialErrors},
+		{"ListCredentialDetails", testListCredentialDetails},
 		{"SetCredentialMeta", testSetCredentialMeta},
 		{"HeldCredentials", testHeldCredentials},
 		{"RotateHeld", testRotateHeld},

@@ -443,21 +443,9 @@ func parseDate(s string) (time.Time, error) {
 }
 
 // loadDetails returns every credential matching f with its sightings and
-// liveness history.
+// liveness history, in a few queries whatever the size of the inventory.
 func loadDetails(ctx context.Context, st aicred.Store, f aicred.CredentialFilter) ([]aicred.CredentialDetail, error) {
-	creds, err := st.ListCredentials(ctx, f)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]aicred.CredentialDetail, 0, len(creds))
-	for _, c := range creds {
-		d, err := st.GetCredential(ctx, c.Fingerprint)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *d)
-	}
-	return out, nil
+	return st.ListCredentialDetails(ctx, f)
 }
 
 func loadPolicy(path string) (posture.Config, error) {
