@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -131,5 +132,40 @@ func TestStoreDownFailsClearly(t *testing.T) {
 	}
 	if r := runCLI(t, "", "credential", "add", "--provider", "nope", "--kind", "x"); r.code != exitError || !strings.Contains(r.stderr, "unknown credential kind") {
 		t.Errorf("unknown kind: exit %d %q", r.code, r.stderr)
+	}
+}
+
+// TestAuditVerifyNamesTheTamperedRecord edits one audit record behind
+// aicred's back (as an attacker with the database file would, dropping the
+// append-only trigger first) and expects `audit verify` to exit 1 naming it.
+func TestAuditVerifyNamesTheTamperedRecord(t *testing.T) {
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "aicred.db")
+	t.Setenv("AICRED_STORE", dbPath)
+	key, _ := canary(7)
+	writeFile(t, filepath.Join(dir, "w", "a.env"), "ANTHROPIC_API_KEY="+key+"\n")
+	writeFile(t, filepath.Join(dir, "w", "b.env"), "ANTHROPIC_API_KEY="+key+"\n")
+	if r := runCLI(t, "", "scan", "--record", "--quiet", filepath.Join(dir, "w")); r.code != exitFindings {
+		t.Fatalf("scan: %d %s", r.code, r.stderr)
+	}
+	if r := runCLI(t, "", "audit", "verify"); r.code != exitOK {
+		t.Fatalf("verify before tampering: %d %s", r.code, r.stdout)
+	}
+	db, err := sql.Open("sqlite", dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"DROP TRIGGER audit_log_no_update",
+		"UPDATE audit_log SET actor = 'someone-else' WHERE seq = 2",
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+	r := runCLI(t, "", "audit", "verify")
+	if r.code != exitFindings || !strings.Contains(r.stdout, "BROKEN at record 2") {
+		t.Fatalf("verify after tampering: exit %d, %q", r.code, r.stdout)
 	}
 }
