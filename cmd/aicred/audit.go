@@ -3,7 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
+	"io"
 	"strconv"
 	"strings"
 
@@ -90,20 +90,12 @@ not cut short or rewritten wholesale.`,
 				return errExit(err)
 			}
 			defer st.Close()
-			w := a.stdout
-			var fh *os.File
-			if output != "" {
-				if fh, err = os.OpenFile(output, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600); err != nil {
-					return errExit(err)
-				}
-				w = fh
-			}
-			n, err := audit.Export(ctx, w, st, from)
-			if fh != nil {
-				if cerr := fh.Close(); err == nil {
-					err = cerr
-				}
-			}
+			var n int64
+			err = writeOutput(a.stdout, output, func(w io.Writer) error {
+				var err error
+				n, err = audit.Export(ctx, w, st, from)
+				return err
+			})
 			if err != nil {
 				return errExit(err)
 			}

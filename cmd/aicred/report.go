@@ -2,7 +2,7 @@ package main
 
 import (
 	"fmt"
-	"os"
+	"io"
 	"strings"
 	"time"
 
@@ -41,21 +41,7 @@ func newReportCmd(a *app) *cobra.Command {
 				return errExit(err)
 			}
 			rep := posture.Evaluate(details, cfg, time.Now())
-			w := a.stdout
-			var fh *os.File
-			if output != "" {
-				if fh, err = os.OpenFile(output, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600); err != nil {
-					return errExit(err)
-				}
-				w = fh
-			}
-			err = report.WritePosture(w, format, rep)
-			if fh != nil {
-				if cerr := fh.Close(); err == nil {
-					err = cerr
-				}
-			}
-			return errExit(err)
+			return errExit(writeOutput(a.stdout, output, func(w io.Writer) error { return report.WritePosture(w, format, rep) }))
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "md", "md, json, html or sarif")

@@ -233,14 +233,20 @@ func parseEndpoints(specs []string) (map[string]string, error) {
 }
 
 func writeReport(stdout io.Writer, output, format string, findings []*aicred.Finding) error {
+	return writeOutput(stdout, output, func(w io.Writer) error { return report.Write(w, format, findings) })
+}
+
+// writeOutput runs write against stdout, or against the file output
+// (created 0600: reports name where secrets live) when one is given.
+func writeOutput(stdout io.Writer, output string, write func(io.Writer) error) error {
 	if output == "" {
-		return report.Write(stdout, format, findings)
+		return write(stdout)
 	}
 	fh, err := os.OpenFile(output, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("output: %w", err)
 	}
-	if err := report.Write(fh, format, findings); err != nil {
+	if err := write(fh); err != nil {
 		fh.Close()
 		return err
 	}
