@@ -4,7 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"slices"
+	"strings"
 	"time"
+	"unicode"
 )
 
 // Token classes. A workload token is what a workload presents to the
@@ -52,6 +55,72 @@ func (g *Grant) Active(now time.Time) bool {
 	return g.RevokedAt.IsZero() && now.Before(g.ExpiresAt)
 }
 
+// Prepare cleans g's text, fills IssuedAt with now when unset and checks
+// g before it is stored. TokenHash must be what HashToken returns, so a
+// token passed where its hash belongs is refused rather than stored. The
+// issuer may hold no white space, so that a workload revocation's value
+// ("issuer subject") names exactly one issuer. Errors are ErrInvalid and
+// never quote the token hash.
+func (g *Grant) Prepare(now time.Time) error {
+	for _, p := range []*string{&g.Class, &g.Issuer, &g.Subject, &g.Policy, &g.Role, &g.Audience, &g.Environment, &g.RevokeReason} {
+		*p = StorableText(*p)
+	}
+	// Copies: a role's lists are often shared by every grant it makes.
+	for _, set := range []*[]string{&g.Scope, &g.Credentials} {
+		*set = slices.Clone(*set)
+		for i, v := range *set {
+			(*set)[i] = StorableText(v)
+		}
+	}
+	if !validID(g.ID) {
+		return Errorf(ErrInvalid, "grant: the id must be 1-64 letters, digits, '-' or '_'")
+	}
+	switch {
+	case !validTokenHash(g.TokenHash):
+		return Errorf(ErrInvalid, "grant %s: the token hash must be 64 lower-case hex digits (HashToken)", g.ID)
+	case g.Class != TokenWorkload && g.Class != TokenAdmin:
+		return Errorf(ErrInvalid, "grant %s: class %q is neither %q nor %q", g.ID, g.Class, TokenWorkload, TokenAdmin)
+	case g.Issuer == "" || g.Subject == "":
+		return Errorf(ErrInvalid, "grant %s: issuer and subject are required", g.ID)
+	case strings.ContainsFunc(g.Issuer, unicode.IsSpace):
+		return Errorf(ErrInvalid, "grant %s: issuer %q holds white space", g.ID, g.Issuer)
+	case g.ExpiresAt.IsZero():
+		return Errorf(ErrInvalid, "grant %s: expiry is required", g.ID)
+	case !g.RevokedAt.IsZero() || g.RevokeReason != "":
+		return Errorf(ErrInvalid, "grant %s: a new grant cannot be revoked", g.ID)
+	}
+	for _, set := range []struct {
+		name string
+		v    []string
+	}{{"scope", g.Scope}, {"credentials", g.Credentials}} {
+		for _, v := range set.v {
+			if strings.TrimSpace(v) == "" {
+				return Errorf(ErrInvalid, "grant %s: empty name in %s", g.ID, set.name)
+			}
+		}
+	}
+	if g.IssuedAt.IsZero() {
+		g.IssuedAt = now
+	}
+	g.IssuedAt, g.ExpiresAt = StoreTime(g.IssuedAt), StoreTime(g.ExpiresAt)
+	if !g.ExpiresAt.After(g.IssuedAt) {
+		return Errorf(ErrInvalid, "grant %s: expires at or before it is issued", g.ID)
+	}
+	return nil
+}
+
+func validTokenHash(s string) bool {
+	if len(s) != 2*sha256.Size {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // What a revocation matches.
 const (
 	RevokeToken      = "token"      // Value: a grant id
@@ -72,6 +141,44 @@ type Revocation struct {
 	At     time.Time `json:"at"`
 	// Grants is how many active grants the revocation matched when made.
 	Grants int `json:"grants"`
+}
+
+// Prepare cleans r's text and checks what it matches; the store sets Seq,
+// At and Grants. Errors are ErrInvalid.
+func (r *Revocation) Prepare() error {
+	r.By, r.Value, r.Reason = StorableText(r.By), StorableText(r.Value), StorableText(r.Reason)
+	switch r.By {
+	case RevokeToken, RevokeRole, RevokePolicy, RevokeCredential:
+	case RevokeWorkload:
+		if _, _, ok := r.Workload(); !ok {
+			return Errorf(ErrInvalid, "revoke by workload: the value must be 'ISSUER SUBJECT'")
+		}
+	default:
+		return Errorf(ErrInvalid, "revoke: by %q is not one of token, workload, role, policy, credential", r.By)
+	}
+	switch {
+	case strings.TrimSpace(r.Value) == "":
+		return Errorf(ErrInvalid, "revoke by %s: a value is required", r.By)
+	case looksLikeToken(r.Value) || validTokenHash(r.Value):
+		// Revocations and their audit records are kept for good: a token
+		// pasted where its grant id belongs must not be.
+		return Errorf(ErrInvalid, "revoke by %s: the value looks like a token or a token hash; revoke a token by its grant id", r.By)
+	}
+	return nil
+}
+
+// looksLikeToken reports whether s starts like an aicred token (the
+// prefixes are provider.TokenPrefixWorkload and provider.TokenPrefixAdmin,
+// which import this package; storetest checks the two agree).
+func looksLikeToken(s string) bool {
+	return strings.HasPrefix(s, "aicw_") || strings.HasPrefix(s, "aica_")
+}
+
+// Workload splits the value of a workload revocation at its first space
+// into issuer and subject (issuers hold no white space; subjects may).
+func (r *Revocation) Workload() (issuer, subject string, ok bool) {
+	issuer, subject, ok = strings.Cut(r.Value, " ")
+	return issuer, subject, ok && issuer != "" && subject != ""
 }
 
 // Matches reports whether the revocation applies to g.
@@ -117,13 +224,18 @@ type TokenService interface {
 	// Errors: ErrNotFound.
 	LookupGrant(ctx context.Context, tokenHash string) (*Grant, error)
 
-	// ListGrants returns the grants matching f, newest first.
+	// ListGrants returns the grants matching f, newest first (by
+	// IssuedAt, then id).
+	// Errors: ErrInvalid (a negative limit).
 	ListGrants(ctx context.Context, f TokenFilter) ([]Grant, error)
 
 	// Revoke marks every active grant r matches as revoked, appends r to
 	// the revocation log (setting Seq, At and Grants) and tells every
-	// process watching the store. Audit: token.revoked.
-	// Errors: ErrInvalid (unknown By, empty Value).
+	// process watching the store. A revocation that matches nothing is
+	// still recorded, with Grants 0. Audit: token.revoked (never a token
+	// or its hash).
+	// Errors: ErrInvalid (unknown By, empty Value, a workload value that
+	// is not "ISSUER SUBJECT").
 	Revoke(ctx context.Context, r *Revocation) error
 
 	// RevocationsSince returns the revocations with Seq > seq, in order.
@@ -133,7 +245,11 @@ type TokenService interface {
 	// sharing the store, from the moment it returns until ctx ends, in
 	// order and each once. SQLite delivers within the process (and polls
 	// the file for other processes); PostgreSQL uses LISTEN/NOTIFY, with a
-	// poll as a safety net. fn must not block for long.
+	// poll as a safety net. fn runs on a goroutine of the store's, one
+	// call at a time; it must not block for long nor close the store.
+	// Errors: ErrUnavailable (the database cannot be reached, or the store
+	// is closed); once it has returned nil, connection trouble is retried
+	// quietly and the revocations missed meanwhile are delivered after.
 	WatchRevocations(ctx context.Context, fn func(Revocation)) error
 }
 

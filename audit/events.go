@@ -91,6 +91,32 @@ func MasterKeyRotated(n int, from, to []string) aicred.AuditEvent {
 	}
 }
 
+// TokenIssued records a grant being stored: which grant, for whom, what
+// allowed it and until when. Never the token, nor its hash: the hash is
+// what the gateway looks tokens up by, and the log is read by more people
+// than the grants table.
+func TokenIssued(g *aicred.Grant) aicred.AuditEvent {
+	return aicred.AuditEvent{
+		Action:  aicred.ActionTokenIssued,
+		Subject: g.ID,
+		Data: data("class", g.Class, "issuer", g.Issuer, "subject", g.Subject, "role", g.Role, "policy", g.Policy,
+			"audience", g.Audience, "environment", g.Environment, "scope", strings.Join(g.Scope, ","),
+			"credentials", strings.Join(g.Credentials, ","), "expires_at", FormatTime(g.ExpiresAt)),
+	}
+}
+
+// TokenRevoked records a revocation: what it matched, why, and how many
+// active grants it withdrew. Its subject is the value (for a revocation by
+// token, the grant id), so a grant's issue and revocation share a subject.
+func TokenRevoked(r *aicred.Revocation) aicred.AuditEvent {
+	return aicred.AuditEvent{
+		Action:  aicred.ActionTokenRevoked,
+		Subject: r.Value,
+		Data: data("by", r.By, "value", r.Value, "reason", r.Reason, "count", strconv.Itoa(r.Grants),
+			"seq", strconv.FormatInt(r.Seq, 10)),
+	}
+}
+
 // data builds an event's data from key, value pairs, leaving out empty
 // values.
 func data(kv ...string) map[string]string {
