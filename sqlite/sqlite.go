@@ -42,6 +42,7 @@ type Store struct {
 	path string
 	w    *sql.DB // one connection: the writer
 	r    *sql.DB // readers
+	hub  *hub    // revocation watchers
 }
 
 var _ aicred.Store = (*Store)(nil)
@@ -119,7 +120,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	q.Set("_txlock", "immediate")
 	writer := q.Encode()
 
-	s := &Store{path: path}
+	s := &Store{path: path, hub: newHub()}
 	var err error
 	if s.w, err = sql.Open("sqlite", path+"?"+writer); err != nil {
 		return nil, aicred.Errorf(aicred.ErrInvalid, "store %s: %w", path, err)
@@ -141,8 +142,10 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 // Path returns the database file.
 func (s *Store) Path() string { return s.path }
 
-// Close closes the database.
+// Close stops the revocation watchers (waiting for a call of theirs in
+// progress) and closes the database.
 func (s *Store) Close() error {
+	s.hub.close()
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 
