@@ -35,6 +35,10 @@ const DefaultConnectTimeout = 5 * time.Second
 // Store is the PostgreSQL implementation of aicred.Store.
 type Store struct {
 	pool *pgxpool.Pool
+	// connConfig opens the connections that revocation watchers LISTEN
+	// on, outside the pool.
+	connConfig *pgx.ConnConfig
+	life       *lifetime
 }
 
 var _ aicred.Store = (*Store)(nil)
@@ -66,7 +70,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if err != nil {
 		return nil, classify(err, "%s", where)
 	}
-	s := &Store{pool: pool}
+	s := &Store{pool: pool, connConfig: pool.Config().ConnConfig, life: newLifetime()}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, classify(err, "%s: cannot connect", where)
@@ -78,8 +82,10 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	return s, nil
 }
 
-// Close closes the pool.
+// Close stops the revocation watchers (waiting for a call of theirs in
+// progress) and closes the pool.
 func (s *Store) Close() error {
+	s.life.close()
 	s.pool.Close()
 	return nil
 }
