@@ -2,8 +2,8 @@ package aicred
 
 import "context"
 
-// A Store is aicred's memory: the inventory, the credentials it holds and
-// the audit log. Implementations live in sqlite/ (the embedded default) and
+// A Store is aicred's memory: the inventory, the credentials it holds, the
+// tokens it issued and revoked, and the audit log. Implementations live in sqlite/ (the embedded default) and
 // postgres/ (several processes sharing one database); storetest/ runs the
 // same conformance suite against both.
 //
@@ -17,6 +17,7 @@ import "context"
 type Store interface {
 	InventoryService
 	HeldCredentialService
+	TokenService
 	AuditLog
 	// Close releases the database. Methods called after Close fail.
 	Close() error

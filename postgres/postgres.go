@@ -70,7 +70,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if err != nil {
 		return nil, classify(err, "%s", where)
 	}
-	s := &Store{pool: pool, connConfig: pool.Config().ConnConfig, life: newLifetime()}
+	s := &Store{pool: pool, connConfig: listenConfig(pool.Config().ConnConfig), life: newLifetime()}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, classify(err, "%s: cannot connect", where)

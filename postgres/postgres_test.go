@@ -114,6 +114,11 @@ func dsnOf(tb testing.TB, s aicred.Store) string {
 
 var backend = storetest.Backend{
 	Open: openStore,
+	Reopen: func(tb testing.TB, s aicred.Store) aicred.Store {
+		s2 := openAt(tb, dsnOf(tb, s))
+		dsns.Store(s2, dsnOf(tb, s))
+		return s2
+	},
 	Exec: func(tb testing.TB, s aicred.Store, query string) {
 		tb.Helper()
 		c := connect(tb, dsnOf(tb, s))
@@ -385,4 +390,68 @@ func BenchmarkListCredentials(b *testing.B) {
 
 func BenchmarkPostureReport(b *testing.B) {
 	storetest.BenchmarkPostureReport(b, openStore)
+}
+
+// TestWatchReconnects kills a watcher's listening connection from the
+// server side, as a failover or an idle-connection reaper would, and
+// revokes while it is gone: the watcher reconnects, delivers what it
+// missed in order, and listens again.
+func TestWatchReconnects(t *testing.T) {
+	dsn, schema := newSchema(t)
+	a, b := openAt(t, dsn), openAt(t, dsn)
+	defer a.Close()
+	defer b.Close()
+	got := make(chan aicred.Revocation, 100)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := b.WatchRevocations(ctx, func(r aicred.Revocation) { got <- r }); err != nil {
+		t.Fatal(err)
+	}
+	revoke := func(v string) {
+		t.Helper()
+		if err := a.Revoke(ctx, &aicred.Revocation{By: aicred.RevokeRole, Value: v}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expect := func(within time.Duration, values ...string) {
+		t.Helper()
+		for _, v := range values {
+			select {
+			case r := <-got:
+				if r.Value != v {
+					t.Fatalf("delivered %q, want %q", r.Value, v)
+				}
+			case <-time.After(within):
+				t.Fatalf("%q not delivered within %v", v, within)
+			}
+		}
+	}
+	revoke("before")
+	expect(time.Second, "before")
+
+	c := connect(t, baseDSN(t))
+	var killed int
+	if err := c.QueryRow(context.Background(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE application_name = $1`, schema+" revocation watch").Scan(&killed); err != nil || killed != 1 {
+		t.Fatalf("terminated %d listening connections: %v", killed, err)
+	}
+	revoke("during-1")
+	revoke("during-2")
+	expect(5*time.Second, "during-1", "during-2")
+	// Listening again: a notification, not the poll, brings the next one.
+	start := time.Now()
+	revoke("after")
+	expect(time.Second, "after")
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("after the reconnect a revocation took %v: not listening?", d)
+	}
+	select {
+	case r := <-got:
+		t.Fatalf("delivered twice or unasked: %+v", r)
+	case <-time.After(1500 * time.Millisecond):
+	}
+}
+
+func BenchmarkRevocationLatency(b *testing.B) {
+	storetest.BenchmarkRevocationLatency(b, backend, 20*time.Millisecond)
 }

@@ -93,6 +93,17 @@ func (s *Store) WatchRevocations(ctx context.Context, fn func(aicred.Revocation)
 	return nil
 }
 
+// listenConfig returns the pool's connection config for the watchers'
+// connections, named so that pg_stat_activity tells them apart.
+func listenConfig(cfg *pgx.ConnConfig) *pgx.ConnConfig {
+	name := cfg.RuntimeParams["application_name"]
+	if name == "" {
+		name = "aicred"
+	}
+	cfg.RuntimeParams["application_name"] = name + " revocation watch"
+	return cfg
+}
+
 // listen opens a connection outside the pool that listens on
 // RevocationChannel.
 func (s *Store) listen(ctx context.Context) (*pgx.Conn, error) {

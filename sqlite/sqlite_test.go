@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,7 +31,11 @@ const (
 
 func TestMain(m *testing.M) {
 	if mode := os.Getenv(envHelper); mode != "" {
-		if err := helper(); err != nil {
+		run := helper
+		if mode == "revoke" {
+			run = revokeHelper
+		}
+		if err := run(); err != nil {
 			fmt.Fprintln(os.Stderr, "helper:", err)
 			os.Exit(2)
 		}
@@ -65,10 +70,34 @@ func helper() error {
 	return nil
 }
 
+// revokeHelper makes rounds revocations, a random pause of up to 250 ms
+// apart, as a second aicred process would.
+func revokeHelper() error {
+	rounds, _ := strconv.Atoi(os.Getenv(envRounds))
+	ctx := aicred.WithActor(context.Background(), "revoke-helper")
+	s, err := sqlite.Open(ctx, os.Getenv(envPath))
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	for r := range rounds {
+		time.Sleep(rand.N(250 * time.Millisecond))
+		if err := s.Revoke(ctx, &aicred.Revocation{By: aicred.RevokeRole, Value: fmt.Sprintf("role-%d", r)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func startHelper(t *testing.T, path string, seed uint64, rounds int) *exec.Cmd {
 	t.Helper()
+	return startHelperMode(t, "write", path, seed, rounds)
+}
+
+func startHelperMode(t *testing.T, mode, path string, seed uint64, rounds int) *exec.Cmd {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envHelper+"=write", envPath+"="+path,
+	cmd.Env = append(os.Environ(), envHelper+"="+mode, envPath+"="+path,
 		envSeed+"="+strconv.FormatUint(seed, 10), envRounds+"="+strconv.Itoa(rounds))
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -114,6 +143,7 @@ var backend = storetest.Backend{
 		tb.Helper()
 		return dumpDir(tb, filepath.Dir(s.(*sqlite.Store).Path()))
 	},
+	Reopen: func(tb testing.TB, s aicred.Store) aicred.Store { return openAt(tb, s.(*sqlite.Store).Path()) },
 }
 
 // dumpDir returns the bytes of every file in dir: the database, its WAL
@@ -440,4 +470,51 @@ func TestOpenSQLiteURL(t *testing.T) {
 
 func BenchmarkPostureReport(b *testing.B) {
 	storetest.BenchmarkPostureReport(b, func(tb testing.TB) aicred.Store { return openAt(tb, newPath(tb)) })
+}
+
+// TestRevocationsAcrossProcesses watches in this process while another
+// process revokes: each revocation arrives, in order, within a second of
+// its transaction.
+func TestRevocationsAcrossProcesses(t *testing.T) {
+	path := newPath(t)
+	s := openAt(t, path)
+	defer s.Close()
+	type seen struct {
+		r  aicred.Revocation
+		at time.Time
+	}
+	got := make(chan seen, 100)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := s.WatchRevocations(ctx, func(r aicred.Revocation) { got <- seen{r, time.Now()} }); err != nil {
+		t.Fatal(err)
+	}
+	const rounds = 10
+	cmd := startHelperMode(t, "revoke", path, 0, rounds)
+	var worst time.Duration
+	for i := range rounds {
+		select {
+		case d := <-got:
+			if d.r.Seq != int64(i+1) || d.r.Value != fmt.Sprintf("role-%d", i) {
+				t.Fatalf("delivery %d: %+v", i, d.r)
+			}
+			// At is when the other process's transaction began, so this
+			// is an upper bound of the latency from its commit.
+			lat := d.at.Sub(d.r.At)
+			if lat > time.Second {
+				t.Errorf("revocation %d arrived %v after it was made", d.r.Seq, lat)
+			}
+			worst = max(worst, lat)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%d of %d revocations arrived", i, rounds)
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("helper: %v", err)
+	}
+	t.Logf("%d revocations from another process, worst latency %v", rounds, worst.Round(time.Millisecond))
+}
+
+func BenchmarkRevocationLatency(b *testing.B) {
+	storetest.BenchmarkRevocationLatency(b, backend, 250*time.Millisecond)
 }

@@ -28,6 +28,10 @@ type Backend struct {
 	// Dump returns every byte the backend has written for s (database
 	// files, or a dump of every table), for the canary test. Nil skips it.
 	Dump func(tb testing.TB, s aicred.Store) []byte
+	// Reopen opens a second Store on the database behind s, sharing
+	// nothing with s in memory, as a second aicred process would. The
+	// caller closes it. Nil skips the tests across stores.
+	Reopen func(tb testing.TB, s aicred.Store) aicred.Store
 }
 
 // Run runs the whole suite against b.
@@ -52,6 +56,12 @@ func Run(t *testing.T, b Backend) {
 		{"AuditRecordsEveryChange", testAuditRecordsEveryChange},
 		{"AuditTamper", testAuditTamper},
 		{"ConcurrentWriters", testConcurrentWriters},
+		{"GrantsIssueLookupList", testGrantsIssueLookupList},
+		{"GrantsConflictInvalid", testGrantsConflictInvalid},
+		{"RevokeKinds", testRevokeKinds},
+		{"TokenAudit", testTokenAudit},
+		{"WatchRevocations", testWatchRevocations},
+		{"WatchAcrossStores", testWatchAcrossStores},
 		{"Canary", testCanary},
 		{"Closed", testClosed},
 	}
