@@ -114,8 +114,6 @@ const (
 	ReasonGrantType        = "unsupported_grant_type"
 	ReasonTokenType        = "unsupported_token_type"
 	ReasonStore            = "store_failure"
-	ReasonRevoked          = "revoked"
-	ReasonUnknownToken     = "unknown_token"
 	ReasonReplayCacheError = "replay_cache_failure"
 )
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -260,7 +261,7 @@ func (x *Exchanger) exchange(ctx context.Context, req *ExchangeRequest, attrs *[
 		Proof:       proof.Name(),
 		Policy:      pol.Name,
 		Role:        role.Name,
-		Credentials: role.Credentials,
+		Credentials: slices.Clone(role.Credentials),
 		Scope:       scope,
 		Environment: role.Environment,
 		Budget:      role.Budget,

@@ -193,7 +193,7 @@ func (p *Policy) compile() error {
 	case len(p.Claims) == 0:
 		return fieldErrorf([]any{"claims"}, "policy %q has no claim conditions: it would trust every token of %s (OWASP NHI6)", p.Name, p.Issuer)
 	}
-	p.conds = p.conds[:0]
+	p.conds = make([]namedCondition, 0, len(p.Claims))
 	for _, claim := range sortedKeys(p.Claims) {
 		c := p.Claims[claim]
 		if claim == "" {

@@ -107,7 +107,7 @@ func (r *Role) compile() error {
 	if len(r.Models) == 0 {
 		return fieldErrorf([]any{"models"}, "role %q has no model allowlist (use \"*\" to allow every model, deliberately)", r.Name)
 	}
-	r.models = r.models[:0]
+	r.models = make([]*glob, 0, len(r.Models))
 	for i, m := range r.Models {
 		g, err := compileGlob(m)
 		if err != nil {
@@ -166,11 +166,11 @@ func joinOps(ops []Operation) string {
 
 // A Scope is what one token may do: a subset of its role.
 type Scope struct {
-	Providers  []string
-	Models     []string
-	Operations []Operation
-	Audiences  []string
-	Resources  []string
+	Providers  []string    `json:"providers"`
+	Models     []string    `json:"models"`
+	Operations []Operation `json:"operations"`
+	Audiences  []string    `json:"audiences,omitempty"`
+	Resources  []string    `json:"resources,omitempty"`
 }
 
 // String renders the scope as an OAuth scope value: operations, then
