@@ -452,6 +452,39 @@ func TestWatchReconnects(t *testing.T) {
 	}
 }
 
+// TestWatchPolls writes a revocation without a notification (as if it
+// had been lost): the watcher's poll still delivers it, within
+// RevocationPollInterval plus a read.
+func TestWatchPolls(t *testing.T) {
+	dsn, _ := newSchema(t)
+	s := openAt(t, dsn)
+	defer s.Close()
+	got := make(chan aicred.Revocation, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := s.WatchRevocations(ctx, func(r aicred.Revocation) { got <- r }); err != nil {
+		t.Fatal(err)
+	}
+	c := connect(t, dsn)
+	start := time.Now()
+	if _, err := c.Exec(ctx, `INSERT INTO revocations (seq, "by", value, reason, at, grants) VALUES (1, 'role', 'silent', '', now(), 0)`); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-got:
+		if r.Seq != 1 || r.Value != "silent" {
+			t.Fatalf("delivered %+v", r)
+		}
+		t.Logf("delivered by the poll after %v", time.Since(start).Round(time.Millisecond))
+	case <-time.After(postgres.RevocationPollInterval + 2*time.Second):
+		t.Fatal("a revocation without a notification was never delivered")
+	}
+}
+
 func BenchmarkRevocationLatency(b *testing.B) {
 	storetest.BenchmarkRevocationLatency(b, backend, 20*time.Millisecond)
 }
+
+func BenchmarkIssueGrant(b *testing.B) { storetest.BenchmarkIssueGrant(b, openStore) }
+
+func BenchmarkLookupGrant(b *testing.B) { storetest.BenchmarkLookupGrant(b, openStore) }

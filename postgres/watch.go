@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"strconv"
 	"sync"
@@ -134,6 +135,10 @@ func (s *Store) watch(ctx context.Context, conn *pgx.Conn, last int64, fn func(a
 		}
 	}()
 	backoff := minBackoff
+	// The log is read at least once per RevocationPollInterval, however
+	// many notifications arrive that need no read (other schemas' on a
+	// shared database, or seqs already delivered).
+	nextRead := time.Now().Add(RevocationPollInterval)
 	for ctx.Err() == nil {
 		if conn == nil {
 			if !sleep(ctx, backoff/2+rand.N(backoff/2+1)) {
@@ -146,19 +151,17 @@ func (s *Store) watch(ctx context.Context, conn *pgx.Conn, last int64, fn func(a
 			}
 			backoff = minBackoff
 		} else {
-			wctx, wcancel := context.WithTimeout(ctx, RevocationPollInterval)
+			wctx, wcancel := context.WithDeadline(ctx, nextRead)
 			n, err := conn.WaitForNotification(wctx)
 			wcancel()
 			switch {
 			case ctx.Err() != nil:
 				return
 			case err == nil:
-				// A seq already delivered (or another schema's): nothing
-				// new to read.
-				if seq, perr := strconv.ParseInt(n.Payload, 10, 64); perr == nil && seq <= last {
+				if seq, perr := strconv.ParseInt(n.Payload, 10, 64); perr == nil && seq <= last && time.Now().Before(nextRead) {
 					continue
 				}
-			case !pgconn.Timeout(err): // the connection is gone
+			case !pgconn.Timeout(err) && !errors.Is(err, context.DeadlineExceeded): // the connection is gone
 				closeConn(conn)
 				conn = nil
 				continue
@@ -169,6 +172,7 @@ func (s *Store) watch(ctx context.Context, conn *pgx.Conn, last int64, fn func(a
 			closeConn(conn)
 			conn = nil
 		}
+		nextRead = time.Now().Add(RevocationPollInterval)
 	}
 }
 
