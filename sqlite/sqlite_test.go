@@ -516,5 +516,9 @@ func TestRevocationsAcrossProcesses(t *testing.T) {
 }
 
 func BenchmarkRevocationLatency(b *testing.B) {
-	storetest.BenchmarkRevocationLatency(b, backend, 250*time.Millisecond)
+	storetest.BenchmarkRevocationLatency(b, backend, sqlite.RevocationPollInterval)
 }
+
+func BenchmarkIssueGrant(b *testing.B) { storetest.BenchmarkIssueGrant(b, backend.Open) }
+
+func BenchmarkLookupGrant(b *testing.B) { storetest.BenchmarkLookupGrant(b, backend.Open) }
