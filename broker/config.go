@@ -226,9 +226,9 @@ func (ic IssuerConfig) keys(issuer string, opts *BuildOptions) (KeySource, error
 	if set > 1 {
 		return nil, fieldErrorf([]any{"jwks_uri"}, "issuer %q: give at most one of jwks_uri, jwks_file and jwks", ic.Name)
 	}
-	uses := usesOIDC
+	uses := usesOIDC()
 	if ic.Type == TypeSPIFFE {
-		uses = usesSPIFFE
+		uses = usesSPIFFE()
 	}
 	switch {
 	case ic.JWKSFile != "":

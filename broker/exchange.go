@@ -56,8 +56,10 @@ type ExchangeResponse struct {
 
 // ExchangerConfig wires an Exchanger.
 type ExchangerConfig struct {
-	Proofs   []Proof
-	Roles    []Role
+	Proofs []Proof
+	Roles  []Role
+	// Policies are tried in order for a token's proof; the first whose
+	// conditions match decides the role.
 	Policies []Policy
 	// Tokens stores issued tokens (by hash) and their grants.
 	Tokens TokenStore
@@ -184,7 +186,8 @@ func prefixed(path []any, err error) error {
 	return aicred.Errorf(aicred.ErrInvalid, "%w", &fieldError{path: path, err: err})
 }
 
-// Role returns a role by name.
+// Role returns a role by name (compiled, with defaults applied). The
+// caller must not modify it.
 func (x *Exchanger) Role(name string) (*Role, bool) {
 	r, ok := x.roles[name]
 	return r, ok

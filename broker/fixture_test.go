@@ -12,7 +12,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -493,5 +492,3 @@ func assertNoSecret(t testing.TB, where, s, token string) {
 		}
 	}
 }
-
-func fmtClaims(c map[string]any) string { return fmt.Sprint(c) }

@@ -28,7 +28,9 @@ const (
 	AlgEdDSA = string(jose.EdDSA)
 )
 
-var allowedAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA}
+func allowedAlgs() []jose.SignatureAlgorithm {
+	return []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA}
+}
 
 func algAllowed(alg string) bool {
 	return alg == AlgRS256 || alg == AlgES256 || alg == AlgEdDSA
@@ -65,10 +67,8 @@ type KeySource interface {
 // The JWK "use" values accepted for signature keys: absent or "sig" in an
 // OIDC key set; SPIFFE bundles mark JWT-SVID keys "jwt-svid" (and X.509
 // roots "x509-svid", which are skipped).
-var (
-	usesOIDC   = []string{"", "sig"}
-	usesSPIFFE = []string{"jwt-svid"}
-)
+func usesOIDC() []string   { return []string{"", "sig"} }
+func usesSPIFFE() []string { return []string{"jwt-svid"} }
 
 // ParseJWKS reads a JSON Web Key Set and keeps the keys the broker can use:
 // public RSA keys of at least 2048 bits, P-256 keys and Ed25519 keys whose
@@ -78,7 +78,7 @@ var (
 // skipped counts them. A set with no usable key is an error (ErrInvalid).
 func ParseJWKS(data []byte, uses []string) (keys []Key, skipped int, err error) {
 	if uses == nil {
-		uses = usesOIDC
+		uses = usesOIDC()
 	}
 	if len(data) > maxJWKSBytes {
 		return nil, 0, aicred.Errorf(aicred.ErrInvalid, "key set: larger than %d bytes", maxJWKSBytes)

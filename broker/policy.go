@@ -105,14 +105,12 @@ func (c *Condition) compile() error {
 	return nil
 }
 
-// schemePrefixes are the fixed starts of subject formats: a glob that pins
+// meaningfulPrefix strips a known scheme from a glob's literal prefix.
+// The schemes are the fixed starts of subject formats: a glob that pins
 // nothing beyond one of them (repo:*, system:serviceaccount:*, spiffe://*)
 // admits every workload of the issuer.
-var schemePrefixes = [...]string{"repo:", "system:serviceaccount:", "spiffe://", "https://", "http://"}
-
-// meaningfulPrefix strips a known scheme from a glob's literal prefix.
 func meaningfulPrefix(prefix string) string {
-	for _, s := range schemePrefixes {
+	for _, s := range [...]string{"repo:", "system:serviceaccount:", "spiffe://", "https://", "http://"} {
 		if p, ok := strings.CutPrefix(prefix, s); ok {
 			return p
 		}

@@ -110,7 +110,7 @@ func NewRemoteKeys(cfg RemoteKeysConfig) (*RemoteKeys, error) {
 		cfg.Client = &http.Client{Timeout: cfg.FetchTimeout}
 	}
 	if cfg.Uses == nil {
-		cfg.Uses = usesOIDC
+		cfg.Uses = usesOIDC()
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

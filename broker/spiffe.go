@@ -9,7 +9,7 @@ import (
 
 // SPIFFE verifies JWT-SVIDs. sub must be a SPIFFE ID in the configured
 // trust domain, aud must name this broker, and keys come from the trust
-// domain's bundle (StaticKeys with usesSPIFFE, see NewSPIFFEBundle) or a
+// domain's bundle (NewSPIFFEBundle) or a
 // SPIRE OIDC discovery provider (RemoteKeys). JWT-SVIDs need not carry
 // iss: without a configured issuer, the trust domain stands in for it.
 // Policies match sub (= spiffe_id), trust_domain and path.
@@ -49,7 +49,7 @@ func NewSPIFFE(name, trustDomain string, cfg VerifierConfig) (*SPIFFE, error) {
 // NewSPIFFEBundle parses a SPIFFE trust bundle (a JWKS whose JWT-SVID
 // keys have use "jwt-svid"). Errors: ErrInvalid.
 func NewSPIFFEBundle(bundle []byte) (*StaticKeys, error) {
-	return NewStaticKeys(bundle, usesSPIFFE)
+	return NewStaticKeys(bundle, usesSPIFFE())
 }
 
 // Name implements Proof.

@@ -201,12 +201,17 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*JWT, error) {
 		}
 	}
 
-	jws, err := jose.ParseSignedCompact(raw, allowedAlgs)
+	jws, err := jose.ParseSignedCompact(raw, allowedAlgs())
 	if err != nil {
 		return nil, refuse(CodeInvalidRequest, ReasonMalformed, "subject_token is not a well-formed JWS", err)
 	}
 	if len(jws.Signatures) != 1 {
 		return nil, refuse(CodeInvalidRequest, ReasonMalformed, "subject_token must carry exactly one signature", nil)
+	}
+	// Two JSON parsers read the header; a header they read differently
+	// (duplicate keys) is refused rather than resolved.
+	if jh := jws.Signatures[0].Header; jh.Algorithm != h.Alg || jh.KeyID != h.Kid {
+		return nil, refuse(CodeInvalidRequest, ReasonMalformed, "subject_token header is ambiguous", nil)
 	}
 	key, err := v.key(ctx, h)
 	if err != nil {

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -354,4 +355,23 @@ type replacingWriter struct {
 func (w *replacingWriter) Write(b []byte) (int, error) {
 	_, err := w.ResponseWriter.Write([]byte(strings.ReplaceAll(string(b), w.from, w.to)))
 	return len(b), err
+}
+
+func TestVerifierAmbiguousHeader(t *testing.T) {
+	clock := newTestClock()
+	v := newTestVerifier(t, clock, nil)
+	parts := strings.Split(signJWT(t, fixtureKeys().rsa, jose.RS256, "r", baseClaims(clock.Now()), nil), ".")
+	for _, h := range []string{
+		`{"alg":"ES256","kid":"r","alg":"RS256"}`,
+		`{"alg":"RS256","kid":"e","kid":"r"}`,
+		`{"alg":"RS256","kid":"r","KID":"e"}`, // encoding/json folds case, go-jose does not
+		`{"alg":"RS256","kid":"r","ALG":"none"}`,
+	} {
+		parts[0] = base64.RawURLEncoding.EncodeToString([]byte(h))
+		if _, err := v.Verify(context.Background(), strings.Join(parts, ".")); err == nil {
+			t.Errorf("header %s accepted", h)
+		} else {
+			checkRefusal(t, err, "")
+		}
+	}
 }
