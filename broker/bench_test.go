@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aicred/aicred"
 )
 
 // benchFixture is the test broker logging JSON to io.Discard (the encoding
@@ -97,10 +99,10 @@ func issuedTokens(b *testing.B, n int) (*MemoryTokenStore, []string, time.Time) 
 	toks := make([]string, n)
 	for i := range toks {
 		toks[i] = mintToken()
-		h := HashToken(toks[i])
-		g := &Grant{TokenHash: h, ID: h.ID(), Role: "ci", Policy: "p", Credentials: []string{"hc_1"},
-			Workload: Workload{"https://issuer.test", "w"}, IssuedAt: clock.Now(), ExpiresAt: clock.Now().Add(15 * time.Minute)}
-		if err := s.RecordGrant(ctx, g); err != nil {
+		g := &aicred.Grant{ID: newGrantID(), TokenHash: aicred.HashToken(toks[i]), Class: aicred.TokenWorkload,
+			Role: "ci", Policy: "p", Credentials: []string{"hc_1"}, Scope: []string{"chat"},
+			Issuer: "https://issuer.test", Subject: "w", IssuedAt: clock.Now(), ExpiresAt: clock.Now().Add(15 * time.Minute)}
+		if err := s.IssueGrant(ctx, g); err != nil {
 			b.Fatal(err)
 		}
 	}

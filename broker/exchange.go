@@ -51,7 +51,7 @@ type ExchangeResponse struct {
 	ExpiresIn       int64  `json:"expires_in"`
 	Scope           string `json:"scope,omitempty"`
 	// Grant is what was recorded; not part of the response body.
-	Grant *Grant `json:"-"`
+	Grant *aicred.Grant `json:"-"`
 }
 
 // ExchangerConfig wires an Exchanger.
@@ -61,7 +61,8 @@ type ExchangerConfig struct {
 	// Policies are tried in order for a token's proof; the first whose
 	// conditions match decides the role.
 	Policies []Policy
-	// Tokens stores issued tokens (by hash) and their grants.
+	// Tokens stores issued tokens (by hash) and their grants: an
+	// aicred.Store, or a MemoryTokenStore.
 	Tokens TokenStore
 	// Logger receives one line per issued token and per refusal, never
 	// a token. Nil discards.
@@ -213,10 +214,9 @@ func (x *Exchanger) exchangeLogged(ctx context.Context, req *ExchangeRequest, ex
 	}
 	g := resp.Grant
 	x.log.LogAttrs(ctx, slog.LevelInfo, "token issued", append(extra,
-		slog.String("token_id", g.ID),
-		slog.String("proof", g.Proof),
-		slog.String("iss", g.Workload.Issuer),
-		slog.String("sub", g.Workload.Subject),
+		slog.String("grant", g.ID),
+		slog.String("iss", g.Issuer),
+		slog.String("sub", truncate(g.Subject, 256)),
 		slog.String("policy", g.Policy),
 		slog.String("role", g.Role),
 		slog.String("scope", resp.Scope),
@@ -258,22 +258,23 @@ func (x *Exchanger) exchange(ctx context.Context, req *ExchangeRequest, attrs *[
 
 	token := mintToken()
 	now := x.now()
-	g := &Grant{
-		TokenHash:   HashToken(token),
-		Workload:    id.Workload,
-		Proof:       proof.Name(),
-		Policy:      pol.Name,
-		Role:        role.Name,
-		Credentials: slices.Clone(role.Credentials),
-		Scope:       scope,
+	g := &aicred.Grant{
+		ID:        newGrantID(),
+		TokenHash: aicred.HashToken(token),
+		Class:     aicred.TokenWorkload,
+		Issuer:    id.Issuer,
+		Subject:   id.Subject,
+		Policy:    pol.Name,
+		Role:      role.Name,
+		Scope:     scope.Values(),
+		// Audiences and resources are URIs or names without spaces.
+		Audience:    strings.Join(append(slices.Clone(scope.Audiences), scope.Resources...), " "),
 		Environment: role.Environment,
-		Budget:      role.Budget,
-		Rate:        role.Rate,
+		Credentials: slices.Clone(role.Credentials),
 		IssuedAt:    now,
 		ExpiresAt:   now.Add(role.TTL),
 	}
-	g.ID = g.TokenHash.ID()
-	if err := x.tokens.RecordGrant(ctx, g); err != nil {
+	if err := x.tokens.IssueGrant(ctx, g); err != nil {
 		return nil, asError(err)
 	}
 	return &ExchangeResponse{

@@ -45,10 +45,11 @@ func TestExchangeEachProof(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if g.Policy != c.policy || g.Role != c.role || g.Workload != c.workload || !g.ExpiresAt.Equal(f.now().Add(c.ttl)) {
+			if g.Policy != c.policy || g.Role != c.role || g.Issuer != c.workload.Issuer || g.Subject != c.workload.Subject ||
+				g.Class != aicred.TokenWorkload || !g.ExpiresAt.Equal(f.now().Add(c.ttl)) || !strings.HasPrefix(g.ID, "tok_") {
 				t.Errorf("grant %+v", g)
 			}
-			if g.Scope.String() != r.Scope {
+			if strings.Join(g.Scope, " ") != r.Scope {
 				t.Errorf("grant scope %q, response scope %q", g.Scope, r.Scope)
 			}
 			assertNoSecret(t, "log", f.logBuf.String(), c.token)
@@ -221,40 +222,55 @@ func TestValidateAndRevoke(t *testing.T) {
 		t.Errorf("unknown token: %v", err)
 	}
 
-	revoke := func(fl RevokeFilter, want int) {
+	grantOf := func(tok string) *aicred.Grant {
 		t.Helper()
-		n, err := f.tokens.Revoke(ctx, fl)
-		if err != nil || n != want {
-			t.Fatalf("Revoke(%+v) = %d, %v; want %d", fl, n, err, want)
+		g, err := f.tokens.LookupGrant(ctx, aicred.HashToken(tok))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	revoke := func(by, value string, want int) {
+		t.Helper()
+		r := &aicred.Revocation{By: by, Value: value, Reason: "test"}
+		if err := f.tokens.Revoke(ctx, r); err != nil || r.Grants != want || r.Seq == 0 {
+			t.Fatalf("Revoke(%s %s) = %d grants (seq %d), %v; want %d", by, value, r.Grants, r.Seq, err, want)
 		}
 	}
-	revoke(RevokeFilter{Token: HashToken(gh1)}, 1)
+	if r, err := RevokeToken(ctx, f.tokens, gh1, "leaked"); err != nil || r.Grants != 1 || r.Value != grantOf(gh1).ID {
+		t.Fatalf("RevokeToken = %+v, %v", r, err)
+	}
 	if valid(gh1) || !valid(gh2) {
 		t.Fatal("revocation by token")
 	}
-	revoke(RevokeFilter{Workload: Workload{f.github.issuer, "repo:acme/api:ref:refs/heads/main"}}, 1)
+	if g := grantOf(gh1); g.RevokedAt.IsZero() || g.RevokeReason != "leaked" {
+		t.Errorf("revoked grant %+v", g)
+	}
+	revoke(aicred.RevokeWorkload, f.github.issuer+" repo:acme/api:ref:refs/heads/main", 1)
 	if valid(gh2) {
 		t.Fatal("revocation by workload")
 	}
-	revoke(RevokeFilter{Credential: "hc_train"}, 2)
+	revoke(aicred.RevokeCredential, "hc_train", 2)
 	if valid(k8s) || valid(sp) || !valid(corp) {
 		t.Fatal("revocation by credential")
 	}
-	revoke(RevokeFilter{Policy: "corp-svc"}, 1)
+	revoke(aicred.RevokePolicy, "corp-svc", 1)
 	if valid(corp) {
 		t.Fatal("revocation by policy")
 	}
 	gh3 := issue(f.githubToken(nil))
-	revoke(RevokeFilter{Role: "ci"}, 1)
+	revoke(aicred.RevokeRole, "ci", 1)
 	if valid(gh3) {
 		t.Fatal("revocation by role")
 	}
-	revoke(RevokeFilter{Role: "ci"}, 0)
-	if _, err := f.tokens.Revoke(ctx, RevokeFilter{}); aicred.KindOf(err) != aicred.ErrInvalid {
-		t.Errorf("empty filter: %v", err)
+	revoke(aicred.RevokeRole, "ci", 0)
+	for _, r := range []*aicred.Revocation{{By: "everything", Value: "x"}, {By: aicred.RevokeRole}, {By: aicred.RevokeWorkload, Value: "x"}, {By: aicred.RevokeToken, Value: gh1}} {
+		if err := f.tokens.Revoke(ctx, r); aicred.KindOf(err) != aicred.ErrInvalid {
+			t.Errorf("Revoke(%s) = %v", r.By, err)
+		}
 	}
-	if _, err := f.tokens.Revoke(ctx, RevokeFilter{Workload: Workload{Issuer: "x"}}); aicred.KindOf(err) != aicred.ErrInvalid {
-		t.Errorf("half a workload: %v", err)
+	if _, err := RevokeToken(ctx, f.tokens, unknown, ""); aicred.KindOf(err) != aicred.ErrNotFound {
+		t.Errorf("RevokeToken(unknown) = %v", err)
 	}
 
 	// Expiry.
@@ -302,21 +318,38 @@ func TestMemoryTokenStoreSweep(t *testing.T) {
 	clock := newTestClock()
 	s := NewMemoryTokenStore(clock.Now)
 	ctx := context.Background()
-	g := &Grant{TokenHash: HashToken(mintToken()), ExpiresAt: clock.Now().Add(time.Minute)}
-	if err := s.RecordGrant(ctx, g); err != nil {
+	grant := func() *aicred.Grant {
+		return &aicred.Grant{ID: newGrantID(), TokenHash: aicred.HashToken(mintToken()), Class: aicred.TokenWorkload,
+			Issuer: "https://issuer.test", Subject: "w", ExpiresAt: clock.Now().Add(time.Minute)}
+	}
+	g := grant()
+	if err := s.IssueGrant(ctx, g); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RecordGrant(ctx, g); aicred.KindOf(err) != aicred.ErrConflict {
-		t.Errorf("duplicate hash: %v", err)
+	dupHash, dupID := grant(), grant()
+	dupHash.TokenHash, dupID.ID = g.TokenHash, g.ID
+	for _, d := range []*aicred.Grant{g, dupHash, dupID} {
+		if err := s.IssueGrant(ctx, d); aicred.KindOf(err) != aicred.ErrConflict {
+			t.Errorf("duplicate: %v", err)
+		}
 	}
-	if err := s.RecordGrant(ctx, &Grant{}); aicred.KindOf(err) != aicred.ErrInvalid {
-		t.Errorf("empty grant: %v", err)
+	tok := mintToken()
+	bad := grant()
+	bad.TokenHash = tok // a token where its hash belongs
+	for _, b := range []*aicred.Grant{{}, bad} {
+		if err := s.IssueGrant(ctx, b); aicred.KindOf(err) != aicred.ErrInvalid || (err != nil && strings.Contains(err.Error(), tok)) {
+			t.Errorf("invalid grant: %v", err)
+		}
 	}
 	clock.Advance(2 * time.Minute)
-	if err := s.RecordGrant(ctx, &Grant{TokenHash: HashToken(mintToken()), ExpiresAt: clock.Now().Add(time.Minute)}); err != nil {
+	if err := s.IssueGrant(ctx, grant()); err != nil {
 		t.Fatal(err)
 	}
 	if s.Len() != 1 {
 		t.Errorf("expired grant not swept: %d", s.Len())
 	}
 }
+
+// The memory store and aicred's stores are interchangeable.
+var _ TokenStore = aicred.TokenService(nil)
+var _ TokenStore = (*MemoryTokenStore)(nil)

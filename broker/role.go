@@ -173,21 +173,24 @@ type Scope struct {
 	Resources  []string    `json:"resources,omitempty"`
 }
 
-// String renders the scope as an OAuth scope value: operations, then
-// "model:<glob>" and "provider:<id>" tokens.
-func (s Scope) String() string {
-	parts := make([]string, 0, len(s.Operations)+len(s.Models)+len(s.Providers))
+// Values renders the scope as OAuth scope values: operations, then
+// "model:<glob>" and "provider:<id>".
+func (s Scope) Values() []string {
+	v := make([]string, 0, len(s.Operations)+len(s.Models)+len(s.Providers))
 	for _, o := range s.Operations {
-		parts = append(parts, string(o))
+		v = append(v, string(o))
 	}
 	for _, m := range s.Models {
-		parts = append(parts, "model:"+m)
+		v = append(v, "model:"+m)
 	}
 	for _, p := range s.Providers {
-		parts = append(parts, "provider:"+p)
+		v = append(v, "provider:"+p)
 	}
-	return strings.Join(parts, " ")
+	return v
 }
+
+// String is the space-delimited OAuth scope.
+func (s Scope) String() string { return strings.Join(s.Values(), " ") }
 
 // maxScopeValues bounds the number of scope, audience and resource values.
 const maxScopeValues = 64

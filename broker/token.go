@@ -3,9 +3,7 @@ package broker
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -14,102 +12,39 @@ import (
 	"github.com/aicred/aicred/provider"
 )
 
-// A TokenHash is the SHA-256 of an issued token: the only form in which a
-// token is kept. A token has 178 bits of randomness, so a plain hash (no
-// salt, no slow KDF) is enough and keeps lookups fast.
-type TokenHash [32]byte
-
-// HashToken returns the hash under which a token is stored.
-func HashToken(token string) TokenHash { return sha256.Sum256([]byte(token)) }
-
-// String returns the hash in hex.
-func (h TokenHash) String() string { return hex.EncodeToString(h[:]) }
-
-// ID returns the short public name of a token: the first 16 hex digits of
-// its hash, safe to log, list and show.
-func (h TokenHash) ID() string { return hex.EncodeToString(h[:8]) }
-
-// A Grant is what an issued token stands for: who it was issued to, under
-// which policy and role, with which scope, until when. A Grant is
-// immutable once recorded.
-type Grant struct {
-	TokenHash TokenHash `json:"-"`
-	// ID is TokenHash.ID(), the token's public name.
-	ID       string   `json:"id"`
-	Workload Workload `json:"workload"`
-	Proof    string   `json:"proof"`
-	Policy   string   `json:"policy"`
-	Role     string   `json:"role"`
-	// Credentials are the held upstream credentials the role uses.
-	Credentials []string   `json:"credentials"`
-	Scope       Scope      `json:"scope"`
-	Environment string     `json:"environment,omitempty"`
-	Budget      Budget     `json:"budget,omitzero"`
-	Rate        RateLimits `json:"rate,omitzero"`
-	IssuedAt    time.Time  `json:"issued_at"`
-	ExpiresAt   time.Time  `json:"expires_at"`
-}
-
-// A RevokeFilter selects issued tokens to revoke. Set fields are ANDed;
-// at least one must be set.
-type RevokeFilter struct {
-	// Token is a token hash (zero means any).
-	Token TokenHash
-	// Workload revokes the tokens of one issuer + subject (both set).
-	Workload Workload
-	Role     string
-	Policy   string
-	// Credential revokes tokens whose role uses this held credential.
-	Credential string
-}
-
-func (f RevokeFilter) empty() bool {
-	return f.Token == (TokenHash{}) && f.Workload == (Workload{}) && f.Role == "" && f.Policy == "" && f.Credential == ""
-}
-
-func (f RevokeFilter) match(g *Grant) bool {
-	return (f.Token == (TokenHash{}) || f.Token == g.TokenHash) &&
-		(f.Workload == (Workload{}) || f.Workload == g.Workload) &&
-		(f.Role == "" || f.Role == g.Role) &&
-		(f.Policy == "" || f.Policy == g.Policy) &&
-		(f.Credential == "" || slices.Contains(g.Credentials, f.Credential))
-}
-
-// A TokenStore keeps issued tokens by hash, with their grants.
+// A TokenStore keeps issued tokens, by hash, with their grants. It is the
+// part of aicred.TokenService the exchange and the token check need, so
+// the sqlite and postgres stores satisfy it as they are; MemoryTokenStore
+// serves one process and tests.
 type TokenStore interface {
-	// RecordGrant stores a grant under g.TokenHash.
-	// Errors: ErrInvalid (no hash or expiry), ErrConflict (the hash is
-	// already stored), ErrUnavailable.
-	RecordGrant(ctx context.Context, g *Grant) error
-	// LookupGrant returns the grant of a token hash, expired or not
-	// (the caller checks ExpiresAt against its clock).
-	// Errors: ErrNotFound (unknown or forgotten), ErrUnauthorized
-	// (revoked), ErrUnavailable.
-	LookupGrant(ctx context.Context, h TokenHash) (*Grant, error)
-	// Revoke revokes every unexpired token f selects and returns how
-	// many it revoked. Lookups see a revocation as soon as Revoke returns.
-	// Errors: ErrInvalid (empty filter, or a workload with only one of
-	// issuer and subject), ErrUnavailable.
-	Revoke(ctx context.Context, f RevokeFilter) (int, error)
+	// IssueGrant stores a new grant (aicred.Grant.Prepare rules).
+	// Errors: ErrInvalid, ErrConflict (id or hash exists), ErrUnavailable.
+	IssueGrant(ctx context.Context, g *aicred.Grant) error
+	// LookupGrant returns the grant whose token hashes to tokenHash
+	// (aicred.HashToken), revoked or expired ones included: callers check
+	// Active. Errors: ErrNotFound, ErrUnavailable.
+	LookupGrant(ctx context.Context, tokenHash string) (*aicred.Grant, error)
+	// Revoke marks every active grant r matches as revoked and sets r's
+	// Seq, At and Grants. Lookups see it as soon as Revoke returns.
+	// Errors: ErrInvalid (aicred.Revocation.Prepare rules), ErrUnavailable.
+	Revoke(ctx context.Context, r *aicred.Revocation) error
 }
 
-// MemoryTokenStore is a TokenStore for one process and for tests; the
-// store integration replaces it. Expired grants are forgotten in sweeps
-// amortised over RecordGrant.
+// MemoryTokenStore is a TokenStore for one process and for tests. Grants
+// are immutable once stored: a revocation replaces the stored grant by a
+// revoked copy, so a lookup is one read-locked map access. Expired grants
+// are forgotten in sweeps amortised over IssueGrant.
 type MemoryTokenStore struct {
 	now func() time.Time
 
 	mu        sync.RWMutex
-	grants    map[TokenHash]*memGrant
+	byHash    map[string]*aicred.Grant
+	ids       map[string]string // grant id -> token hash
+	seq       int64
 	lastSweep time.Time
 }
 
-type memGrant struct {
-	g       *Grant
-	revoked bool
-}
-
-// tokenSweepEvery is how often RecordGrant forgets expired grants.
+// tokenSweepEvery is how often IssueGrant forgets expired grants.
 const tokenSweepEvery = time.Minute
 
 // NewMemoryTokenStore returns an empty store; clock nil means time.Now.
@@ -117,77 +52,83 @@ func NewMemoryTokenStore(clock func() time.Time) *MemoryTokenStore {
 	if clock == nil {
 		clock = time.Now
 	}
-	return &MemoryTokenStore{now: clock, grants: make(map[TokenHash]*memGrant)}
+	return &MemoryTokenStore{now: clock, byHash: make(map[string]*aicred.Grant), ids: make(map[string]string)}
 }
 
-// RecordGrant implements TokenStore.
-func (s *MemoryTokenStore) RecordGrant(_ context.Context, g *Grant) error {
-	if g == nil || g.TokenHash == (TokenHash{}) || g.ExpiresAt.IsZero() {
-		return aicred.Errorf(aicred.ErrInvalid, "record grant: no token hash or expiry")
+// IssueGrant implements TokenStore. The stored grant is a prepared copy.
+func (s *MemoryTokenStore) IssueGrant(_ context.Context, g *aicred.Grant) error {
+	if g == nil {
+		return aicred.Errorf(aicred.ErrInvalid, "grant: nil")
 	}
 	now := s.now()
+	c := *g
+	if err := c.Prepare(now); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if now.Sub(s.lastSweep) >= tokenSweepEvery {
-		for h, e := range s.grants {
-			if !now.Before(e.g.ExpiresAt) {
-				delete(s.grants, h)
+		for h, e := range s.byHash {
+			if !now.Before(e.ExpiresAt) {
+				delete(s.byHash, h)
+				delete(s.ids, e.ID)
 			}
 		}
 		s.lastSweep = now
 	}
-	if _, ok := s.grants[g.TokenHash]; ok {
-		return aicred.Errorf(aicred.ErrConflict, "record grant %s: already recorded", g.TokenHash.ID())
+	if _, ok := s.ids[c.ID]; ok {
+		return aicred.Errorf(aicred.ErrConflict, "grant %s: exists", c.ID)
 	}
-	s.grants[g.TokenHash] = &memGrant{g: g}
+	if _, ok := s.byHash[c.TokenHash]; ok {
+		return aicred.Errorf(aicred.ErrConflict, "grant %s: token hash exists", c.ID)
+	}
+	s.byHash[c.TokenHash] = &c
+	s.ids[c.ID] = c.TokenHash
+	g.IssuedAt, g.ExpiresAt = c.IssuedAt, c.ExpiresAt
 	return nil
 }
 
-// LookupGrant implements TokenStore.
-func (s *MemoryTokenStore) LookupGrant(_ context.Context, h TokenHash) (*Grant, error) {
+// LookupGrant implements TokenStore. The grant returned is shared: the
+// caller must not modify it.
+func (s *MemoryTokenStore) LookupGrant(_ context.Context, tokenHash string) (*aicred.Grant, error) {
 	s.mu.RLock()
-	e, ok := s.grants[h]
-	var revoked bool
-	if ok {
-		revoked = e.revoked
-	}
+	g, ok := s.byHash[tokenHash]
 	s.mu.RUnlock()
-	switch {
-	case !ok:
-		return nil, aicred.Errorf(aicred.ErrNotFound, "token %s: unknown", h.ID())
-	case revoked:
-		return e.g, aicred.Errorf(aicred.ErrUnauthorized, "token %s: revoked", h.ID())
+	if !ok {
+		return nil, aicred.Errorf(aicred.ErrNotFound, "token: unknown")
 	}
-	return e.g, nil
+	return g, nil
 }
 
 // Revoke implements TokenStore.
-func (s *MemoryTokenStore) Revoke(_ context.Context, f RevokeFilter) (int, error) {
-	if f.empty() {
-		return 0, aicred.Errorf(aicred.ErrInvalid, "revoke: empty filter")
-	}
-	if (f.Workload.Issuer == "") != (f.Workload.Subject == "") {
-		return 0, aicred.Errorf(aicred.ErrInvalid, "revoke: a workload needs both issuer and subject")
+func (s *MemoryTokenStore) Revoke(_ context.Context, r *aicred.Revocation) error {
+	if err := r.Prepare(); err != nil {
+		return err
 	}
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := 0
-	if f.Token != (TokenHash{}) {
-		// One token: no scan.
-		if e, ok := s.grants[f.Token]; ok && !e.revoked && now.Before(e.g.ExpiresAt) && f.match(e.g) {
-			e.revoked = true
-			n++
-		}
-		return n, nil
-	}
-	for _, e := range s.grants {
-		if !e.revoked && now.Before(e.g.ExpiresAt) && f.match(e.g) {
-			e.revoked = true
-			n++
+	revoke := func(h string, g *aicred.Grant) {
+		if g.Active(now) && r.Matches(g) {
+			c := *g
+			c.RevokedAt, c.RevokeReason = aicred.StoreTime(now), r.Reason
+			s.byHash[h] = &c
+			r.Grants++
 		}
 	}
-	return n, nil
+	r.Grants = 0
+	if r.By == aicred.RevokeToken {
+		if h, ok := s.ids[r.Value]; ok {
+			revoke(h, s.byHash[h])
+		}
+	} else {
+		for h, g := range s.byHash {
+			revoke(h, g)
+		}
+	}
+	s.seq++
+	r.Seq, r.At = s.seq, aicred.StoreTime(now)
+	return nil
 }
 
 // Len returns the number of grants held, expired ones included until the
@@ -195,30 +136,59 @@ func (s *MemoryTokenStore) Revoke(_ context.Context, f RevokeFilter) (int, error
 func (s *MemoryTokenStore) Len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return len(s.grants)
+	return len(s.byHash)
 }
 
 // ValidateToken is the gateway's check of a presented aicred workload
-// token: format and checksum first (no store access for garbage), then
-// the grant by hash, then expiry.
-// Errors: ErrUnauthorized (malformed, unknown, revoked or expired; the
-// message never holds the token), ErrUnavailable.
-func ValidateToken(ctx context.Context, s TokenStore, token string, now time.Time) (*Grant, error) {
+// token: shape and checksum first (garbage never reaches the store), then
+// the grant by hash, then class, revocation and expiry.
+// Errors: ErrUnauthorized (malformed, unknown, an admin token, revoked or
+// expired; the message names the grant id at most, never the token),
+// ErrUnavailable.
+func ValidateToken(ctx context.Context, s TokenStore, token string, now time.Time) (*aicred.Grant, error) {
 	if !strings.HasPrefix(token, provider.TokenPrefixWorkload) || !provider.ValidToken(token) {
 		return nil, aicred.Errorf(aicred.ErrUnauthorized, "not an aicred workload token")
 	}
-	h := HashToken(token)
-	g, err := s.LookupGrant(ctx, h)
+	g, err := s.LookupGrant(ctx, aicred.HashToken(token))
 	if err != nil {
 		if aicred.KindOf(err) == aicred.ErrNotFound {
-			return nil, aicred.Errorf(aicred.ErrUnauthorized, "token %s: unknown", h.ID())
+			return nil, aicred.Errorf(aicred.ErrUnauthorized, "token: unknown")
 		}
 		return nil, err
 	}
-	if !now.Before(g.ExpiresAt) {
-		return nil, aicred.Errorf(aicred.ErrUnauthorized, "token %s: expired", h.ID())
+	switch {
+	case g.Class != aicred.TokenWorkload:
+		return nil, aicred.Errorf(aicred.ErrUnauthorized, "token %s: not a workload token", g.ID)
+	case !g.RevokedAt.IsZero():
+		return nil, aicred.Errorf(aicred.ErrUnauthorized, "token %s: revoked", g.ID)
+	case !now.Before(g.ExpiresAt):
+		return nil, aicred.Errorf(aicred.ErrUnauthorized, "token %s: expired", g.ID)
 	}
 	return g, nil
+}
+
+// RevokeToken revokes the grant of a presented token (a leaked one, say):
+// the token is hashed, its grant found and revoked by id, so neither the
+// token nor its hash enters the revocation log.
+// Errors: ErrNotFound (no grant for this token), ErrUnavailable.
+func RevokeToken(ctx context.Context, s TokenStore, token, reason string) (*aicred.Revocation, error) {
+	g, err := s.LookupGrant(ctx, aicred.HashToken(token))
+	if err != nil {
+		return nil, err
+	}
+	r := &aicred.Revocation{By: aicred.RevokeToken, Value: g.ID, Reason: reason}
+	if err := s.Revoke(ctx, r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// newGrantID returns a random grant id, "tok_" and 24 hex digits (the
+// form the CLI uses for admin tokens).
+func newGrantID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "tok_" + hex.EncodeToString(b[:])
 }
 
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
