@@ -69,15 +69,23 @@ func newRootCmd(a *app) *cobra.Command {
 		newMasterKeyCmd(a),
 		newAuditCmd(a),
 		newReportCmd(a),
+		newServeCmd(a),
+		newTokenCmd(a),
+		newAdminTokenCmd(a),
 	)
 	return root
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
+}
+
+// signalContext ends on SIGINT or SIGTERM, for graceful shutdown.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
 // run executes the command line and returns the process exit code.

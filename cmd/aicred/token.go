@@ -1,0 +1,270 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aicred/aicred"
+	"github.com/aicred/aicred/provider"
+)
+
+// newRandomToken mints a token of the given class: prefix, 30 base62
+// characters from crypto/rand (178 bits) and the checksum.
+func newRandomToken(prefix string) (string, error) {
+	const base62 = provider.Digits + provider.Upper + provider.Lower
+	b := make([]byte, provider.TokenRandomLen)
+	for i := range b {
+		n, err := rand.Int(rand.Reader, big.NewInt(int64(len(base62))))
+		if err != nil {
+			return "", err
+		}
+		b[i] = base62[n.Int64()]
+	}
+	return provider.FormatToken(prefix, string(b)), nil
+}
+
+func newGrantID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "tok_" + hex.EncodeToString(b[:])
+}
+
+func newAdminTokenCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{Use: "admin-token", Short: "Tokens that protect the admin API"}
+	var scope string
+	var ttl time.Duration
+	create := &cobra.Command{
+		Use:   "create --scope read|write",
+		Short: "Mint an admin token; it is printed once and stored only as a hash",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if scope != "read" && scope != "write" {
+				return usageErr("--scope must be read or write")
+			}
+			if ttl <= 0 || ttl > 90*24*time.Hour {
+				return usageErr("--ttl must be positive and at most 2160h (90 days)")
+			}
+			tok, err := newRandomToken(provider.TokenPrefixAdmin)
+			if err != nil {
+				return errExit(err)
+			}
+			ctx := actorContext(cmd.Context())
+			st, err := a.openStore(ctx)
+			if err != nil {
+				return errExit(err)
+			}
+			defer st.Close()
+			now := time.Now()
+			g := &aicred.Grant{
+				ID: newGrantID(), TokenHash: aicred.HashToken(tok), Class: aicred.TokenAdmin,
+				Issuer: "aicred-cli", Subject: aicred.ActorFrom(ctx), Scope: []string{scope},
+				IssuedAt: now, ExpiresAt: now.Add(ttl),
+			}
+			if err := st.IssueGrant(ctx, g); err != nil {
+				return errExit(err)
+			}
+			fmt.Fprintf(a.stderr, "aicred: admin token %s (scope %s) expires %s; it is shown once:\n", g.ID, scope, g.ExpiresAt.Format(time.RFC3339))
+			fmt.Fprintln(a.stdout, tok)
+			return nil
+		},
+	}
+	create.Flags().StringVar(&scope, "scope", "", "read or write (required)")
+	create.Flags().DurationVar(&ttl, "ttl", 30*24*time.Hour, "lifetime of the token")
+	cmd.AddCommand(create)
+	return cmd
+}
+
+func newTokenCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{Use: "token", Short: "Short-lived workload tokens: exchange, list, revoke"}
+	cmd.AddCommand(newTokenExchangeCmd(a), newTokenListCmd(a), newTokenRevokeCmd(a))
+	return cmd
+}
+
+func newTokenRevokeCmd(a *app) *cobra.Command {
+	var id, workload, role, policy, credential, reason string
+	cmd := &cobra.Command{
+		Use:   "revoke (--id ID | --workload 'ISSUER SUBJECT' | --role R | --policy P | --credential HELD_ID)",
+		Short: "Revoke tokens; every aicred process sharing the store refuses them within a second",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var r aicred.Revocation
+			n := 0
+			for _, c := range []struct{ by, val string }{
+				{aicred.RevokeToken, id}, {aicred.RevokeWorkload, workload}, {aicred.RevokeRole, role},
+				{aicred.RevokePolicy, policy}, {aicred.RevokeCredential, credential},
+			} {
+				if c.val != "" {
+					r.By, r.Value = c.by, c.val
+					n++
+				}
+			}
+			if n != 1 {
+				return usageErr("give exactly one of --id, --workload, --role, --policy, --credential")
+			}
+			r.Reason = reason
+			ctx := actorContext(cmd.Context())
+			st, err := a.openStore(ctx)
+			if err != nil {
+				return errExit(err)
+			}
+			defer st.Close()
+			if err := st.Revoke(ctx, &r); err != nil {
+				return errExit(err)
+			}
+			fmt.Fprintf(a.stdout, "revoked %d token(s) by %s %q (revocation %d)\n", r.Grants, r.By, r.Value, r.Seq)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&id, "id", "", "a token id (tok_...)")
+	f.StringVar(&workload, "workload", "", "a workload: issuer and subject separated by a space")
+	f.StringVar(&role, "role", "", "every token of this role")
+	f.StringVar(&policy, "policy", "", "every token issued under this trust policy")
+	f.StringVar(&credential, "credential", "", "every token that may use this held credential")
+	f.StringVar(&reason, "reason", "", "why (recorded in the audit log)")
+	return cmd
+}
+
+func newTokenListCmd(a *app) *cobra.Command {
+	var format, role string
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List issued tokens (ids and grants; tokens themselves are never stored)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			st, err := a.openStore(ctx)
+			if err != nil {
+				return errExit(err)
+			}
+			defer st.Close()
+			gs, err := st.ListGrants(ctx, aicred.TokenFilter{Role: role, IncludeExpired: all})
+			if err != nil {
+				return errExit(err)
+			}
+			if format == "json" {
+				if gs == nil {
+					gs = []aicred.Grant{}
+				}
+				enc := json.NewEncoder(a.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(map[string]any{"tokens": gs})
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tCLASS\tWORKLOAD\tROLE\tEXPIRES\tSTATE")
+			now := time.Now()
+			for _, g := range gs {
+				state := "active"
+				switch {
+				case !g.RevokedAt.IsZero():
+					state = "revoked"
+				case !now.Before(g.ExpiresAt):
+					state = "expired"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s %s\t%s\t%s\t%s\n", g.ID, g.Class, g.Issuer, g.Subject, g.Role, g.ExpiresAt.Format(time.RFC3339), state)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVarP(&format, "format", "f", "text", "text or json")
+	cmd.Flags().StringVar(&role, "role", "", "only this role")
+	cmd.Flags().BoolVar(&all, "all", false, "include expired and revoked tokens")
+	return cmd
+}
+
+func newTokenExchangeCmd(a *app) *cobra.Command {
+	var server, file, tokenType, audience, scope, format string
+	cmd := &cobra.Command{
+		Use:   "exchange --server URL [--subject-token-file F]",
+		Short: "Trade this workload's identity token (JWT) for a short-lived aicred token (RFC 8693)",
+		Long: `Reads the workload's JWT from --subject-token-file, or stdin, and calls the
+aicred server's /oauth/token. Prints the access token (or the whole response
+with --format json). In GitHub Actions, Kubernetes or SPIFFE the JWT comes from
+the platform: a projected service-account token file, the Actions OIDC
+endpoint, or the SPIFFE workload API.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if server == "" {
+				server = os.Getenv("AICRED_SERVER")
+			}
+			if server == "" {
+				return usageErr("--server (or AICRED_SERVER) is required")
+			}
+			var r io.Reader = a.stdin
+			if file != "" {
+				fh, err := os.Open(file)
+				if err != nil {
+					return errExit(err)
+				}
+				defer fh.Close()
+				r = fh
+			}
+			raw, err := io.ReadAll(io.LimitReader(r, 64<<10))
+			if err != nil {
+				return errExit(err)
+			}
+			subject := strings.TrimSpace(string(raw))
+			if subject == "" {
+				return usageErr("no subject token on input")
+			}
+			form := url.Values{
+				"grant_type":         {"urn:ietf:params:oauth:grant-type:token-exchange"},
+				"subject_token":      {subject},
+				"subject_token_type": {tokenType},
+			}
+			if audience != "" {
+				form.Set("audience", audience)
+			}
+			if scope != "" {
+				form.Set("scope", scope)
+			}
+			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPost, strings.TrimRight(server, "/")+"/oauth/token", strings.NewReader(form.Encode()))
+			if err != nil {
+				return errExit(err)
+			}
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+			if err != nil {
+				return errExit(fmt.Errorf("token exchange: %w", err))
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+			var out struct {
+				AccessToken string `json:"access_token"`
+				Error       string `json:"error"`
+				Description string `json:"error_description"`
+			}
+			_ = json.Unmarshal(body, &out)
+			if resp.StatusCode != http.StatusOK || out.AccessToken == "" {
+				return errExit(fmt.Errorf("token exchange refused: HTTP %d %s %s", resp.StatusCode, out.Error, out.Description))
+			}
+			if format == "json" {
+				_, err = a.stdout.Write(body)
+				return errExit(err)
+			}
+			fmt.Fprintln(a.stdout, out.AccessToken)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&server, "server", "", "aicred server base URL (default $AICRED_SERVER)")
+	f.StringVar(&file, "subject-token-file", "", "file holding the workload's JWT (default stdin)")
+	f.StringVar(&tokenType, "subject-token-type", "urn:ietf:params:oauth:token-type:jwt", "jwt or id_token token type URN")
+	f.StringVar(&audience, "audience", "", "narrow the token to this audience")
+	f.StringVar(&scope, "scope", "", "narrow the token's scope (space separated)")
+	f.StringVarP(&format, "format", "f", "text", "text (the token only) or json (the whole response)")
+	return cmd
+}
