@@ -1,0 +1,156 @@
+package grantcache
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aicred/aicred"
+	"github.com/aicred/aicred/provider"
+	"github.com/aicred/aicred/sqlite"
+)
+
+func openStore(t *testing.T, path string) aicred.Store {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func grant(i int, role string, now time.Time) (*aicred.Grant, string) {
+	tok := provider.FormatToken(provider.TokenPrefixWorkload, provider.NewGen(uint64(i)+1).Chars(provider.Alnum, provider.TokenRandomLen))
+	return &aicred.Grant{
+		ID: "tok_" + provider.NewGen(uint64(i)+100).Hex(24), TokenHash: aicred.HashToken(tok), Class: aicred.TokenWorkload,
+		Issuer: "https://issuer.test", Subject: "w" + role, Role: role, Policy: "p-" + role,
+		Credentials: []string{"hc_" + role}, Scope: []string{"chat"}, IssuedAt: now, ExpiresAt: now.Add(time.Hour),
+	}, tok
+}
+
+// TestRevocationFromAnotherStore: a grant cached by one process is revoked
+// through another Store on the same database; the cache must mark it
+// revoked within a second, and leave other grants alone.
+func TestRevocationFromAnotherStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "aicred.db")
+	a, b := openStore(t, path), openStore(t, path)
+	c := New(a, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	g1, _ := grant(1, "trainer", now)
+	g2, _ := grant(2, "serving", now)
+	for _, g := range []*aicred.Grant{g1, g2} {
+		if err := c.IssueGrant(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := c.LookupGrant(ctx, g1.TokenHash); err != nil || !got.Active(now) {
+		t.Fatalf("before: %v %v", got, err)
+	}
+	start := time.Now()
+	if err := b.Revoke(aicred.WithActor(ctx, "test"), &aicred.Revocation{By: aicred.RevokeRole, Value: "trainer"}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		got, err := c.LookupGrant(ctx, g1.TokenHash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.RevokedAt.IsZero() {
+			break
+		}
+		if time.Since(start) > time.Second {
+			t.Fatal("revocation not applied within a second")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got, _ := c.LookupGrant(ctx, g2.TokenHash); !got.Active(time.Now()) {
+		t.Error("an unrelated grant was revoked")
+	}
+}
+
+// TestLocalRevokeAndMiss: Revoke through the cache applies at once; a grant
+// not cached yet is fetched from the store with its revoked state; unknown
+// hashes are ErrNotFound and never cached.
+func TestLocalRevokeAndMiss(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "aicred.db")
+	st := openStore(t, path)
+	c := New(st, nil)
+	ctx := context.Background()
+	now := time.Now()
+	g1, _ := grant(3, "a", now)
+	g2, _ := grant(4, "b", now)
+	if err := c.IssueGrant(ctx, g1); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.IssueGrant(ctx, g2); err != nil { // bypasses the cache
+		t.Fatal(err)
+	}
+	r := &aicred.Revocation{By: aicred.RevokeCredential, Value: "hc_a"}
+	if err := c.Revoke(ctx, r); err != nil || r.Grants != 1 {
+		t.Fatalf("revoke: %v, %d grants", err, r.Grants)
+	}
+	if got, _ := c.LookupGrant(ctx, g1.TokenHash); got.RevokedAt.IsZero() {
+		t.Error("local revoke not applied to the cache")
+	}
+	if err := st.Revoke(ctx, &aicred.Revocation{By: aicred.RevokeToken, Value: g2.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := c.LookupGrant(ctx, g2.TokenHash); got.RevokedAt.IsZero() {
+		t.Error("miss fetched a stale grant")
+	}
+	if _, err := c.LookupGrant(ctx, aicred.HashToken("nope")); aicred.KindOf(err) != aicred.ErrNotFound {
+		t.Errorf("unknown hash: %v", err)
+	}
+	if c.Len() != 2 {
+		t.Errorf("cached %d grants, want 2", c.Len())
+	}
+}
+
+// TestConcurrentLookupsAndRevocations runs lookups against revocations
+// (go test -race finds unsafe sharing).
+func TestConcurrentLookupsAndRevocations(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "aicred.db"))
+	c := New(st, nil)
+	ctx := context.Background()
+	now := time.Now()
+	var hashes []string
+	for i := range 50 {
+		g, _ := grant(10+i, []string{"x", "y"}[i%2], now)
+		if err := c.IssueGrant(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+		hashes = append(hashes, g.TokenHash)
+	}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 500 {
+				if _, err := c.LookupGrant(ctx, hashes[(i+w)%len(hashes)]); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	if err := c.Revoke(ctx, &aicred.Revocation{By: aicred.RevokeRole, Value: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	revoked := 0
+	for _, h := range hashes {
+		if g, _ := c.LookupGrant(ctx, h); !g.RevokedAt.IsZero() {
+			revoked++
+		}
+	}
+	if revoked != 25 {
+		t.Errorf("%d revoked, want 25", revoked)
+	}
+}
