@@ -1,0 +1,63 @@
+package gateway
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/aicred/aicred"
+)
+
+// keyCache keeps decrypted held keys for at most ttl, so the hot path does
+// not open a sealed blob per request and a key does not stay in memory
+// longer than that (Go strings cannot be wiped; dropping the last
+// reference is the bound we have).
+type keyCache struct {
+	held   HeldStore
+	opener Opener
+	ttl    time.Duration
+	now    func() time.Time
+
+	mu sync.RWMutex
+	m  map[string]*keyEntry
+}
+
+type keyEntry struct {
+	provider    string
+	key         aicred.Secret
+	heldExpires time.Time
+	expires     time.Time
+}
+
+func newKeyCache(h HeldStore, o Opener, ttl time.Duration, now func() time.Time) *keyCache {
+	return &keyCache{held: h, opener: o, ttl: ttl, now: now, m: map[string]*keyEntry{}}
+}
+
+func (c *keyCache) get(ctx context.Context, id string) (*keyEntry, error) {
+	c.mu.RLock()
+	e := c.m[id]
+	c.mu.RUnlock()
+	if e != nil && c.now().Before(e.expires) {
+		return e, nil
+	}
+	h, err := c.held.GetHeldCredential(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s, err := c.opener.Open(h.Sealed, h.AAD())
+	if err != nil {
+		return nil, err
+	}
+	e = &keyEntry{provider: h.Provider, key: s, heldExpires: h.ExpiresAt, expires: c.now().Add(c.ttl)}
+	c.mu.Lock()
+	c.m[id] = e
+	c.mu.Unlock()
+	time.AfterFunc(c.ttl, func() {
+		c.mu.Lock()
+		if c.m[id] == e {
+			delete(c.m, id)
+		}
+		c.mu.Unlock()
+	})
+	return e, nil
+}

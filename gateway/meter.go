@@ -1,0 +1,206 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"sync"
+)
+
+// maxMeteredJSON bounds how much of a JSON response is kept to read its
+// usage; a larger response passes through and is metered as no_usage.
+const maxMeteredJSON = 16 << 20
+
+// defaultMaxOutput is the output assumed for the worst-case estimate when
+// the request sets no max_tokens.
+const defaultMaxOutput = 4096
+
+// A meter follows one response and writes its usage record once, when the
+// body ends, fails or is closed.
+type meter struct {
+	g *Gateway
+	x *exchange
+
+	usage     Usage
+	haveUsage bool
+	// started: an Anthropic message_start was seen.
+	started bool
+	// hideUsageChunk: the gateway asked OpenAI for the usage chunk, so
+	// the client must not see it.
+	hideUsageChunk bool
+
+	status    int
+	requestID string
+	once      sync.Once
+}
+
+// meteredBody passes a response body through while the meter reads it.
+type meteredBody struct {
+	rc  io.ReadCloser
+	m   *meter
+	sse bool
+
+	json []byte // JSON response so far; nil past maxMeteredJSON
+	over bool
+
+	sc     sseScanner
+	hiding bool   // SSE with events to hide: output goes through out
+	out    []byte // bytes ready for the client (hiding only)
+	outPos int
+	err    error
+}
+
+func (b *meteredBody) Read(p []byte) (int, error) {
+	if !b.hiding {
+		n, err := b.rc.Read(p)
+		b.observe(p[:n])
+		if err != nil {
+			b.end(err)
+		}
+		return n, err
+	}
+	for b.outPos == len(b.out) {
+		b.out, b.outPos = b.out[:0], 0
+		if b.err != nil {
+			return 0, b.err
+		}
+		n, err := b.rc.Read(p)
+		b.sc.feed(p[:n], b.event, b.pass)
+		if err != nil {
+			b.out = append(b.out, b.sc.rest()...)
+			b.sc.buf = nil
+			b.err = err
+			b.end(err)
+		}
+	}
+	n := copy(p, b.out[b.outPos:])
+	b.outPos += n
+	return n, nil
+}
+
+func (b *meteredBody) observe(p []byte) {
+	if b.sse {
+		b.sc.feed(p, b.event, func([]byte) {})
+		return
+	}
+	if b.over {
+		return
+	}
+	if len(b.json)+len(p) > maxMeteredJSON {
+		b.over, b.json = true, nil
+		return
+	}
+	b.json = append(b.json, p...)
+}
+
+func (b *meteredBody) event(ev sseEvent) {
+	hide := b.m.x.route.surface.event(b.m, ev)
+	if b.hiding && !hide {
+		b.out = append(b.out, ev.raw...)
+	}
+}
+
+func (b *meteredBody) pass(p []byte) {
+	if b.hiding {
+		b.out = append(b.out, p...)
+	}
+}
+
+func (b *meteredBody) end(err error) {
+	if !b.sse && !b.over && errors.Is(err, io.EOF) {
+		if u, ok := b.m.x.route.surface.usageJSON(b.json); ok {
+			b.m.usage, b.m.haveUsage = u, true
+		}
+		b.json = nil
+	}
+	outcome := ""
+	if !errors.Is(err, io.EOF) {
+		outcome = OutcomeNoUsage
+		if b.m.x.r.Context().Err() != nil {
+			outcome = OutcomeClientClosed
+		}
+	}
+	b.m.record(outcome)
+}
+
+func (b *meteredBody) Close() error {
+	err := b.rc.Close()
+	// Closed before the end: the client went away (ReverseProxy closes the
+	// body when a write to the client fails).
+	b.m.record(OutcomeClientClosed)
+	return err
+}
+
+// record writes the usage record once. outcome "" derives it from the
+// status and whether usage was seen.
+func (m *meter) record(outcome string) {
+	m.once.Do(func() {
+		x := m.x
+		r := UsageRecord{
+			Time:              x.start,
+			TokenID:           x.grant.ID,
+			Workload:          x.grant.Issuer + " " + x.grant.Subject,
+			Role:              x.grant.Role,
+			Provider:          x.route.surface.provider,
+			Model:             x.facts.Model,
+			Stream:            x.facts.Stream,
+			Status:            m.status,
+			UpstreamRequestID: m.requestID,
+			Latency:           m.g.now().Sub(x.start),
+		}
+		switch {
+		case outcome == OutcomeUnreachable:
+			// Nothing reached the provider.
+		case m.status >= 400 && outcome == "":
+			outcome = OutcomeUpstreamError
+			if m.haveUsage {
+				r.Usage, r.CostUSD = m.usage, x.price.Cost(m.usage)
+			}
+		case m.haveUsage:
+			r.Usage, r.CostUSD = m.usage, x.price.Cost(m.usage)
+		default:
+			// No usage: charge the worst case, never $0.
+			r.Usage, r.CostUSD, r.Estimated = x.estimate(), x.price.Cost(x.estimate()), true
+			if outcome == "" {
+				outcome = OutcomeNoUsage
+			}
+		}
+		if outcome == "" {
+			outcome = OutcomeOK
+		}
+		r.Outcome = outcome
+		if err := m.g.usage.RecordUsage(context.WithoutCancel(x.r.Context()), r); err != nil {
+			m.g.log.Error("usage record lost", "token", r.TokenID, "err", err)
+		}
+	})
+}
+
+// estimate is the worst case of a request: about four bytes a token in,
+// max_tokens (or defaultMaxOutput) out.
+func (x *exchange) estimate() Usage {
+	out := x.facts.MaxTokens
+	if out <= 0 {
+		out = defaultMaxOutput
+	}
+	return Usage{InputTokens: int64(len(x.body))/4 + 1, OutputTokens: out}
+}
+
+// meterResponse wraps resp's body so that its usage is recorded.
+func (g *Gateway) meterResponse(x *exchange, resp *http.Response) {
+	m := &meter{g: g, x: x, status: resp.StatusCode, hideUsageChunk: x.hideUsage}
+	m.requestID = resp.Header.Get(x.route.surface.requestID)
+	x.meter = m
+	b := &meteredBody{rc: resp.Body, m: m, sse: isSSE(resp.Header.Get("Content-Type"))}
+	if b.sse && x.hideUsage {
+		b.hiding = true
+		resp.Header.Del("Content-Length")
+		resp.ContentLength = -1
+	}
+	resp.Body = b
+}
+
+func isSSE(ct string) bool {
+	const p = "text/event-stream"
+	return len(ct) >= len(p) && ct[:len(p)] == p
+}

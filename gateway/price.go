@@ -1,0 +1,111 @@
+package gateway
+
+import (
+	_ "embed"
+	"encoding/json"
+	"fmt"
+)
+
+// A Price is what one model costs, in US dollars per million tokens.
+type Price struct {
+	Provider string  `json:"provider"`
+	Model    string  `json:"model"`
+	Input    float64 `json:"input"`
+	Output   float64 `json:"output"`
+	// CachedInput is the rate for cache reads (OpenAI cached prompt
+	// tokens, Anthropic cache_read_input_tokens); 0 means Input.
+	CachedInput float64 `json:"cached_input,omitempty"`
+	// CacheWrite is Anthropic's cache_creation_input_tokens rate; 0
+	// means Input.
+	CacheWrite float64 `json:"cache_write,omitempty"`
+	Source     string  `json:"source"`
+	AsOf       string  `json:"as_of"`
+}
+
+// Cost returns the cost in US dollars of u at p.
+func (p Price) Cost(u Usage) float64 {
+	cached, write := p.CachedInput, p.CacheWrite
+	if cached == 0 {
+		cached = p.Input
+	}
+	if write == 0 {
+		write = p.Input
+	}
+	return (float64(u.InputTokens)*p.Input + float64(u.CachedTokens)*cached +
+		float64(u.CacheWriteTokens)*write + float64(u.OutputTokens)*p.Output) / 1e6
+}
+
+// A PriceTable finds a model's price by provider and model id.
+type PriceTable struct {
+	m map[string]Price
+}
+
+//go:embed prices.json
+var pricesJSON []byte
+
+// DefaultPrices returns the table shipped in the repository.
+func DefaultPrices() *PriceTable {
+	t, err := ParsePrices(pricesJSON)
+	if err != nil {
+		panic("gateway: prices.json: " + err.Error())
+	}
+	return t
+}
+
+// ParsePrices reads a table in the prices.json format. Every entry needs
+// a positive input and output rate, a source and a date.
+func ParsePrices(b []byte) (*PriceTable, error) {
+	var f struct {
+		Models []Price `json:"models"`
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, err
+	}
+	t := &PriceTable{m: make(map[string]Price, len(f.Models))}
+	for i, p := range f.Models {
+		switch {
+		case p.Provider == "" || p.Model == "":
+			return nil, fmt.Errorf("models[%d]: provider and model are required", i)
+		case p.Input <= 0 || p.Output <= 0:
+			return nil, fmt.Errorf("models[%d] %s/%s: input and output prices must be positive", i, p.Provider, p.Model)
+		case p.Source == "" || p.AsOf == "":
+			return nil, fmt.Errorf("models[%d] %s/%s: source and as_of are required", i, p.Provider, p.Model)
+		}
+		t.m[p.Provider+"/"+p.Model] = p
+	}
+	return t, nil
+}
+
+// Lookup returns the price of provider's model; a dated snapshot
+// ("gpt-4o-2024-08-06", "claude-haiku-4-5-20251001") falls back to its
+// undated id.
+func (t *PriceTable) Lookup(provider, model string) (Price, bool) {
+	if p, ok := t.m[provider+"/"+model]; ok {
+		return p, true
+	}
+	if base, ok := undated(model); ok {
+		p, ok := t.m[provider+"/"+base]
+		return p, ok
+	}
+	return Price{}, false
+}
+
+// undated strips a trailing -YYYY-MM-DD or -YYYYMMDD.
+func undated(m string) (string, bool) {
+	digits := func(s string) bool {
+		for i := 0; i < len(s); i++ {
+			if s[i] < '0' || s[i] > '9' {
+				return false
+			}
+		}
+		return s != ""
+	}
+	if n := len(m); n > 11 && m[n-11] == '-' && m[n-6] == '-' && m[n-3] == '-' &&
+		digits(m[n-10:n-6]+m[n-5:n-3]+m[n-2:]) {
+		return m[:n-11], true
+	}
+	if n := len(m); n > 9 && m[n-9] == '-' && digits(m[n-8:]) {
+		return m[:n-9], true
+	}
+	return "", false
+}
