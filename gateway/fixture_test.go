@@ -179,3 +179,5 @@ func sse(w http.ResponseWriter, events ...string) {
 		fl.Flush()
 	}
 }
+
+func nil2gen(seed uint64) *provider.Gen { return provider.NewGen(seed) }
