@@ -61,6 +61,11 @@ type Config struct {
 	Now       func() time.Time
 }
 
+// DefaultUpstreams are the providers' public base URLs.
+func DefaultUpstreams() map[string]string {
+	return map[string]string{"openai": "https://api.openai.com", "anthropic": "https://api.anthropic.com"}
+}
+
 // A stage is one step of the request path before forwarding. It either
 // lets the exchange through or refuses it.
 type stage interface {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -77,4 +78,20 @@ func (m *MemoryRecorder) Records() []UsageRecord {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return slices.Clone(m.rec)
+}
+
+// LogRecorder writes each record as one structured log line: bounded
+// memory for a server until usage has a store.
+type LogRecorder struct{ Log *slog.Logger }
+
+// RecordUsage implements UsageRecorder.
+func (l LogRecorder) RecordUsage(ctx context.Context, r UsageRecord) error {
+	l.Log.LogAttrs(ctx, slog.LevelInfo, "usage",
+		slog.String("token", r.TokenID), slog.String("workload", r.Workload), slog.String("role", r.Role),
+		slog.String("provider", r.Provider), slog.String("model", r.Model), slog.Bool("stream", r.Stream),
+		slog.Int64("input_tokens", r.Usage.InputTokens), slog.Int64("cached_tokens", r.Usage.CachedTokens),
+		slog.Int64("cache_write_tokens", r.Usage.CacheWriteTokens), slog.Int64("output_tokens", r.Usage.OutputTokens),
+		slog.Float64("cost_usd", r.CostUSD), slog.Bool("estimated", r.Estimated), slog.Int("status", r.Status),
+		slog.String("outcome", r.Outcome), slog.Duration("latency", r.Latency), slog.String("upstream_request_id", r.UpstreamRequestID))
+	return nil
 }
