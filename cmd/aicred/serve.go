@@ -16,6 +16,7 @@ import (
 
 	"github.com/aicred/aicred"
 	"github.com/aicred/aicred/broker"
+	"github.com/aicred/aicred/gateway"
 	"github.com/aicred/aicred/grantcache"
 	"github.com/aicred/aicred/httpapi"
 	"github.com/aicred/aicred/seal"
@@ -226,6 +227,19 @@ func serve(ctx context.Context, a *app, cfg *serverConfig) error {
 		return err
 	}))
 	mux.Handle("GET /metrics", metrics.Handler())
+
+	// Gateway: workloads call the provider APIs here with an aicred token
+	// (package gateway). Usage goes to the log until it has a store.
+	gw, err := gateway.New(gateway.Config{
+		Tokens: tokens, Held: st, Opener: ring, Upstreams: gateway.DefaultUpstreams(),
+		Usage: gateway.LogRecorder{Log: log}, Log: log,
+	})
+	if err != nil {
+		return err
+	}
+	for _, prefix := range []string{"/v1/", "/openai/", "/anthropic/"} {
+		mux.Handle(prefix, metrics.Instrument("gateway", log, gw))
+	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
