@@ -61,6 +61,8 @@ func (s *seen) assertNo(t *testing.T, secrets ...string) {
 func openAIJSON(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Request-Id", "req_oai_1")
+	w.Header().Set("Openai-Organization", "org-heldaccount")
+	w.Header().Set("Set-Cookie", "__cf_bm=provider-cookie; path=/")
 	io.WriteString(w, `{"id":"chatcmpl-1","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini-2024-07-18",
 "choices":[{"index":0,"message":{"role":"assistant","content":"Hello!","refusal":null},"logprobs":null,"finish_reason":"stop"}],
 "usage":{"prompt_tokens":1200,"completion_tokens":300,"total_tokens":1500,"prompt_tokens_details":{"cached_tokens":200,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}}}`)
@@ -145,6 +147,9 @@ func TestOpenAIChatSDK(t *testing.T) {
 		t.Fatalf("response: %+v", resp)
 	}
 	s.assertNo(t, f.openaiKey, f.antKey)
+	if b := s.buf.String(); strings.Contains(b, "org-heldaccount") || strings.Contains(b, "provider-cookie") {
+		t.Fatal("client saw the held account's organization or the provider's cookie")
+	}
 	r := f.waitRecords(t, 1)[0]
 	want := Usage{InputTokens: 1000, CachedTokens: 200, OutputTokens: 300}
 	if r.Usage != want || r.Outcome != OutcomeOK || r.Status != 200 || r.Model != "gpt-4o-mini" ||

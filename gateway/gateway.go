@@ -221,7 +221,7 @@ func (g *Gateway) refuse(x *exchange, err error) {
 		case aicred.ErrUnauthorized:
 			rf = &refusal{http.StatusUnauthorized, "authentication_error", "invalid_api_key", "aicred gateway: invalid or revoked token"}
 		default:
-			g.log.Error("gateway: refused on internal error", "err", err)
+			g.log.Error("gateway: refused on internal error", "token", x.grantID(), "err", err)
 			rf = &refusal{http.StatusServiceUnavailable, "api_error", "unavailable", "aicred gateway: temporarily unavailable"}
 		}
 	}
@@ -375,9 +375,12 @@ func (s credential) serve(x *exchange) error {
 			if aicred.KindOf(err) == aicred.ErrNotFound {
 				continue
 			}
-			return err
+			// A store that cannot be read or a blob that cannot be opened
+			// (wrong master key) is the gateway's fault, never the token's.
+			return aicred.Errorf(aicred.ErrUnavailable, "held credential %s: %v", id, err)
 		}
-		if e.provider == p && (e.heldExpires.IsZero() || s.now().Before(e.heldExpires)) {
+		env := e.environment == "" || x.grant.Environment == "" || e.environment == x.grant.Environment
+		if e.provider == p && env && (e.heldExpires.IsZero() || s.now().Before(e.heldExpires)) {
 			x.key = e.key
 			return nil
 		}
@@ -417,6 +420,11 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 		m.record(OutcomeUpstreamError)
 		return errHeldRejected
 	}
+	// Headers that describe the held credential's account, or set
+	// cookies for the provider's domain, are not the workload's business.
+	for _, k := range []string{"Set-Cookie", "Openai-Organization", "Openai-Project", "Anthropic-Organization-Id"} {
+		resp.Header.Del(k)
+	}
 	g.meterResponse(x, resp)
 	return nil
 }
@@ -447,4 +455,11 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 	m := &meter{g: g, x: x, status: http.StatusBadGateway}
 	m.record(OutcomeUnreachable)
 	s.writeError(w, http.StatusBadGateway, "api_error", "upstream_unreachable", "aicred gateway: the provider cannot be reached")
+}
+
+func (x *exchange) grantID() string {
+	if x.grant == nil {
+		return ""
+	}
+	return x.grant.ID
 }

@@ -1,0 +1,71 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/aicred/aicred"
+)
+
+type countingHeld struct {
+	heldMap
+	n int
+}
+
+func (c *countingHeld) GetHeldCredential(ctx context.Context, id string) (*aicred.HeldCredential, error) {
+	c.n++
+	return c.heldMap.GetHeldCredential(ctx, id)
+}
+
+type plainOpener struct{}
+
+func (plainOpener) Open(blob, _ []byte) (aicred.Secret, error) { return aicred.NewSecret(string(blob)), nil }
+
+type failingOpener struct{}
+
+func (failingOpener) Open(_, _ []byte) (aicred.Secret, error) {
+	return aicred.Secret{}, aicred.Errorf(aicred.ErrUnauthorized, "wrong master key")
+}
+
+// A decrypted key is reused within the TTL and dropped from memory after.
+func TestKeyCacheTTL(t *testing.T) {
+	h := &countingHeld{heldMap: heldMap{"hc": {ID: "hc", Provider: "openai", Sealed: []byte("k")}}}
+	c := newKeyCache(h, plainOpener{}, 50*time.Millisecond, time.Now)
+	for range 3 {
+		if e, err := c.get(context.Background(), "hc"); err != nil || e.key.Reveal() != "k" {
+			t.Fatal(e, err)
+		}
+	}
+	if h.n != 1 {
+		t.Fatalf("%d store reads within the TTL", h.n)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		c.mu.RLock()
+		n := len(c.m)
+		c.mu.RUnlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("key still in memory after the TTL")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A held credential that cannot be opened is a 503, not the token's 401.
+func TestUnopenableHeldCredential(t *testing.T) {
+	f := newFixture(t, 40, func(c *Config) { c.Opener = failingOpener{} })
+	f.openai = openAIJSON
+	st, body := f.post(t, "/v1/chat/completions", f.token, `{"model":"gpt-4o-mini"}`)
+	if st != http.StatusServiceUnavailable {
+		t.Fatalf("%d %s", st, body)
+	}
+	openAIShaped(t, body)
+	if f.upstreamCalls() != 0 {
+		t.Fatal("upstream called")
+	}
+}
