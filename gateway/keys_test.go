@@ -21,7 +21,9 @@ func (c *countingHeld) GetHeldCredential(ctx context.Context, id string) (*aicre
 
 type plainOpener struct{}
 
-func (plainOpener) Open(blob, _ []byte) (aicred.Secret, error) { return aicred.NewSecret(string(blob)), nil }
+func (plainOpener) Open(blob, _ []byte) (aicred.Secret, error) {
+	return aicred.NewSecret(string(blob)), nil
+}
 
 type failingOpener struct{}
 
