@@ -27,30 +27,49 @@ type Cache struct {
 	// checked against it before it is cached.
 	revs []aicred.Revocation
 	seq  int64 // highest revocation applied
+	// synced is when the revocation log was last read successfully. A
+	// cache whose feed has gone quiet for longer than maxStale (the store
+	// is down or the watch is stuck) stops answering from memory: lookups
+	// go to the store, and fail closed with it.
+	synced   time.Time
+	maxStale time.Duration
 }
+
+// Defaults for the feed check.
+const (
+	syncInterval    = time.Second
+	defaultMaxStale = 3 * time.Second
+)
 
 // New returns a cache over store. Call Start before serving.
 func New(store aicred.TokenService, log *slog.Logger) *Cache {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Cache{store: store, log: log, now: time.Now, grants: map[string]*aicred.Grant{}}
+	return &Cache{store: store, log: log, now: time.Now, grants: map[string]*aicred.Grant{}, maxStale: defaultMaxStale}
 }
 
-// Start subscribes to the store's revocations until ctx ends and sweeps
-// expired grants from memory once a minute.
+// Start subscribes to the store's revocations until ctx ends, reads the
+// revocation log itself once a second (which proves the feed is current
+// and catches anything the watch missed) and sweeps expired grants from
+// memory once a minute.
 func (c *Cache) Start(ctx context.Context) error {
 	if err := c.store.WatchRevocations(ctx, c.apply); err != nil {
 		return err
 	}
+	c.sync(ctx)
 	go func() {
-		t := time.NewTicker(time.Minute)
-		defer t.Stop()
+		tick := time.NewTicker(syncInterval)
+		defer tick.Stop()
+		sweep := time.NewTicker(time.Minute)
+		defer sweep.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-t.C:
+			case <-tick.C:
+				c.sync(ctx)
+			case <-sweep.C:
 				c.sweep()
 			}
 		}
@@ -58,16 +77,57 @@ func (c *Cache) Start(ctx context.Context) error {
 	return nil
 }
 
-// IssueGrant stores g and caches it.
+// sync reads the revocations after the last one applied; success marks
+// the cache current.
+func (c *Cache) sync(ctx context.Context) {
+	c.mu.RLock()
+	seq := c.seq
+	c.mu.RUnlock()
+	rs, err := c.store.RevocationsSince(ctx, seq)
+	if err != nil {
+		c.log.Warn("grant cache: cannot read the revocation log; answering from the store until it can", "err", err)
+		return
+	}
+	for _, r := range rs {
+		c.apply(r)
+	}
+	c.mu.Lock()
+	c.synced = c.now()
+	c.mu.Unlock()
+}
+
+// Synced returns when the revocation log was last read successfully.
+func (c *Cache) Synced() time.Time {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.synced
+}
+
+// IssueGrant stores g and caches it. A revocation that commits between
+// the insert and the caching is applied to the cached copy.
 func (c *Cache) IssueGrant(ctx context.Context, g *aicred.Grant) error {
+	c.mu.RLock()
+	seq := c.seq
+	c.mu.RUnlock()
 	if err := c.store.IssueGrant(ctx, g); err != nil {
 		return err
 	}
-	cp := *g
+	cached := new(aicred.Grant)
+	*cached = *g
 	c.mu.Lock()
-	c.grants[g.TokenHash] = &cp
+	c.grants[g.TokenHash] = c.catchUp(cached, seq)
 	c.mu.Unlock()
 	return nil
+}
+
+// catchUp applies to g the revocations applied after seq. Callers hold mu.
+func (c *Cache) catchUp(g *aicred.Grant, seq int64) *aicred.Grant {
+	for i := len(c.revs) - 1; i >= 0 && c.revs[i].Seq > seq; i-- {
+		if r := c.revs[i]; g.RevokedAt.IsZero() && r.Matches(g) {
+			g = revoked(g, r)
+		}
+	}
+	return g
 }
 
 // LookupGrant answers from memory, else from the store (and remembers the
@@ -76,8 +136,9 @@ func (c *Cache) LookupGrant(ctx context.Context, tokenHash string) (*aicred.Gran
 	c.mu.RLock()
 	g, ok := c.grants[tokenHash]
 	seq := c.seq
+	fresh := !c.synced.IsZero() && c.now().Sub(c.synced) <= c.maxStale
 	c.mu.RUnlock()
-	if ok {
+	if ok && fresh {
 		return g, nil
 	}
 	g, err := c.store.LookupGrant(ctx, tokenHash)
@@ -88,12 +149,8 @@ func (c *Cache) LookupGrant(ctx context.Context, tokenHash string) (*aicred.Gran
 	defer c.mu.Unlock()
 	// Revocations applied while the store was being asked may postdate
 	// what it answered.
-	for i := len(c.revs) - 1; i >= 0 && c.revs[i].Seq > seq; i-- {
-		if r := c.revs[i]; g.RevokedAt.IsZero() && r.Matches(g) {
-			g = revoked(g, r)
-		}
-	}
-	if prev, ok := c.grants[tokenHash]; ok {
+	g = c.catchUp(g, seq)
+	if prev, ok := c.grants[tokenHash]; ok && !prev.RevokedAt.IsZero() {
 		return prev, nil
 	}
 	if c.now().Before(g.ExpiresAt) {

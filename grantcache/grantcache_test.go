@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -152,5 +153,93 @@ func TestConcurrentLookupsAndRevocations(t *testing.T) {
 	}
 	if revoked != 25 {
 		t.Errorf("%d revoked, want 25", revoked)
+	}
+}
+
+// flaky wraps a store; when down, reads fail as with a database outage.
+type flaky struct {
+	aicred.TokenService
+	down atomic.Bool
+	// onIssue runs after the insert commits, before IssueGrant returns.
+	onIssue func()
+}
+
+func (f *flaky) LookupGrant(ctx context.Context, h string) (*aicred.Grant, error) {
+	if f.down.Load() {
+		return nil, aicred.Errorf(aicred.ErrUnavailable, "store down")
+	}
+	return f.TokenService.LookupGrant(ctx, h)
+}
+
+func (f *flaky) RevocationsSince(ctx context.Context, seq int64) ([]aicred.Revocation, error) {
+	if f.down.Load() {
+		return nil, aicred.Errorf(aicred.ErrUnavailable, "store down")
+	}
+	return f.TokenService.RevocationsSince(ctx, seq)
+}
+
+func (f *flaky) IssueGrant(ctx context.Context, g *aicred.Grant) error {
+	if err := f.TokenService.IssueGrant(ctx, g); err != nil {
+		return err
+	}
+	if f.onIssue != nil {
+		f.onIssue()
+	}
+	return nil
+}
+
+// TestStaleFeedFailsClosed: when the revocation log cannot be read, the
+// cache stops vouching for grants and lookups fail with the store.
+func TestStaleFeedFailsClosed(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "aicred.db"))
+	f := &flaky{TokenService: st}
+	c := New(f, nil)
+	clock := time.Now()
+	var mu sync.Mutex
+	c.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	g, _ := grant(77, "z", time.Now())
+	if err := c.IssueGrant(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.LookupGrant(ctx, g.TokenHash); err != nil {
+		t.Fatalf("fresh cache: %v", err)
+	}
+	f.down.Store(true)
+	mu.Lock()
+	clock = clock.Add(defaultMaxStale + time.Second)
+	mu.Unlock()
+	if _, err := c.LookupGrant(ctx, g.TokenHash); aicred.KindOf(err) != aicred.ErrUnavailable {
+		t.Fatalf("stale cache with the store down answered: %v", err)
+	}
+}
+
+// TestRevocationDuringIssue: a revocation that commits between the insert
+// and the caching of a new grant must still apply to the cached copy.
+func TestRevocationDuringIssue(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "aicred.db"))
+	f := &flaky{TokenService: st}
+	c := New(f, nil)
+	ctx := context.Background()
+	g, _ := grant(78, "race", time.Now())
+	f.onIssue = func() {
+		r := aicred.Revocation{By: aicred.RevokeRole, Value: "race"}
+		if err := st.Revoke(ctx, &r); err != nil {
+			t.Error(err)
+		}
+		c.apply(r) // what the watch delivers
+	}
+	if err := c.IssueGrant(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	c.mu.RLock()
+	cached := c.grants[g.TokenHash]
+	c.mu.RUnlock()
+	if cached == nil || cached.RevokedAt.IsZero() {
+		t.Fatal("grant cached as active although it was revoked before caching")
 	}
 }
