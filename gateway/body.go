@@ -16,7 +16,9 @@ type requestFacts struct {
 	Model     string
 	HasModel  bool
 	Stream    bool
-	MaxTokens int64 // max_tokens or max_completion_tokens; 0 = not given
+	// MaxTokens is max_tokens, max_completion_tokens or
+	// max_output_tokens (the largest); 0 = not given.
+	MaxTokens int64
 	// IncludeUsage is stream_options.include_usage as the client sent it.
 	IncludeUsage bool
 	// streamOptions is the byte span of the stream_options value, or
@@ -52,6 +54,7 @@ func parseRequest(body []byte) (requestFacts, error) {
 		seenOpts
 		seenMax
 		seenMaxC
+		seenMaxO
 	)
 	once := func(bit int, name string) error {
 		if seen&bit != 0 {
@@ -104,10 +107,13 @@ func parseRequest(body []byte) (requestFacts, error) {
 				}
 				f.IncludeUsage = string(o["include_usage"]) == "true"
 			}
-		case "max_tokens", "max_completion_tokens":
+		case "max_tokens", "max_completion_tokens", "max_output_tokens":
 			bit := seenMax
-			if key == "max_completion_tokens" {
+			switch key {
+			case "max_completion_tokens":
 				bit = seenMaxC
+			case "max_output_tokens":
+				bit = seenMaxO
 			}
 			if err := once(bit, key); err != nil {
 				return f, err

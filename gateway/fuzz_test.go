@@ -132,7 +132,7 @@ func repeats(body []byte) bool {
 		}
 		ks := k.(string)
 		switch ks {
-		case "model", "stream", "stream_options", "max_tokens", "max_completion_tokens":
+		case "model", "stream", "stream_options", "max_tokens", "max_completion_tokens", "max_output_tokens":
 			if seen[ks] {
 				return true
 			}

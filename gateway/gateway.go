@@ -166,6 +166,7 @@ func New(c Config) (*Gateway, error) {
 	g.mux = http.NewServeMux()
 	routes := map[string]*route{
 		"/v1/chat/completions": {surface: openAI, operation: broker.OpChat, upstream: "/v1/chat/completions"},
+		"/v1/responses":        {surface: openAIResponses, operation: broker.OpResponses, upstream: "/v1/responses"},
 		"/v1/messages":         {surface: anthropicAPI, operation: broker.OpChat, upstream: "/v1/messages"},
 	}
 	for path, rt := range routes {

@@ -96,6 +96,57 @@ func (u *openAIUsage) usage() Usage {
 	return Usage{InputTokens: u.PromptTokens - cached, CachedTokens: cached, OutputTokens: u.CompletionTokens}
 }
 
+// openAIResponses is the Responses API: OpenAI's errors and key, usage in
+// input_tokens/output_tokens, and in streams only in the terminal event
+// (response.completed, .incomplete or .failed), which is metered too.
+var openAIResponses = &surface{
+	provider:   "openai",
+	inject:     openAI.inject,
+	writeError: openAI.writeError,
+	usageJSON: func(body []byte) (Usage, bool) {
+		var r struct {
+			Usage *responsesUsage `json:"usage"`
+		}
+		if json.Unmarshal(body, &r) != nil || r.Usage == nil {
+			return Usage{}, false
+		}
+		return r.Usage.usage(), true
+	},
+	event: func(m *meter, ev sseEvent) bool {
+		switch string(ev.name) {
+		case "response.completed", "response.incomplete", "response.failed":
+			var e struct {
+				Response struct {
+					Usage *responsesUsage `json:"usage"`
+				} `json:"response"`
+			}
+			if json.Unmarshal(ev.data, &e) == nil && e.Response.Usage != nil {
+				m.usage, m.haveUsage = e.Response.Usage.usage(), true
+			}
+		}
+		return false
+	},
+	requestID: "X-Request-Id",
+}
+
+type responsesUsage struct {
+	InputTokens        int64 `json:"input_tokens"`
+	OutputTokens       int64 `json:"output_tokens"`
+	InputTokensDetails *struct {
+		CachedTokens int64 `json:"cached_tokens"`
+	} `json:"input_tokens_details"`
+}
+
+func (u *responsesUsage) usage() Usage {
+	o := openAIUsage{PromptTokens: u.InputTokens, CompletionTokens: u.OutputTokens}
+	if u.InputTokensDetails != nil {
+		o.PromptTokensDetails = &struct {
+			CachedTokens int64 `json:"cached_tokens"`
+		}{u.InputTokensDetails.CachedTokens}
+	}
+	return o.usage()
+}
+
 var anthropicAPI = &surface{
 	provider: "anthropic",
 	inject: func(h http.Header, key string) {
