@@ -84,9 +84,10 @@ func ParseConfig(data []byte) (*Config, error) {
 			return nil, fmt.Errorf("bad glob %q", g)
 		}
 	}
-	for _, fp := range c.Allow.Fingerprints {
+	for i, fp := range c.Allow.Fingerprints {
 		if !aicred.Fingerprint(fp).Valid() {
-			return nil, fmt.Errorf("allow.fingerprints: %q is not sha256:<64 hex>", fp)
+			// The entry may be a pasted raw key: never echo it.
+			return nil, fmt.Errorf("allow.fingerprints[%d] (%s) is not sha256:<64 hex>", i, aicred.Redact(fp))
 		}
 	}
 	for _, p := range c.Allow.Patterns {

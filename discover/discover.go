@@ -48,7 +48,7 @@ type Scanner struct {
 	allowRe    []*regexp.Regexp
 	baseline   map[string]bool
 
-	start    time.Time
+	start    atomic.Int64 // unix nanoseconds of the current run's start
 	files    atomic.Int64
 	bytes    atomic.Int64
 	findings atomic.Int64
@@ -105,8 +105,8 @@ func New(opts Options) (*Scanner, error) {
 // Stats returns the running totals.
 func (s *Scanner) Stats() Stats {
 	st := Stats{Files: s.files.Load(), Bytes: s.bytes.Load(), Findings: s.findings.Load()}
-	if !s.start.IsZero() {
-		st.Elapsed = time.Since(s.start)
+	if ns := s.start.Load(); ns != 0 {
+		st.Elapsed = time.Since(time.Unix(0, ns))
 	}
 	return st
 }
@@ -116,9 +116,48 @@ func (s *Scanner) Dir(ctx context.Context, root string) ([]*aicred.Finding, erro
 	return s.run(func(h source.Handler) error { return source.Walk(ctx, root, s.src, h) })
 }
 
-// Git scans every unique blob in a repository's history.
+// Git scans every unique blob in a repository's history. A secret kept
+// through later versions of a file is in every one of their blobs; it is
+// reported once per rule and path, with the oldest commit that has it.
 func (s *Scanner) Git(ctx context.Context, repo string) ([]*aicred.Finding, error) {
-	return s.run(func(h source.Handler) error { return source.GitHistory(ctx, repo, s.src, h) })
+	fs, err := s.run(func(h source.Handler) error { return source.GitHistory(ctx, repo, s.src, h) })
+	return firstAppearance(fs), err
+}
+
+// firstAppearance keeps, for each rule, secret and path, the finding with
+// the oldest author date (ties: the earlier commit id, for stable output).
+func firstAppearance(fs []*aicred.Finding) []*aicred.Finding {
+	type key struct {
+		rule string
+		fp   aicred.Fingerprint
+		path string
+	}
+	best := map[key]*aicred.Finding{}
+	for _, f := range fs {
+		k := key{f.Rule, f.Fingerprint, f.Path}
+		if b, ok := best[k]; !ok || older(f, b) {
+			best[k] = f
+		}
+	}
+	out := fs[:0]
+	for _, f := range fs {
+		if best[key{f.Rule, f.Fingerprint, f.Path}] == f {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func older(a, b *aicred.Finding) bool {
+	switch {
+	case a.Date != nil && b.Date != nil && !a.Date.Equal(*b.Date):
+		return a.Date.Before(*b.Date)
+	case a.Date != nil && b.Date == nil:
+		return true
+	case a.Date == nil && b.Date != nil:
+		return false
+	}
+	return a.Commit < b.Commit
 }
 
 // Staged scans the lines added in the staged changes of a repository.
@@ -132,7 +171,7 @@ func (s *Scanner) Reader(ctx context.Context, r io.Reader, loc aicred.Location) 
 }
 
 func (s *Scanner) run(walk func(source.Handler) error) ([]*aicred.Finding, error) {
-	s.start = time.Now()
+	s.start.Store(time.Now().UnixNano())
 	s.mu.Lock()
 	s.out = nil
 	s.mu.Unlock()

@@ -1,9 +1,13 @@
 package discover
 
 import (
+	"context"
+	"encoding/base64"
 	"strings"
 	"testing"
 
+	"github.com/aicred/aicred"
+	"github.com/aicred/aicred/provider"
 	"github.com/aicred/aicred/source"
 )
 
@@ -55,5 +59,29 @@ func TestParseConfigErrors(t *testing.T) {
 	}
 	if c, err := ParseConfig(nil); err != nil || c == nil {
 		t.Errorf("empty config: %v", err)
+	}
+}
+
+// A base64 blob (a Kubernetes Secret holding an env file) that straddles a
+// streamed chunk boundary is still decoded whole, once.
+func TestEncodedRunAcrossChunkBoundary(t *testing.T) {
+	g := provider.NewGen(21)
+	key := "sk-ant-api03-" + g.URL64(93) + "AA"
+	env := strings.Repeat("SETTING_"+g.Alnum(20)+"=value\n", 200) + "ANTHROPIC_API_KEY=" + key + "\n"
+	blob := base64.StdEncoding.EncodeToString([]byte(env)) // about 9 KB
+	for _, at := range []int{source.DefaultChunkSize - len(blob)/2, source.DefaultChunkSize - 100, 10} {
+		pad := strings.Repeat("x = 1\n", at/6+1)[:at]
+		text := pad + "data: " + blob + "\n" + strings.Repeat("y = 2\n", 200000)
+		s, err := New(Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs, err := s.Reader(context.Background(), strings.NewReader(text), aicred.Location{Path: "-", Source: aicred.SourceStdin})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(fs) != 1 || fs[0].Encoding != "base64" {
+			t.Errorf("blob at %d: %d findings", at, len(fs))
+		}
 	}
 }

@@ -83,7 +83,9 @@ func wordByte(c byte) bool { return c == '_' || c == '-' || c == '.' }
 func decodeBase64(run []byte) []byte {
 	// Cheap rejection before allocating: base64 of text has a mix of cases
 	// or digits; plain words and paths rarely decode to text anyway.
-	run = run[:len(run)-len(run)%4]
+	// The padding is not part of the run: decode unpadded, keeping the
+	// final partial quantum (it holds the last one or two bytes, often the
+	// end of a key). A length of 4n+1 cannot be base64; drop the odd char.
 	if len(run)%4 == 1 {
 		run = run[:len(run)-1]
 	}

@@ -284,7 +284,13 @@ func (e *Engine) collect(data []byte, depth int) []Match {
 		return out
 	}
 	segmentsOf(data, func(seg segment) {
+		raw := data[seg.start:seg.end]
 		for _, m := range e.collect(seg.decoded, depth-1) {
+			// A key that stands in the segment as is (a plain key inside a
+			// URL that also has escapes) was found by the plain pass.
+			if bytes.Contains(raw, []byte(m.Secret)) {
+				continue
+			}
 			m.Start, m.End = seg.start, seg.end
 			if m.Encoding == "" {
 				m.Encoding = seg.encoding

@@ -229,3 +229,30 @@ func TestKeywordDFASplit(t *testing.T) {
 		}
 	}
 }
+
+// A key that stands as is inside a segment that also holds escapes is
+// reported once, where it stands, not again for the decoded segment.
+func TestPlainKeyInsideEncodedSegment(t *testing.T) {
+	key := anthropicKey(provider.NewGen(12))
+	text := `curl "https://example.invalid/hook?note=hello%20world&api_key=` + key + `"`
+	ms := collectAll(newEngine(t), text)
+	if len(ms) != 1 || ms[0].Encoding != "" || text[ms[0].Start:ms[0].End] != key {
+		t.Fatalf("got %d matches: %+v", len(ms), ms)
+	}
+}
+
+// A key at the very end of a base64 blob survives every padding length.
+func TestBase64KeyAtEndAnyPadding(t *testing.T) {
+	e := newEngine(t)
+	key := anthropicKey(provider.NewGen(13))
+	for pad := range 3 {
+		env := strings.Repeat("#", pad) + "ANTHROPIC_API_KEY=" + key
+		for _, prefix := range []string{"", "x\n"} {
+			env := prefix + env
+			ms := collectAll(e, "data: "+base64.StdEncoding.EncodeToString([]byte(env))+"\n")
+			if len(ms) != 1 || ms[0].Secret != key {
+				t.Errorf("pad %d prefix %q: %d matches", pad, prefix, len(ms))
+			}
+		}
+	}
+}

@@ -72,7 +72,7 @@ func TestLargeJSON(t *testing.T) {
 	// A chat export over the limit is scanned as text, with a warning.
 	writeTree(t, dir, map[string]string{"data.json": "[" + strings.Repeat(`{"type": "message", "ts": "1", "text": "x"},`, 100) + `{"type": "message", "ts": "2", "text": "` + marker + `"}]`})
 	c = newCollector(t)
-	if err := Walk(context.Background(), dir, c.opts(Options{MaxDecodeBytes: 1 << 10, ChunkSize: 1 << 8}), c.handle); err != nil {
+	if err := Walk(context.Background(), dir, c.opts(Options{MaxDecodeBytes: 1 << 10, ChunkSize: 1 << 8, Overlap: 1 << 6}), c.handle); err != nil {
 		t.Fatal(err)
 	}
 	if hs := c.sorted(); len(hs) != 1 || hs[0].Source != aicred.SourceFile || !c.warned("chat export larger than 1024 bytes") {

@@ -73,7 +73,7 @@ const (
 	DefaultMaxArchiveBytes   = 256 << 20
 	DefaultMaxDecodeBytes    = 64 << 20
 	DefaultChunkSize         = 1 << 20
-	DefaultOverlap           = 4 << 10
+	DefaultOverlap           = 64 << 10 // also the longest encoded run (base64 blob) seen whole across a chunk boundary
 )
 
 // Options tune how content is read. The zero value is ready to use.

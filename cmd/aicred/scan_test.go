@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -249,5 +250,42 @@ func TestScanGitHistory(t *testing.T) {
 	if len(rep.Findings) != 1 || rep.Findings[0].Commit == "" || rep.Findings[0].Path != "train.py" ||
 		rep.Findings[0].Source != "git" || !strings.HasPrefix(rep.Findings[0].Date, "2024-03-01") {
 		t.Errorf("git findings: %+v", rep.Findings)
+	}
+}
+
+// TestScanGitFirstAppearance: a key kept through later edits of its file
+// is in every later blob; it is reported once, with the commit that added it.
+func TestScanGitFirstAppearance(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed")
+	}
+	key, _ := canary(6)
+	dir := t.TempDir()
+	day := 1
+	git := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-C", dir, "-c", "user.name=Test", "-c", "user.email=t@example.invalid", "-c", "commit.gpgsign=false"}, args...)...)
+		date := fmt.Sprintf("2024-03-%02dT10:00:00Z", day)
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_DATE="+date, "GIT_COMMITTER_DATE="+date)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	git("init", "-q", "-b", "main")
+	for i, body := range []string{"one", "two", "three"} {
+		day = i + 1
+		writeFile(t, filepath.Join(dir, "app.env"), "KEY="+key+"\nNOTE="+body+"\n")
+		git("add", ".")
+		git("commit", "-qm", body)
+	}
+	r := runCLI(t, "", "scan", "--git", "--format", "json", dir)
+	var rep struct {
+		Findings []struct{ Commit, Date string } `json:"findings"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Findings) != 1 || !strings.HasPrefix(rep.Findings[0].Date, "2024-03-01") {
+		t.Fatalf("want one finding from the first commit, got %+v", rep.Findings)
 	}
 }
