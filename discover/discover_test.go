@@ -85,3 +85,25 @@ func TestEncodedRunAcrossChunkBoundary(t *testing.T) {
 		}
 	}
 }
+
+func TestMatchesKind(t *testing.T) {
+	g := provider.NewGen(30)
+	anth, _ := provider.LookupKind("anthropic", "api-key")
+	cohere, _ := provider.LookupKind("cohere", "api-key")
+	cases := []struct {
+		k      *provider.Kind
+		secret string
+		want   bool
+	}{
+		{anth, "sk-ant-api03-" + g.URL64(93) + "AA", true},
+		{anth, "sk-ant-api03-" + g.URL64(93) + "BB", false},
+		{anth, "not a key", false},
+		{cohere, g.Alnum(40), true}, // a context rule: the check supplies the context
+		{cohere, g.Alnum(39), false},
+	}
+	for i, c := range cases {
+		if got := MatchesKind(c.k, aicred.NewSecret(c.secret)); got != c.want {
+			t.Errorf("case %d: got %v", i, got)
+		}
+	}
+}

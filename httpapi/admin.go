@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aicred/aicred"
+	"github.com/aicred/aicred/discover"
 	"github.com/aicred/aicred/provider"
 )
 
@@ -163,7 +164,8 @@ func (a *Admin) addHeld(w http.ResponseWriter, r *http.Request, _ *aicred.Grant)
 		adminError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if _, ok := provider.LookupKind(req.Provider, req.Kind); !ok {
+	k, ok := provider.LookupKind(req.Provider, req.Kind)
+	if !ok {
 		adminError(w, http.StatusBadRequest, fmt.Sprintf("unknown credential kind %s/%s", req.Provider, req.Kind))
 		return
 	}
@@ -173,6 +175,10 @@ func (a *Admin) addHeld(w http.ResponseWriter, r *http.Request, _ *aicred.Grant)
 	}
 	secret := aicred.NewSecret(req.Secret)
 	req.Secret = ""
+	if !discover.MatchesKind(k, secret) {
+		adminError(w, http.StatusBadRequest, fmt.Sprintf("the secret does not look like a %s (%s)", k.Describe(), k.Rule.Description))
+		return
+	}
 	if req.ID == "" {
 		req.ID = aicred.NewHeldID()
 	}

@@ -250,10 +250,11 @@ func spool(head []byte, r io.Reader) (io.ReaderAt, int64, func(), error) {
 	if err != nil {
 		return nil, 0, nil, err
 	}
-	cleanup := func() {
-		f.Close()
-		os.Remove(f.Name())
-	}
+	// The spool holds decompressed content, secrets included: unlink it at
+	// once so that nothing is left on disk even if aicred is killed; the
+	// open descriptor keeps it readable until closed.
+	_ = os.Remove(f.Name())
+	cleanup := func() { f.Close() }
 	size, err := b.WriteTo(f)
 	if err == nil {
 		var m int64

@@ -13,8 +13,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/aicred/aicred"
+	"github.com/aicred/aicred/discover"
 	"github.com/aicred/aicred/provider"
-	"github.com/aicred/aicred/scan"
 	"github.com/aicred/aicred/seal"
 )
 
@@ -65,7 +65,7 @@ func newCredentialAddCmd(a *app) *cobra.Command {
 			if err != nil {
 				return errExit(err)
 			}
-			if !matchesKind(k, secret) {
+			if !discover.MatchesKind(k, secret) {
 				fmt.Fprintf(a.stderr, "aicred: warning: the secret does not look like a %s (%s); holding it anyway\n", k.Describe(), k.Rule.Description)
 			}
 			ring, err := seal.Default()
@@ -134,24 +134,6 @@ func readSecret(stdin io.Reader, file string) (aicred.Secret, error) {
 		return aicred.Secret{}, aicred.Errorf(aicred.ErrInvalid, "no secret on input: pipe it on stdin or give --file")
 	}
 	return aicred.NewSecret(string(data)), nil
-}
-
-// matchesKind reports whether the engine recognises secret as k, in any of
-// the contexts the kind's rule accepts.
-func matchesKind(k *provider.Kind, secret aicred.Secret) bool {
-	e, err := scan.New(scan.Options{Kinds: []*provider.Kind{k}, DecodeDepth: -1, NoInlineAllow: true})
-	if err != nil {
-		return false
-	}
-	found := false
-	for _, kw := range k.Rule.Keywords {
-		text := kw + " = " + secret.Reveal() + "\n"
-		e.Scan([]byte(text), func(m scan.Match) { found = found || m.Secret == secret.Reveal() })
-		if found || k.Rule.ContextWindow == 0 {
-			break
-		}
-	}
-	return found
 }
 
 func newCredentialListCmd(a *app) *cobra.Command {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -203,6 +204,9 @@ endpoint, or the SPIFFE workload API.`,
 			if server == "" {
 				return usageErr("--server (or AICRED_SERVER) is required")
 			}
+			if err := checkServerURL(server); err != nil {
+				return usageErr(err.Error())
+			}
 			var r io.Reader = a.stdin
 			if file != "" {
 				fh, err := os.Open(file)
@@ -236,7 +240,11 @@ endpoint, or the SPIFFE workload API.`,
 				return errExit(err)
 			}
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+			// Redirects are not followed: a redirect would resend the
+			// workload's identity token to wherever it points.
+			client := &http.Client{Timeout: 30 * time.Second,
+				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			resp, err := client.Do(req)
 			if err != nil {
 				return errExit(fmt.Errorf("token exchange: %w", err))
 			}
@@ -267,4 +275,24 @@ endpoint, or the SPIFFE workload API.`,
 	f.StringVar(&scope, "scope", "", "narrow the token's scope (space separated)")
 	f.StringVarP(&format, "format", "f", "text", "text (the token only) or json (the whole response)")
 	return cmd
+}
+
+// checkServerURL refuses to send an identity token in clear text to
+// anything but this machine.
+func checkServerURL(server string) error {
+	u, err := url.Parse(server)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("--server %q: want http(s)://host[:port]", server)
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		host := u.Hostname()
+		if ip := net.ParseIP(host); host == "localhost" || ip != nil && ip.IsLoopback() {
+			return nil
+		}
+		return fmt.Errorf("--server %q: plain http only to a loopback address; use https", server)
+	}
+	return fmt.Errorf("--server %q: want http(s)://host[:port]", server)
 }
