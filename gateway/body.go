@@ -13,9 +13,9 @@ import (
 // a repeated key the gateway acts on is refused, so the model authorized
 // is the model the provider runs.
 type requestFacts struct {
-	Model     string
-	HasModel  bool
-	Stream    bool
+	Model    string
+	HasModel bool
+	Stream   bool
 	// MaxTokens is max_tokens, max_completion_tokens or
 	// max_output_tokens (the largest); 0 = not given.
 	MaxTokens int64

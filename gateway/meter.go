@@ -26,6 +26,9 @@ type meter struct {
 	haveUsage bool
 	// started: an Anthropic message_start was seen.
 	started bool
+	// done: the stream's terminal event was seen, so an error or a close
+	// after it (a client that hangs up on [DONE]) is not an interruption.
+	done bool
 	// hideUsageChunk: the gateway asked OpenAI for the usage chunk, so
 	// the client must not see it.
 	hideUsageChunk bool
@@ -108,14 +111,16 @@ func (b *meteredBody) pass(p []byte) {
 }
 
 func (b *meteredBody) end(err error) {
-	if !b.sse && !b.over && errors.Is(err, io.EOF) {
+	if !b.sse && !b.over {
+		// A whole JSON body is complete even if the client hung up before
+		// the proxy read the upstream's EOF.
 		if u, ok := b.m.x.route.surface.usageJSON(b.json); ok {
-			b.m.usage, b.m.haveUsage = u, true
+			b.m.usage, b.m.haveUsage, b.m.done = u, true, true
 		}
 		b.json = nil
 	}
 	outcome := ""
-	if !errors.Is(err, io.EOF) {
+	if !errors.Is(err, io.EOF) && !b.m.done {
 		outcome = OutcomeNoUsage
 		if b.m.x.r.Context().Err() != nil {
 			outcome = OutcomeClientClosed
@@ -126,9 +131,17 @@ func (b *meteredBody) end(err error) {
 
 func (b *meteredBody) Close() error {
 	err := b.rc.Close()
+	if !b.sse && b.json != nil {
+		b.end(io.ErrUnexpectedEOF)
+		return err
+	}
 	// Closed before the end: the client went away (ReverseProxy closes the
 	// body when a write to the client fails).
-	b.m.record(OutcomeClientClosed)
+	if b.m.done {
+		b.m.record("")
+	} else {
+		b.m.record(OutcomeClientClosed)
+	}
 	return err
 }
 

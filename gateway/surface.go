@@ -59,6 +59,10 @@ var openAI = &surface{
 		return r.Usage.usage(), true
 	},
 	event: func(m *meter, ev sseEvent) bool {
+		if string(ev.data) == "[DONE]" {
+			m.done = true
+			return false
+		}
 		// Chunks carry "usage":null except the usage chunk; decode only
 		// an event that has a usage object.
 		i := bytes.Index(ev.data, []byte(`"usage"`))
@@ -123,6 +127,7 @@ var openAIResponses = &surface{
 			if json.Unmarshal(ev.data, &e) == nil && e.Response.Usage != nil {
 				m.usage, m.haveUsage = e.Response.Usage.usage(), true
 			}
+			m.done = true
 		}
 		return false
 	},
@@ -193,6 +198,8 @@ var anthropicAPI = &surface{
 				e.Usage.apply(&m.usage)
 				m.haveUsage = m.started
 			}
+		case "message_stop":
+			m.done = true
 		}
 		return false
 	},
