@@ -151,6 +151,7 @@ func New(c Config) (*Gateway, error) {
 		readBody{limit: c.MaxBodyBytes},
 		authorize{},
 		priceModel{prices: c.Prices, unpriced: c.Unpriced},
+		askUsage{},
 		credential{keys: g.keys, now: c.Now},
 	}
 
@@ -174,7 +175,7 @@ func New(c Config) (*Gateway, error) {
 		g.mux.Handle("POST "+path, g.handler(rt))
 		g.mux.Handle("POST "+prefixed, g.handler(rt))
 	}
-	for prefix, s := range map[string]*surface{"/v1/": openAI, "/openai/": openAI, "/anthropic/": anthropicAPI} {
+	for prefix, s := range map[string]*surface{"/v1/": openAI, "/openai/": openAI, "/v1/messages/": anthropicAPI, "/anthropic/": anthropicAPI} {
 		g.mux.HandleFunc(prefix, func(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, http.StatusNotFound, "not_found_error", "unknown_route", "aicred gateway: no such route: "+r.Method+" "+r.URL.Path)
 		})
@@ -241,11 +242,11 @@ func (a authenticate) serve(x *exchange) error {
 	h := x.r.Header
 	var bearer string
 	if v := h.Get("Authorization"); v != "" {
-		s, ok := strings.CutPrefix(v, "Bearer ")
-		if !ok {
+		// The scheme is case-insensitive (RFC 9110 section 11.1).
+		if len(v) < 7 || !strings.EqualFold(v[:7], "Bearer ") {
 			return refuse(http.StatusUnauthorized, "authentication_error", "invalid_api_key", "aicred gateway: Authorization must be a Bearer token")
 		}
-		bearer = strings.TrimSpace(s)
+		bearer = strings.TrimSpace(v[7:])
 	}
 	key := strings.TrimSpace(h.Get("X-Api-Key"))
 	tok := bearer
@@ -326,13 +327,23 @@ func (authorize) serve(x *exchange) error {
 	case !modelOK:
 		return deny("this token may not use model " + quoteModel(x.facts.Model))
 	}
-	if x.route.surface == openAI && x.facts.Stream && !x.facts.IncludeUsage {
-		b, err := withIncludeUsage(x.body, x.facts)
-		if err != nil {
-			return refuse(http.StatusBadRequest, "invalid_request_error", "invalid_json", "aicred gateway: "+err.Error())
-		}
-		x.body, x.hideUsage = b, true
+	return nil
+}
+
+// askUsage makes an OpenAI chat stream report its usage: it sets
+// stream_options.include_usage when the client did not, and the meter
+// then hides the extra usage chunk from that client.
+type askUsage struct{}
+
+func (askUsage) serve(x *exchange) error {
+	if x.route.surface != openAI || !x.facts.Stream || x.facts.IncludeUsage {
+		return nil
 	}
+	b, err := withIncludeUsage(x.body, x.facts)
+	if err != nil {
+		return refuse(http.StatusBadRequest, "invalid_request_error", "invalid_json", "aicred gateway: "+err.Error())
+	}
+	x.body, x.hideUsage = b, true
 	return nil
 }
 

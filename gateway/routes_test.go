@@ -70,6 +70,7 @@ func TestTokenHeaders(t *testing.T) {
 		{map[string]string{"Authorization": "Bearer " + f.token, "X-Api-Key": f.token}, 200},
 		{map[string]string{"Authorization": "Bearer " + f.token, "X-Api-Key": other}, 401},
 		{map[string]string{"Authorization": "Basic " + f.token}, 401},
+		{map[string]string{"Authorization": "bearer " + f.token}, 200},
 		{map[string]string{}, 401},
 		{map[string]string{"X-Api-Key": f.antKey}, 401}, // a provider key is not an aicred token
 	} {
