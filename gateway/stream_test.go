@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -106,5 +107,22 @@ func TestConcurrentRequestsOneRecordEach(t *testing.T) {
 	}
 	if oai != n/2 || ant != n/2 {
 		t.Fatalf("openai %d anthropic %d", oai, ant)
+	}
+}
+
+// Servers may end SSE lines with CRLF; metering reads them the same.
+func TestAnthropicStreamCRLF(t *testing.T) {
+	f := newFixture(t, 53, nil)
+	f.anthropic = func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		anthropicStream(rec, r)
+		sse(w, strings.ReplaceAll(rec.Body.String(), "\n", "\r\n"))
+	}
+	st, body := f.post(t, "/v1/messages", f.token, `{"model":"claude-haiku-4-5","max_tokens":9,"stream":true}`)
+	if st != 200 || !strings.Contains(body, "\r\n\r\n") {
+		t.Fatalf("%d %q", st, body)
+	}
+	if r := f.waitRecords(t, 1)[0]; r.Usage != (Usage{InputTokens: 3000, CachedTokens: 1000, OutputTokens: 90}) || r.Outcome != OutcomeOK {
+		t.Fatalf("record %+v", r)
 	}
 }
