@@ -3,10 +3,12 @@ package gateway
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aicred/aicred"
+	"github.com/aicred/aicred/broker"
 )
 
 type countingHeld struct {
@@ -67,6 +69,27 @@ func TestUnopenableHeldCredential(t *testing.T) {
 		t.Fatalf("%d %s", st, body)
 	}
 	openAIShaped(t, body)
+	if f.upstreamCalls() != 0 {
+		t.Fatal("upstream called")
+	}
+}
+
+// downTokens is a token store that cannot be reached.
+type downTokens struct{ broker.TokenStore }
+
+func (downTokens) LookupGrant(context.Context, string) (*aicred.Grant, error) {
+	return nil, aicred.Errorf(aicred.ErrUnavailable, "store: connection refused")
+}
+
+// A token store that cannot be reached fails closed: 503, nothing sent.
+func TestTokenStoreDownFailsClosed(t *testing.T) {
+	f := newFixture(t, 41, func(c *Config) { c.Tokens = downTokens{c.Tokens} })
+	f.anthropic = anthropicJSON
+	st, body := f.post(t, "/v1/messages", f.token, `{"model":"claude-haiku-4-5","max_tokens":5}`)
+	if st != http.StatusServiceUnavailable || strings.Contains(body, "connection refused") {
+		t.Fatalf("%d %s", st, body)
+	}
+	anthropicShaped(t, body)
 	if f.upstreamCalls() != 0 {
 		t.Fatal("upstream called")
 	}
