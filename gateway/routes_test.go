@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/anthropics/anthropic-sdk-go"
+	aopt "github.com/anthropics/anthropic-sdk-go/option"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 )
@@ -138,5 +140,25 @@ func TestGlob(t *testing.T) {
 		if globMatch(tc.p, tc.s) != tc.ok {
 			t.Errorf("%q %q: want %v", tc.p, tc.s, tc.ok)
 		}
+	}
+}
+
+// The Anthropic SDK pointed at the /anthropic prefix; anthropic-version and
+// anthropic-beta reach the provider unchanged.
+func TestAnthropicPrefixHeadersPassThrough(t *testing.T) {
+	f := newFixture(t, 34, nil)
+	var version, beta string
+	f.anthropic = func(w http.ResponseWriter, r *http.Request) {
+		version, beta = r.Header.Get("Anthropic-Version"), r.Header.Get("Anthropic-Beta")
+		anthropicJSON(w, r)
+	}
+	c := anthropic.NewClient(aopt.WithBaseURL(f.srv.URL+"/anthropic"), aopt.WithAuthToken(f.token),
+		aopt.WithMaxRetries(0), aopt.WithHeader("anthropic-beta", "prompt-caching-2024-07-31"))
+	if _, err := c.Messages.New(context.Background(), anthropic.MessageNewParams{Model: anthropic.ModelClaudeHaiku4_5, MaxTokens: 5,
+		Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("hi"))}}); err != nil {
+		t.Fatal(err)
+	}
+	if version != "2023-06-01" || beta != "prompt-caching-2024-07-31" {
+		t.Fatalf("version %q beta %q", version, beta)
 	}
 }
