@@ -100,7 +100,7 @@ func anthropicJSON(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Request-Id", "req_ant_1")
 	io.WriteString(w, `{"id":"msg_01","type":"message","role":"assistant","model":"claude-haiku-4-5-20251001",
 "content":[{"type":"text","text":"Hello!"}],"stop_reason":"end_turn","stop_sequence":null,
-"usage":{"input_tokens":2000,"cache_creation_input_tokens":100,"cache_read_input_tokens":400,"output_tokens":500}}`)
+"usage":{"input_tokens":2000,"cache_creation_input_tokens":100,"cache_read_input_tokens":400,"cache_creation":{"ephemeral_5m_input_tokens":60,"ephemeral_1h_input_tokens":40},"output_tokens":500,"service_tier":"standard"}}`)
 }
 
 func anthropicStream(w http.ResponseWriter, r *http.Request) {
@@ -235,11 +235,11 @@ func TestAnthropicMessagesSDK(t *testing.T) {
 	}
 	s.assertNo(t, f.openaiKey, f.antKey)
 	r := f.waitRecords(t, 1)[0]
-	want := Usage{InputTokens: 2000, CacheWriteTokens: 100, CachedTokens: 400, OutputTokens: 500}
+	want := Usage{InputTokens: 2000, CacheWriteTokens: 100, CacheWrite1hTokens: 40, CachedTokens: 400, OutputTokens: 500}
 	if r.Usage != want || r.Outcome != OutcomeOK || r.UpstreamRequestID != "req_ant_1" || r.Provider != "anthropic" {
 		t.Fatalf("record: %+v", r)
 	}
-	if cost := (2000*1.0 + 100*1.25 + 400*0.10 + 500*5.0) / 1e6; !near(r.CostUSD, cost) {
+	if cost := (2000*1.0 + 60*1.25 + 40*2.0 + 400*0.10 + 500*5.0) / 1e6; !near(r.CostUSD, cost) {
 		t.Fatalf("cost %v want %v", r.CostUSD, cost)
 	}
 }

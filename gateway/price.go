@@ -18,8 +18,10 @@ type Price struct {
 	// CacheWrite is Anthropic's cache_creation_input_tokens rate; 0
 	// means Input.
 	CacheWrite float64 `json:"cache_write,omitempty"`
-	Source     string  `json:"source"`
-	AsOf       string  `json:"as_of"`
+	// CacheWrite1h is the one-hour cache write rate; 0 means CacheWrite.
+	CacheWrite1h float64 `json:"cache_write_1h,omitempty"`
+	Source       string  `json:"source"`
+	AsOf         string  `json:"as_of"`
 }
 
 // Cost returns the cost in US dollars of u at p.
@@ -31,8 +33,13 @@ func (p Price) Cost(u Usage) float64 {
 	if write == 0 {
 		write = p.Input
 	}
+	write1h := p.CacheWrite1h
+	if write1h == 0 {
+		write1h = write
+	}
+	h1 := min(max(u.CacheWrite1hTokens, 0), u.CacheWriteTokens)
 	return (float64(u.InputTokens)*p.Input + float64(u.CachedTokens)*cached +
-		float64(u.CacheWriteTokens)*write + float64(u.OutputTokens)*p.Output) / 1e6
+		float64(u.CacheWriteTokens-h1)*write + float64(h1)*write1h + float64(u.OutputTokens)*p.Output) / 1e6
 }
 
 // A PriceTable finds a model's price by provider and model id.

@@ -213,6 +213,9 @@ type anthropicUsage struct {
 	OutputTokens             *int64 `json:"output_tokens"`
 	CacheCreationInputTokens *int64 `json:"cache_creation_input_tokens"`
 	CacheReadInputTokens     *int64 `json:"cache_read_input_tokens"`
+	CacheCreation            *struct {
+		Ephemeral1h *int64 `json:"ephemeral_1h_input_tokens"`
+	} `json:"cache_creation"`
 }
 
 func (a *anthropicUsage) apply(u *Usage) {
@@ -225,6 +228,9 @@ func (a *anthropicUsage) apply(u *Usage) {
 	set(&u.OutputTokens, a.OutputTokens)
 	set(&u.CacheWriteTokens, a.CacheCreationInputTokens)
 	set(&u.CachedTokens, a.CacheReadInputTokens)
+	if a.CacheCreation != nil {
+		set(&u.CacheWrite1hTokens, a.CacheCreation.Ephemeral1h)
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, b []byte) {

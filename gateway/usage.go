@@ -14,7 +14,10 @@ type Usage struct {
 	InputTokens      int64 `json:"input_tokens"`
 	CachedTokens     int64 `json:"cached_tokens,omitempty"`
 	CacheWriteTokens int64 `json:"cache_write_tokens,omitempty"`
-	OutputTokens     int64 `json:"output_tokens"`
+	// CacheWrite1hTokens is the part of CacheWriteTokens written to
+	// Anthropic's one-hour cache, priced higher than the five-minute one.
+	CacheWrite1hTokens int64 `json:"cache_write_1h_tokens,omitempty"`
+	OutputTokens       int64 `json:"output_tokens"`
 }
 
 // Outcomes of a request, as recorded.
