@@ -115,3 +115,52 @@ func BenchmarkStages(b *testing.B) {
 type discardRecorder struct{}
 
 func (discardRecorder) RecordUsage(context.Context, UsageRecord) error { return nil }
+
+// BenchmarkMeter reads usage from a whole response, as the proxy copies it.
+func BenchmarkMeter(b *testing.B) {
+	jsonResp, sseResp := benchResponses(b)
+	antRec := httptest.NewRecorder()
+	anthropicStream(antRec, nil)
+	for _, tc := range []struct {
+		name   string
+		s      *surface
+		sse    bool
+		hiding bool
+		body   []byte
+	}{
+		{"openai-json", openAI, false, false, jsonResp},
+		{"openai-stream-hiding", openAI, true, true, sseResp},
+		{"anthropic-stream", anthropicAPI, true, false, antRec.Body.Bytes()},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			x := &exchange{route: &route{surface: tc.s}, r: httptest.NewRequest("POST", "/", nil)}
+			buf := make([]byte, 32<<10)
+			b.SetBytes(int64(len(tc.body)))
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				m := &meter{x: x, hideUsageChunk: tc.hiding}
+				m.once.Do(func() {})
+				mb := &meteredBody{rc: io.NopCloser(bytes.NewReader(tc.body)), m: m, sse: tc.sse, hiding: tc.hiding}
+				for {
+					if _, err := mb.Read(buf); err != nil {
+						break
+					}
+				}
+				if !m.haveUsage {
+					b.Fatal("no usage")
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkParseRequest(b *testing.B) {
+	body := []byte(benchBody + `,"stream":true}`)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := parseRequest(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
