@@ -174,7 +174,15 @@ func (m *meter) record(outcome string) {
 			r.Usage, r.CostUSD = m.usage, x.price.Cost(m.usage)
 		default:
 			// No usage: charge the worst case, never $0.
-			r.Usage, r.CostUSD, r.Estimated = x.estimate(), x.price.Cost(x.estimate()), true
+			est := x.estimate()
+			if m.started {
+				// Anthropic told the input counts up front: charge those,
+				// and the worst case only for the output.
+				u := m.usage
+				u.OutputTokens = max(u.OutputTokens, est.OutputTokens)
+				est = u
+			}
+			r.Usage, r.CostUSD, r.Estimated = est, x.price.Cost(est), true
 			if outcome == "" {
 				outcome = OutcomeNoUsage
 			}

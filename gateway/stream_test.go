@@ -67,7 +67,7 @@ func TestStreamCutBeforeUsage(t *testing.T) {
 		t.Fatal(st)
 	}
 	r := f.waitRecords(t, 1)[0]
-	if r.Outcome != OutcomeNoUsage || !r.Estimated || r.Usage.OutputTokens != 700 || r.CostUSD <= 0 {
+	if r.Outcome != OutcomeNoUsage || !r.Estimated || r.Usage != (Usage{InputTokens: 3, OutputTokens: 700}) || r.CostUSD <= 0 {
 		t.Fatalf("record %+v", r)
 	}
 }
