@@ -53,6 +53,10 @@ type Config struct {
 	// UpstreamTimeout bounds the wait for the response headers (default
 	// 5 minutes; 504 beyond). Streams may then run as long as they last.
 	UpstreamTimeout time.Duration
+	// StreamIdleTimeout bounds the pause between two reads of a response
+	// body (default 2 minutes); past it the upstream request is cancelled
+	// and the record says upstream_timeout.
+	StreamIdleTimeout time.Duration
 	// KeyTTL bounds how long a decrypted key stays in memory (default 5
 	// minutes).
 	KeyTTL    time.Duration
@@ -82,6 +86,7 @@ type Gateway struct {
 	now       func() time.Time
 	keys      *keyCache
 	mux       *http.ServeMux
+	idle      time.Duration
 }
 
 // exchange is one request on its way through the stages.
@@ -98,6 +103,8 @@ type exchange struct {
 	price     Price
 	key       aicred.Secret
 	meter     *meter
+	// cancel ends the upstream request (a stalled stream).
+	cancel context.CancelCauseFunc
 }
 
 type exchangeKey struct{}
@@ -119,6 +126,9 @@ func New(c Config) (*Gateway, error) {
 	if c.UpstreamTimeout <= 0 {
 		c.UpstreamTimeout = 5 * time.Minute
 	}
+	if c.StreamIdleTimeout <= 0 {
+		c.StreamIdleTimeout = 2 * time.Minute
+	}
 	if c.KeyTTL <= 0 {
 		c.KeyTTL = 5 * time.Minute
 	}
@@ -134,7 +144,7 @@ func New(c Config) (*Gateway, error) {
 		t.MaxIdleConnsPerHost = 256
 		c.Transport = t
 	}
-	g := &Gateway{usage: c.Usage, log: c.Log, now: c.Now, upstreams: map[string]*url.URL{}}
+	g := &Gateway{usage: c.Usage, log: c.Log, now: c.Now, upstreams: map[string]*url.URL{}, idle: c.StreamIdleTimeout}
 	for p, base := range c.Upstreams {
 		u, err := url.Parse(base)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -199,7 +209,9 @@ func (g *Gateway) handler(rt *route) http.Handler {
 				return
 			}
 		}
-		x.r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x))
+		ctx, cancel := context.WithCancelCause(context.WithValue(r.Context(), exchangeKey{}, x))
+		defer cancel(nil)
+		x.r, x.cancel = r.WithContext(ctx), cancel
 		g.proxy.ServeHTTP(w, x.r)
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"time"
 )
 
 // maxMeteredJSON bounds how much of a JSON response is kept to read its
@@ -52,9 +53,19 @@ type meteredBody struct {
 	out    []byte // bytes ready for the client (hiding only)
 	outPos int
 	err    error
+
+	// idle cancels the upstream request when no byte arrives for the
+	// gateway's StreamIdleTimeout.
+	idle    *time.Timer
+	idleFor time.Duration
+	ended   bool
 }
 
+// errStalled is the cause of an upstream request cancelled for idling.
+var errStalled = errors.New("upstream stream stalled")
+
 func (b *meteredBody) Read(p []byte) (int, error) {
+	defer b.touch()
 	if !b.hiding {
 		n, err := b.rc.Read(p)
 		b.observe(p[:n])
@@ -80,6 +91,21 @@ func (b *meteredBody) Read(p []byte) (int, error) {
 	n := copy(p, b.out[b.outPos:])
 	b.outPos += n
 	return n, nil
+}
+
+// touch re-arms the idle timer after a read, unless the body has ended
+// (a re-armed timer would keep the exchange alive for no purpose).
+func (b *meteredBody) touch() {
+	if b.idle != nil && !b.ended {
+		b.idle.Reset(b.idleFor)
+	}
+}
+
+func (b *meteredBody) stopIdle() {
+	b.ended = true
+	if b.idle != nil {
+		b.idle.Stop()
+	}
 }
 
 func (b *meteredBody) observe(p []byte) {
@@ -119,10 +145,15 @@ func (b *meteredBody) end(err error) {
 		}
 		b.json = nil
 	}
+	b.stopIdle()
 	outcome := ""
 	if !errors.Is(err, io.EOF) && !b.m.done {
 		outcome = OutcomeNoUsage
-		if b.m.x.r.Context().Err() != nil {
+		ctx := b.m.x.r.Context()
+		switch {
+		case errors.Is(context.Cause(ctx), errStalled):
+			outcome = OutcomeTimeout
+		case ctx.Err() != nil:
 			outcome = OutcomeClientClosed
 		}
 	}
@@ -130,6 +161,7 @@ func (b *meteredBody) end(err error) {
 }
 
 func (b *meteredBody) Close() error {
+	b.stopIdle()
 	err := b.rc.Close()
 	if !b.sse && b.json != nil {
 		b.end(io.ErrUnexpectedEOF)
@@ -212,7 +244,10 @@ func (g *Gateway) meterResponse(x *exchange, resp *http.Response) {
 	m := &meter{g: g, x: x, status: resp.StatusCode, hideUsageChunk: x.hideUsage}
 	m.requestID = resp.Header.Get(x.route.surface.requestID)
 	x.meter = m
-	b := &meteredBody{rc: resp.Body, m: m, sse: isSSE(resp.Header.Get("Content-Type"))}
+	b := &meteredBody{rc: resp.Body, m: m, sse: isSSE(resp.Header.Get("Content-Type")), idleFor: g.idle}
+	if x.cancel != nil {
+		b.idle = time.AfterFunc(g.idle, func() { x.cancel(errStalled) })
+	}
 	if b.sse && x.hideUsage {
 		b.hiding = true
 		resp.Header.Del("Content-Length")

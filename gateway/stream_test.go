@@ -126,3 +126,27 @@ func TestAnthropicStreamCRLF(t *testing.T) {
 		t.Fatalf("record %+v", r)
 	}
 }
+
+// A stream that stalls past StreamIdleTimeout is cut, the upstream request
+// cancelled, and the record says upstream_timeout.
+func TestStreamIdleTimeout(t *testing.T) {
+	f := newFixture(t, 54, func(c *Config) { c.StreamIdleTimeout = 150 * time.Millisecond })
+	cancelled := make(chan struct{})
+	f.openai = func(w http.ResponseWriter, r *http.Request) {
+		sse(w, "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}],\"usage\":null}\n\n")
+		<-r.Context().Done()
+		close(cancelled)
+	}
+	st, body := f.post(t, "/v1/chat/completions", f.token, `{"model":"gpt-4o-mini","stream":true,"max_tokens":10}`)
+	if st != 200 || !strings.Contains(body, `"Hi"`) {
+		t.Fatalf("%d %q", st, body)
+	}
+	select {
+	case <-cancelled:
+	case <-time.After(5 * time.Second):
+		t.Fatal("upstream not cancelled")
+	}
+	if r := f.waitRecords(t, 1)[0]; r.Outcome != OutcomeTimeout || !r.Estimated || r.Usage.OutputTokens != 10 {
+		t.Fatalf("record %+v", r)
+	}
+}
