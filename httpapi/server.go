@@ -87,13 +87,14 @@ func Health() http.Handler {
 	})
 }
 
-// Ready answers /readyz: the store answers within a second.
+// Ready answers /readyz: ping (the store answers, the revocation feed is
+// current) succeeds within a second.
 func Ready(ping func(ctx context.Context) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 		defer cancel()
 		if err := ping(ctx); err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "store does not answer"})
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "store or revocation feed not current"})
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

@@ -223,6 +223,10 @@ func serve(ctx context.Context, a *app, cfg *serverConfig) error {
 	mux.Handle("GET /aicred/v1/whoami", metrics.Instrument("whoami", log, httpapi.WhoAmI(tokens, log)))
 	mux.Handle("GET /healthz", httpapi.Health())
 	mux.Handle("GET /readyz", httpapi.Ready(func(ctx context.Context) error {
+		// Not ready while revocations made elsewhere may be unseen.
+		if time.Since(tokens.Synced()) > 3*time.Second {
+			return errors.New("revocation feed is stale")
+		}
 		_, err := st.ListAudit(ctx, 1, 1)
 		return err
 	}))
