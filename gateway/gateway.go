@@ -17,6 +17,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aicred/aicred"
@@ -59,10 +60,23 @@ type Config struct {
 	StreamIdleTimeout time.Duration
 	// KeyTTL bounds how long a decrypted key stays in memory (default 5
 	// minutes).
-	KeyTTL    time.Duration
-	Transport http.RoundTripper // default: a clone of http.DefaultTransport
-	Log       *slog.Logger
-	Now       func() time.Time
+	KeyTTL time.Duration
+	// Roles finds a token's role by name, for its budgets and rate
+	// limits. When nil, no budget or rate limit is enforced; a role it
+	// does not find is refused (403).
+	Roles func(name string) (*broker.Role, bool)
+	// Admission holds the reservations (default: a MemoryAdmission with
+	// ReservationTTL, for one process).
+	Admission Admission
+	// ReservationTTL bounds how long an unsettled reservation holds
+	// budget (default 10 minutes).
+	ReservationTTL time.Duration
+	// DefaultMaxOutput is the output assumed for the worst case when a
+	// request sets no max_tokens (default 4096).
+	DefaultMaxOutput int64
+	Transport        http.RoundTripper // default: a clone of http.DefaultTransport
+	Log              *slog.Logger
+	Now              func() time.Time
 }
 
 // DefaultUpstreams are the providers' public base URLs.
@@ -87,6 +101,7 @@ type Gateway struct {
 	keys      *keyCache
 	mux       *http.ServeMux
 	idle      time.Duration
+	maxOut    int64
 }
 
 // exchange is one request on its way through the stages.
@@ -105,6 +120,13 @@ type exchange struct {
 	meter     *meter
 	// cancel ends the upstream request (a stalled stream).
 	cancel context.CancelCauseFunc
+	// defaultOut is the output assumed when the request sets no
+	// max_tokens (0: defaultMaxOutput).
+	defaultOut int64
+	// adm and ticket: the admitted reservation, settled once.
+	adm     Admission
+	ticket  Ticket
+	settled atomic.Bool
 }
 
 type exchangeKey struct{}
@@ -132,6 +154,12 @@ func New(c Config) (*Gateway, error) {
 	if c.KeyTTL <= 0 {
 		c.KeyTTL = 5 * time.Minute
 	}
+	if c.DefaultMaxOutput <= 0 {
+		c.DefaultMaxOutput = defaultMaxOutput
+	}
+	if c.Admission == nil {
+		c.Admission = NewMemoryAdmission(c.ReservationTTL, c.Now)
+	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
@@ -144,7 +172,7 @@ func New(c Config) (*Gateway, error) {
 		t.MaxIdleConnsPerHost = 256
 		c.Transport = t
 	}
-	g := &Gateway{usage: c.Usage, log: c.Log, now: c.Now, upstreams: map[string]*url.URL{}, idle: c.StreamIdleTimeout}
+	g := &Gateway{usage: c.Usage, log: c.Log, now: c.Now, upstreams: map[string]*url.URL{}, idle: c.StreamIdleTimeout, maxOut: c.DefaultMaxOutput}
 	for p, base := range c.Upstreams {
 		u, err := url.Parse(base)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -163,6 +191,9 @@ func New(c Config) (*Gateway, error) {
 		priceModel{prices: c.Prices, unpriced: c.Unpriced},
 		askUsage{},
 		credential{keys: g.keys, now: c.Now},
+		// Last, so that nothing refuses after the reservation and the
+		// estimate sees the body as forwarded.
+		admit{roles: c.Roles, adm: c.Admission},
 	}
 
 	g.proxy = &httputil.ReverseProxy{
@@ -202,7 +233,7 @@ func (g *Gateway) handler(rt *route) http.Handler {
 			rt.surface.writeError(w, http.StatusNotFound, "not_found_error", "unknown_route", "aicred gateway: provider "+rt.surface.provider+" is not configured")
 			return
 		}
-		x := &exchange{w: w, r: r, route: rt, start: g.now()}
+		x := &exchange{w: w, r: r, route: rt, start: g.now(), defaultOut: g.maxOut}
 		for _, s := range g.stages {
 			if err := s.serve(x); err != nil {
 				g.refuse(x, err)
@@ -211,6 +242,9 @@ func (g *Gateway) handler(rt *route) http.Handler {
 		}
 		ctx, cancel := context.WithCancelCause(context.WithValue(r.Context(), exchangeKey{}, x))
 		defer cancel(nil)
+		// Metering settles the reservation; if it never did (a panic),
+		// the reservation is charged.
+		defer x.settleReserved()
 		x.r, x.cancel = r.WithContext(ctx), cancel
 		g.proxy.ServeHTTP(w, x.r)
 	})
@@ -220,6 +254,7 @@ func (g *Gateway) handler(rt *route) http.Handler {
 type refusal struct {
 	status         int
 	typ, code, msg string
+	retryAfter     int64 // seconds; 0: no Retry-After
 }
 
 func (e *refusal) Error() string { return e.msg }
@@ -233,13 +268,18 @@ func (g *Gateway) refuse(x *exchange, err error) {
 	if !errors.As(err, &rf) {
 		switch aicred.KindOf(err) {
 		case aicred.ErrUnauthorized:
-			rf = &refusal{http.StatusUnauthorized, "authentication_error", "invalid_api_key", "aicred gateway: invalid or revoked token"}
+			rf = &refusal{http.StatusUnauthorized, "authentication_error", "invalid_api_key", "aicred gateway: invalid or revoked token", 0}
 		default:
 			g.log.Error("gateway: refused on internal error", "token", x.grantID(), "err", err)
-			rf = &refusal{http.StatusServiceUnavailable, "api_error", "unavailable", "aicred gateway: temporarily unavailable"}
+			rf = &refusal{http.StatusServiceUnavailable, "api_error", "unavailable", "aicred gateway: temporarily unavailable", 0}
 		}
 	}
-	x.route.surface.writeError(x.w, rf.status, rf.typ, rf.code, rf.msg)
+	typ := rf.typ
+	if rf.status == http.StatusTooManyRequests && x.route.surface == anthropicAPI {
+		typ = "rate_limit_error"
+	}
+	retryAfterHeader(x.w, rf.retryAfter)
+	x.route.surface.writeError(x.w, rf.status, typ, rf.code, rf.msg)
 }
 
 // authenticate finds the grant of the aicred token in Authorization:

@@ -223,6 +223,7 @@ func (m *meter) record(outcome string) {
 			outcome = OutcomeOK
 		}
 		r.Outcome = outcome
+		x.settle(r.CostUSD, r.Usage)
 		if err := m.g.usage.RecordUsage(context.WithoutCancel(x.r.Context()), r); err != nil {
 			m.g.log.Error("usage record lost", "token", r.TokenID, "err", err)
 		}
@@ -230,9 +231,12 @@ func (m *meter) record(outcome string) {
 }
 
 // estimate is the worst case of a request: about four bytes a token in,
-// max_tokens (or defaultMaxOutput) out.
+// max_tokens (or Config.DefaultMaxOutput) out.
 func (x *exchange) estimate() Usage {
 	out := x.facts.MaxTokens
+	if out <= 0 {
+		out = x.defaultOut
+	}
 	if out <= 0 {
 		out = defaultMaxOutput
 	}
