@@ -113,6 +113,7 @@ type tokenState struct {
 type workloadState struct {
 	day             int64 // days since the epoch, UTC
 	spent, reserved float64
+	inflight        int
 }
 
 type held struct {
@@ -196,6 +197,7 @@ func (a *MemoryAdmission) Admit(q AdmitRequest) (Ticket, error) {
 	ts.reserved += q.CostUSD
 	ws.reserved += q.CostUSD
 	ts.inflight++
+	ws.inflight++
 	a.next++
 	t := Ticket{ID: a.next, TokenID: q.TokenID, Workload: q.Workload, CostUSD: q.CostUSD, Tokens: q.Tokens}
 	exp := now.Add(a.ttl)
@@ -229,12 +231,21 @@ func (a *MemoryAdmission) Settle(t Ticket, costUSD float64, tokens int64) {
 }
 
 func (a *MemoryAdmission) release(t Ticket, ts *tokenState, ws *workloadState) {
+	// With nothing in flight the reservations are exactly 0, whatever
+	// the rounding of the sums.
 	if ts != nil {
-		ts.reserved = math.Max(0, ts.reserved-t.CostUSD)
 		ts.inflight--
+		ts.reserved = math.Max(0, ts.reserved-t.CostUSD)
+		if ts.inflight <= 0 {
+			ts.inflight, ts.reserved = 0, 0
+		}
 	}
 	if ws != nil {
+		ws.inflight--
 		ws.reserved = math.Max(0, ws.reserved-t.CostUSD)
+		if ws.inflight <= 0 {
+			ws.inflight, ws.reserved = 0, 0
+		}
 	}
 }
 
@@ -264,7 +275,7 @@ func (a *MemoryAdmission) sweep(now time.Time) {
 			}
 		}
 		for k, ws := range a.workloads {
-			if ws.day != day && ws.reserved == 0 {
+			if ws.day != day && ws.inflight == 0 {
 				delete(a.workloads, k)
 			}
 		}
