@@ -158,7 +158,8 @@ func (a *MemoryAdmission) Admit(q AdmitRequest) (Ticket, error) {
 		ws = &workloadState{day: day}
 		a.workloads[q.Workload] = ws
 	} else if ws.day != day {
-		// A new day: spend starts again; reservations still out stay.
+		// A new day: spend starts again; reservations still out stay,
+		// and are charged to the day they settle in.
 		ws.day, ws.spent = day, 0
 	}
 

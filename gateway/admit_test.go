@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -461,4 +462,42 @@ func BenchmarkAdmitSettleParallel(b *testing.B) {
 			a.Settle(t, 0.0005, 500)
 		}
 	})
+}
+
+func TestUnknownRoleRefused(t *testing.T) {
+	f := newFixture(t, 207, func(c *Config) {
+		c.Roles = func(string) (*broker.Role, bool) { return nil, false }
+	})
+	f.openai = exactUsage(false)
+	st, body, _ := f.postH(t, "/v1/chat/completions", f.token, oaiBody)
+	if st != http.StatusForbidden {
+		t.Fatalf("status %d, want 403: %s", st, body)
+	}
+	openAIShaped(t, body)
+	if n := f.upstreamCalls(); n != 0 {
+		t.Errorf("upstream called %d times", n)
+	}
+}
+
+// BenchmarkStagesAdmitted is BenchmarkStages with every limit on and the
+// reservation settled, as the meter does.
+func BenchmarkStagesAdmitted(b *testing.B) {
+	var adm *MemoryAdmission
+	f := newFixture(b, 99, withRole(broker.Budget{PerTokenUSD: 1e12, PerWorkloadDailyUSD: 1e12},
+		broker.RateLimits{RequestsPerMinute: 1 << 40, TokensPerMinute: 1 << 50, Concurrent: 1 << 20}, &adm))
+	b.ReportAllocs()
+	for b.Loop() {
+		req := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(benchBody+"}"))
+		req.Header.Set("Authorization", "Bearer "+f.token)
+		x := &exchange{w: httptest.NewRecorder(), r: req, route: &route{surface: openAI, operation: "chat"}}
+		for _, s := range f.gw.stages {
+			if err := s.serve(x); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if x.adm == nil {
+			b.Fatal("not admitted")
+		}
+		x.settle(x.ticket.CostUSD/2, Usage{InputTokens: 10, OutputTokens: 10})
+	}
 }
