@@ -237,6 +237,7 @@ func serve(ctx context.Context, a *app, cfg *serverConfig) error {
 	gw, err := gateway.New(gateway.Config{
 		Tokens: tokens, Held: st, Opener: ring, Upstreams: gateway.DefaultUpstreams(),
 		Usage: gateway.LogRecorder{Log: log}, Log: log,
+		Roles: x.Role, // budgets and rate limits of the token's role
 	})
 	if err != nil {
 		return err
