@@ -132,11 +132,39 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, aicred.Errorf(aicred.ErrInvalid, "store %s: %w", path, err)
 	}
 	s.r.SetMaxOpenConns(4)
-	if err := migrate(ctx, s.w); err != nil {
+	if err := migrateRetrying(ctx, s.w, o.busy); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// migrateRetrying applies the migrations, retrying while the database is
+// busy for up to busy. Several processes opening a brand-new file at once
+// race to switch it to WAL mode, and SQLite answers that switch with
+// SQLITE_BUSY at once rather than through the busy handler.
+func migrateRetrying(ctx context.Context, db *sql.DB, busy time.Duration) error {
+	deadline := time.Now().Add(busy)
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+		err := migrate(ctx, db)
+		if err == nil || !isBusy(err) || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
+}
+
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	c := se.Code() & 0xff
+	return c == sqlite3.SQLITE_BUSY || c == sqlite3.SQLITE_LOCKED
 }
 
 // Path returns the database file.
