@@ -119,3 +119,19 @@ func (g *glob) covers(other *glob) bool {
 	}
 	return false
 }
+
+// MatchGlob reports whether s matches pattern in the glob syntax of roles
+// and policies ('*' any run, '?' one character, '\' escapes). It is what
+// the gateway uses for a token's model allowlist, so the broker and the
+// gateway agree on what a pattern allows. An empty pattern matches only
+// the empty string; a malformed one matches nothing.
+func MatchGlob(pattern, s string) bool {
+	if pattern == "" {
+		return s == ""
+	}
+	g, err := compileGlob(pattern)
+	if err != nil {
+		return false
+	}
+	return g.Match(s)
+}
