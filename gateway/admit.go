@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"math"
 	"net/http"
 	"strconv"
@@ -83,8 +84,8 @@ func (e *AdmitError) Error() string { return e.Msg }
 // store atomically in slices and spends them locally, as the
 // architecture describes; that is not implemented yet.
 type Admission interface {
-	Admit(q AdmitRequest) (Ticket, error)
-	Settle(t Ticket, costUSD float64, tokens int64)
+	Admit(ctx context.Context, q AdmitRequest) (Ticket, error)
+	Settle(ctx context.Context, t Ticket, costUSD float64, tokens int64)
 }
 
 // MemoryAdmission is an in-memory Admission for one process. A
@@ -137,7 +138,7 @@ func NewMemoryAdmission(ttl time.Duration, now func() time.Time) *MemoryAdmissio
 func utcDay(t time.Time) int64 { return t.Unix() / 86400 }
 
 // Admit implements Admission.
-func (a *MemoryAdmission) Admit(q AdmitRequest) (Ticket, error) {
+func (a *MemoryAdmission) Admit(_ context.Context, q AdmitRequest) (Ticket, error) {
 	now := a.now()
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -211,7 +212,7 @@ func (a *MemoryAdmission) Admit(q AdmitRequest) (Ticket, error) {
 
 // Settle implements Admission. A ticket whose reservation already expired
 // is still charged its real cost.
-func (a *MemoryAdmission) Settle(t Ticket, costUSD float64, tokens int64) {
+func (a *MemoryAdmission) Settle(_ context.Context, t Ticket, costUSD float64, tokens int64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	ts, ws := a.tokens[t.TokenID], a.workloads[t.Workload]
@@ -355,7 +356,7 @@ func (s admit) serve(x *exchange) error {
 		return nil
 	}
 	est := x.estimate()
-	t, err := s.adm.Admit(AdmitRequest{
+	t, err := s.adm.Admit(x.r.Context(), AdmitRequest{
 		TokenID: x.grant.ID, TokenExpires: x.grant.ExpiresAt, Workload: x.grant.Issuer + " " + x.grant.Subject,
 		Limits: l, CostUSD: x.price.Cost(est), Tokens: est.InputTokens + est.OutputTokens,
 	})
@@ -386,7 +387,7 @@ func (x *exchange) settle(costUSD float64, u Usage) {
 	if x.adm == nil || !x.settled.CompareAndSwap(false, true) {
 		return
 	}
-	x.adm.Settle(x.ticket, costUSD, u.InputTokens+u.CachedTokens+u.CacheWriteTokens+u.OutputTokens)
+	x.adm.Settle(context.WithoutCancel(x.r.Context()), x.ticket, costUSD, u.Total())
 }
 
 // settleReserved settles at the reservation when metering never did.

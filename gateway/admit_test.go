@@ -189,39 +189,41 @@ func TestSettleOnUpstreamFailures(t *testing.T) {
 }
 
 func TestReservationExpires(t *testing.T) {
+	ctx := t.Context()
 	clk := &fakeClock{t: time.Date(2026, 1, 2, 12, 0, 0, 0, time.UTC)}
 	adm := NewMemoryAdmission(10*time.Minute, clk.Now)
 	q := AdmitRequest{TokenID: "tok_1", Workload: "w", Limits: Limits{TokenUSD: 1, Concurrent: 1}, CostUSD: 0.6, Tokens: 100}
-	t1, err := adm.Admit(q)
+	t1, err := adm.Admit(ctx, q)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := adm.Admit(q); err == nil {
+	if _, err := adm.Admit(ctx, q); err == nil {
 		t.Fatal("admitted over the budget")
 	}
 	clk.Add(9 * time.Minute)
-	if _, err := adm.Admit(q); err == nil {
+	if _, err := adm.Admit(ctx, q); err == nil {
 		t.Fatal("reservation released before its TTL")
 	}
 	clk.Add(time.Minute)
-	t2, err := adm.Admit(q)
+	t2, err := adm.Admit(ctx, q)
 	if err != nil {
 		t.Fatalf("expired reservation still held: %v", err)
 	}
 	// The lost request finally settles: its real cost is charged, the
 	// reservation that expired is not released twice.
-	adm.Settle(t1, 0.3, 50)
+	adm.Settle(ctx, t1, 0.3, 50)
 	if s, r := adm.Spent("tok_1"); !near(s, 0.3) || !near(r, 0.6) {
 		t.Errorf("spent %v reserved %v, want 0.3 and 0.6", s, r)
 	}
-	adm.Settle(t2, 0.5, 50)
-	adm.Settle(t2, 0.5, 50) // a second settle of the same ticket charges again but releases nothing
+	adm.Settle(ctx, t2, 0.5, 50)
+	adm.Settle(ctx, t2, 0.5, 50) // a second settle of the same ticket charges again but releases nothing
 	if s, r := adm.Spent("tok_1"); r != 0 || !near(s, 1.3) {
 		t.Errorf("spent %v reserved %v", s, r)
 	}
 }
 
 func TestRateLimits(t *testing.T) {
+	ctx := t.Context()
 	for _, tc := range []struct {
 		name   string
 		limits Limits
@@ -234,26 +236,26 @@ func TestRateLimits(t *testing.T) {
 			func(_ *MemoryAdmission, clk *fakeClock, _ Ticket) { clk.Add(30 * time.Second) }},
 		{"tokens per minute", Limits{TokensPerMinute: 1000}, 400, RefusedTokenRate,
 			// Unused reserved tokens are given back on settle.
-			func(a *MemoryAdmission, _ *fakeClock, first Ticket) { a.Settle(first, 0, 100) }},
+			func(a *MemoryAdmission, _ *fakeClock, first Ticket) { a.Settle(ctx, first, 0, 100) }},
 		{"tokens per minute refill", Limits{TokensPerMinute: 1000}, 400, RefusedTokenRate,
 			func(_ *MemoryAdmission, clk *fakeClock, _ Ticket) { clk.Add(13 * time.Second) }},
 		{"concurrent", Limits{Concurrent: 2}, 10, RefusedConcurrency,
-			func(a *MemoryAdmission, _ *fakeClock, first Ticket) { a.Settle(first, 0, 10) }},
+			func(a *MemoryAdmission, _ *fakeClock, first Ticket) { a.Settle(ctx, first, 0, 10) }},
 		{"token budget", Limits{TokenUSD: 1}, 10, RefusedTokenBudget,
-			func(a *MemoryAdmission, _ *fakeClock, first Ticket) { a.Settle(first, 0.1, 10) }},
+			func(a *MemoryAdmission, _ *fakeClock, first Ticket) { a.Settle(ctx, first, 0.1, 10) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clk := &fakeClock{t: time.Date(2026, 1, 2, 12, 0, 0, 0, time.UTC)}
 			a := NewMemoryAdmission(0, clk.Now)
 			q := AdmitRequest{TokenID: "tok", Workload: "w", Limits: tc.limits, CostUSD: 0.4, Tokens: tc.tokens}
-			first, err := a.Admit(q)
+			first, err := a.Admit(ctx, q)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := a.Admit(q); err != nil {
+			if _, err := a.Admit(ctx, q); err != nil {
 				t.Fatal(err)
 			}
-			_, err = a.Admit(q)
+			_, err = a.Admit(ctx, q)
 			ae, ok := err.(*AdmitError)
 			if !ok || ae.Reason != tc.reason {
 				t.Fatalf("third request: %v, want %s", err, tc.reason)
@@ -264,11 +266,11 @@ func TestRateLimits(t *testing.T) {
 			// Another token is not affected.
 			q2 := q
 			q2.TokenID, q2.Workload = "tok2", "w2"
-			if _, err := a.Admit(q2); err != nil {
+			if _, err := a.Admit(ctx, q2); err != nil {
 				t.Errorf("another token refused: %v", err)
 			}
 			tc.free(a, clk, first)
-			if _, err := a.Admit(q); err != nil {
+			if _, err := a.Admit(ctx, q); err != nil {
 				t.Errorf("after freeing capacity: %v", err)
 			}
 		})
@@ -335,21 +337,22 @@ func TestWorkloadDailyBudgetAcrossTokens(t *testing.T) {
 }
 
 func TestWorkloadDailyBudgetResetsAtUTCMidnight(t *testing.T) {
+	ctx := t.Context()
 	clk := &fakeClock{t: time.Date(2026, 1, 2, 23, 59, 0, 0, time.UTC)}
 	a := NewMemoryAdmission(0, clk.Now)
 	q := AdmitRequest{TokenID: "a", Workload: "w", Limits: Limits{WorkloadDailyUSD: 1}, CostUSD: 0.6}
-	t1, err := a.Admit(q)
+	t1, err := a.Admit(ctx, q)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.Settle(t1, 0.6, 0)
+	a.Settle(ctx, t1, 0.6, 0)
 	q.TokenID = "b"
-	_, err = a.Admit(q)
+	_, err = a.Admit(ctx, q)
 	if ae, ok := err.(*AdmitError); !ok || ae.Reason != RefusedWorkloadBudget || ae.RetryAfter != time.Minute {
 		t.Fatalf("got %v, want a workload refusal with a minute to wait", err)
 	}
 	clk.Add(time.Minute)
-	if _, err := a.Admit(q); err != nil {
+	if _, err := a.Admit(ctx, q); err != nil {
 		t.Fatalf("a new UTC day: %v", err)
 	}
 }
@@ -431,21 +434,23 @@ func TestConcurrentBudget(t *testing.T) {
 // BenchmarkAdmitSettle is the admission cost of one request with every
 // limit on.
 func BenchmarkAdmitSettle(b *testing.B) {
+	ctx := b.Context()
 	a := NewMemoryAdmission(0, nil)
 	q := AdmitRequest{TokenID: "tok_1", Workload: "iss sub", TokenExpires: time.Now().Add(time.Hour),
 		Limits:  Limits{TokenUSD: 1e12, WorkloadDailyUSD: 1e12, RequestsPerMinute: 1 << 40, TokensPerMinute: 1 << 50, Concurrent: 1 << 20},
 		CostUSD: 0.001, Tokens: 1000}
 	b.ReportAllocs()
 	for b.Loop() {
-		t, err := a.Admit(q)
+		t, err := a.Admit(ctx, q)
 		if err != nil {
 			b.Fatal(err)
 		}
-		a.Settle(t, 0.0005, 500)
+		a.Settle(ctx, t, 0.0005, 500)
 	}
 }
 
 func BenchmarkAdmitSettleParallel(b *testing.B) {
+	ctx := b.Context()
 	a := NewMemoryAdmission(0, nil)
 	var id atomic.Int64
 	b.ReportAllocs()
@@ -454,12 +459,12 @@ func BenchmarkAdmitSettleParallel(b *testing.B) {
 			Limits:  Limits{TokenUSD: 1e12, WorkloadDailyUSD: 1e12, RequestsPerMinute: 1 << 40, TokensPerMinute: 1 << 50, Concurrent: 1 << 20},
 			CostUSD: 0.001, Tokens: 1000}
 		for pb.Next() {
-			t, err := a.Admit(q)
+			t, err := a.Admit(ctx, q)
 			if err != nil {
 				b.Error(err)
 				return
 			}
-			a.Settle(t, 0.0005, 500)
+			a.Settle(ctx, t, 0.0005, 500)
 		}
 	})
 }

@@ -44,6 +44,9 @@ type Config struct {
 	// URL ("https://api.openai.com"); a provider left out is not served.
 	Upstreams map[string]string
 	Usage     UsageRecorder
+	// Refusals, when set, hears every refused request (the abuse
+	// detector counts authorization failures there).
+	Refusals RefusalObserver
 	// Prices defaults to DefaultPrices.
 	Prices *PriceTable
 	// Unpriced, when set, is charged for models with no price; when nil
@@ -96,6 +99,7 @@ type Gateway struct {
 	proxy     *httputil.ReverseProxy
 	upstreams map[string]*url.URL
 	usage     UsageRecorder
+	refusals  RefusalObserver
 	log       *slog.Logger
 	now       func() time.Time
 	keys      *keyCache
@@ -172,7 +176,7 @@ func New(c Config) (*Gateway, error) {
 		t.MaxIdleConnsPerHost = 256
 		c.Transport = t
 	}
-	g := &Gateway{usage: c.Usage, log: c.Log, now: c.Now, upstreams: map[string]*url.URL{}, idle: c.StreamIdleTimeout, maxOut: c.DefaultMaxOutput}
+	g := &Gateway{usage: c.Usage, refusals: c.Refusals, log: c.Log, now: c.Now, upstreams: map[string]*url.URL{}, idle: c.StreamIdleTimeout, maxOut: c.DefaultMaxOutput}
 	for p, base := range c.Upstreams {
 		u, err := url.Parse(base)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -280,6 +284,17 @@ func (g *Gateway) refuse(x *exchange, err error) {
 	}
 	retryAfterHeader(x.w, rf.retryAfter)
 	x.route.surface.writeError(x.w, rf.status, typ, rf.code, rf.msg)
+	if g.refusals != nil {
+		e := Refusal{Time: x.start, Provider: x.route.surface.provider, Operation: string(x.route.operation),
+			Status: rf.status, Code: rf.code, SourceIP: clientIP(x.r), UserAgent: userAgent(x.r)}
+		if x.facts.HasModel {
+			e.Model = x.facts.Model
+		}
+		if x.grant != nil {
+			e.TokenID, e.Workload, e.Role = x.grant.ID, x.grant.Issuer+" "+x.grant.Subject, x.grant.Role
+		}
+		g.refusals.ObserveRefusal(context.WithoutCancel(x.r.Context()), e)
+	}
 }
 
 // authenticate finds the grant of the aicred token in Authorization:

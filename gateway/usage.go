@@ -5,55 +5,26 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
-	"time"
+
+	"github.com/aicred/aicred"
 )
 
-// Usage is what one request consumed. InputTokens excludes cached and
-// cache-write tokens, so each count is priced once at its own rate.
-type Usage struct {
-	InputTokens      int64 `json:"input_tokens"`
-	CachedTokens     int64 `json:"cached_tokens,omitempty"`
-	CacheWriteTokens int64 `json:"cache_write_tokens,omitempty"`
-	// CacheWrite1hTokens is the part of CacheWriteTokens written to
-	// Anthropic's one-hour cache, priced higher than the five-minute one.
-	CacheWrite1hTokens int64 `json:"cache_write_1h_tokens,omitempty"`
-	OutputTokens       int64 `json:"output_tokens"`
-}
+// Usage, UsageRecord and the outcomes are the root types; the gateway
+// re-exports them under their old names.
+type (
+	Usage       = aicred.Usage
+	UsageRecord = aicred.UsageRecord
+)
 
 // Outcomes of a request, as recorded.
 const (
-	OutcomeOK = "ok"
-	// OutcomeUpstreamError: the provider answered with an error status;
-	// providers do not bill those, so the cost is 0.
-	OutcomeUpstreamError = "upstream_error"
-	// OutcomeNoUsage: the response or stream ended without usage; the
-	// cost is the worst-case estimate (Estimated is set).
-	OutcomeNoUsage = "no_usage"
-	// OutcomeClientClosed: the client went away; the upstream request was
-	// cancelled and the usage seen so far (or the estimate) is charged.
-	OutcomeClientClosed = "client_closed"
-	// OutcomeUnreachable, OutcomeTimeout: no answer from upstream.
-	OutcomeUnreachable = "upstream_unreachable"
-	OutcomeTimeout     = "upstream_timeout"
+	OutcomeOK            = aicred.OutcomeOK
+	OutcomeUpstreamError = aicred.OutcomeUpstreamError
+	OutcomeNoUsage       = aicred.OutcomeNoUsage
+	OutcomeClientClosed  = aicred.OutcomeClientClosed
+	OutcomeUnreachable   = aicred.OutcomeUnreachable
+	OutcomeTimeout       = aicred.OutcomeTimeout
 )
-
-// A UsageRecord is written once per forwarded request.
-type UsageRecord struct {
-	Time              time.Time     `json:"time"`
-	TokenID           string        `json:"token_id"`
-	Workload          string        `json:"workload"` // issuer + " " + subject
-	Role              string        `json:"role"`
-	Provider          string        `json:"provider"`
-	Model             string        `json:"model"`
-	Stream            bool          `json:"stream"`
-	Usage             Usage         `json:"usage"`
-	CostUSD           float64       `json:"cost_usd"`
-	Estimated         bool          `json:"estimated,omitempty"`
-	Status            int           `json:"status"`
-	Outcome           string        `json:"outcome"`
-	Latency           time.Duration `json:"latency"`
-	UpstreamRequestID string        `json:"upstream_request_id,omitempty"`
-}
 
 // A UsageRecorder stores usage records. RecordUsage is called after the
 // response ended, off the client's critical path but on its goroutine;

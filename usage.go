@@ -1,0 +1,63 @@
+package aicred
+
+import "time"
+
+// Usage is what one gateway request consumed. InputTokens excludes cached
+// and cache-write tokens, so each count is priced once at its own rate.
+type Usage struct {
+	InputTokens      int64 `json:"input_tokens"`
+	CachedTokens     int64 `json:"cached_tokens,omitempty"`
+	CacheWriteTokens int64 `json:"cache_write_tokens,omitempty"`
+	// CacheWrite1hTokens is the part of CacheWriteTokens written to
+	// Anthropic's one-hour cache, priced higher than the five-minute one.
+	CacheWrite1hTokens int64 `json:"cache_write_1h_tokens,omitempty"`
+	OutputTokens       int64 `json:"output_tokens"`
+}
+
+// Total is every token counted in u.
+func (u Usage) Total() int64 {
+	return u.InputTokens + u.CachedTokens + u.CacheWriteTokens + u.OutputTokens
+}
+
+// Outcomes of a gateway request, as recorded.
+const (
+	OutcomeOK = "ok"
+	// OutcomeUpstreamError: the provider answered with an error status;
+	// providers do not bill those, so the cost is 0 unless usage came back.
+	OutcomeUpstreamError = "upstream_error"
+	// OutcomeNoUsage: the response or stream ended without usage; the
+	// cost is the worst-case estimate (Estimated is set).
+	OutcomeNoUsage = "no_usage"
+	// OutcomeClientClosed: the client went away; the upstream request was
+	// cancelled and the usage seen so far (or the estimate) is charged.
+	OutcomeClientClosed = "client_closed"
+	// OutcomeUnreachable, OutcomeTimeout: no answer from upstream.
+	OutcomeUnreachable = "upstream_unreachable"
+	OutcomeTimeout     = "upstream_timeout"
+)
+
+// A UsageRecord is written once per request the gateway forwarded. It
+// names the token, never carries it.
+type UsageRecord struct {
+	Time        time.Time `json:"time"`
+	TokenID     string    `json:"token_id"`
+	Workload    string    `json:"workload"` // issuer + " " + subject
+	Role        string    `json:"role"`
+	Environment string    `json:"environment,omitempty"`
+	Provider    string    `json:"provider"`
+	Model       string    `json:"model"`
+	Operation   string    `json:"operation,omitempty"`
+	Stream      bool      `json:"stream"`
+	Usage       Usage     `json:"usage"`
+	CostUSD     float64   `json:"cost_usd"`
+	// Estimated: no usage came back, CostUSD is the reservation.
+	Estimated         bool          `json:"estimated,omitempty"`
+	Status            int           `json:"status"`
+	Outcome           string        `json:"outcome"`
+	Latency           time.Duration `json:"latency"`
+	UpstreamRequestID string        `json:"upstream_request_id,omitempty"`
+	// SourceIP and UserAgent describe the calling workload's connection,
+	// for the abuse detector (a new address or client for a workload).
+	SourceIP  string `json:"source_ip,omitempty"`
+	UserAgent string `json:"user_agent,omitempty"`
+}
