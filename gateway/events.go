@@ -50,3 +50,13 @@ func userAgent(r *http.Request) string {
 	}
 	return strings.ToValidUTF8(ua, "?")
 }
+
+// RefusalObservers fans each refusal out to every observer in order.
+type RefusalObservers []RefusalObserver
+
+// ObserveRefusal implements RefusalObserver.
+func (os RefusalObservers) ObserveRefusal(ctx context.Context, r Refusal) {
+	for _, o := range os {
+		o.ObserveRefusal(ctx, r)
+	}
+}

@@ -69,3 +69,19 @@ func (l LogRecorder) RecordUsage(ctx context.Context, r UsageRecord) error {
 		slog.String("outcome", r.Outcome), slog.Duration("latency", r.Latency), slog.String("upstream_request_id", r.UpstreamRequestID))
 	return nil
 }
+
+// Recorders fans each record out to every recorder in order (a store, the
+// metrics, the abuse detector); it returns the first error after trying
+// them all.
+type Recorders []UsageRecorder
+
+// RecordUsage implements UsageRecorder.
+func (rs Recorders) RecordUsage(ctx context.Context, r UsageRecord) error {
+	var first error
+	for _, u := range rs {
+		if err := u.RecordUsage(ctx, r); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
