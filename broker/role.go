@@ -66,9 +66,39 @@ type Role struct {
 	// Budget and Rate are enforced by the gateway; 0 means no limit.
 	Budget Budget     `yaml:"budget,omitempty" json:"budget,omitzero"`
 	Rate   RateLimits `yaml:"rate,omitempty" json:"rate,omitzero"`
+	// Anomaly says which of the gateway's abuse alerts suspend the
+	// workload's tokens.
+	Anomaly AnomalyPolicy `yaml:"anomaly,omitempty" json:"anomaly,omitzero"`
 
 	models []*glob
 }
+
+// Kinds of alert the gateway's abuse detector raises; a role's anomaly
+// policy names them. They live here so that a role naming an unknown kind
+// is refused when the configuration loads.
+const (
+	AnomalySpendSpike     = "spend_spike"
+	AnomalyExpensiveModel = "expensive_model"
+	AnomalyNewSource      = "new_source"
+	AnomalyNewUserAgent   = "new_user_agent"
+	AnomalyAuthFailures   = "auth_failures"
+)
+
+// AnomalyKinds returns every alert kind, in the order they are documented.
+func AnomalyKinds() []string {
+	return []string{AnomalySpendSpike, AnomalyExpensiveModel, AnomalyNewSource, AnomalyNewUserAgent, AnomalyAuthFailures}
+}
+
+// An AnomalyPolicy is what a role asks of the abuse detector.
+type AnomalyPolicy struct {
+	// Suspend lists the alert kinds that revoke every token of the
+	// workload that caused them (the workload must prove its identity
+	// again to get a new one).
+	Suspend []string `yaml:"suspend,omitempty" json:"suspend,omitempty"`
+}
+
+// Suspends reports whether an alert of kind revokes the workload's tokens.
+func (p AnomalyPolicy) Suspends(kind string) bool { return slices.Contains(p.Suspend, kind) }
 
 // A Budget caps spend in US dollars.
 type Budget struct {
@@ -144,6 +174,11 @@ func (r *Role) compile() error {
 	}
 	if r.Rate.RequestsPerMinute < 0 || r.Rate.TokensPerMinute < 0 || r.Rate.Concurrent < 0 {
 		return fieldErrorf([]any{"rate"}, "role %q: a rate limit is a non-negative number", r.Name)
+	}
+	for i, k := range r.Anomaly.Suspend {
+		if !slices.Contains(AnomalyKinds(), k) {
+			return fieldErrorf([]any{"anomaly", "suspend", i}, "role %q: unknown alert kind %q (want one of %s)", r.Name, k, strings.Join(AnomalyKinds(), ", "))
+		}
 	}
 	return nil
 }
