@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,6 +22,7 @@ import (
 	"github.com/aicred/aicred/gateway"
 	"github.com/aicred/aicred/grantcache"
 	"github.com/aicred/aicred/httpapi"
+	"github.com/aicred/aicred/provider"
 	"github.com/aicred/aicred/seal"
 )
 
@@ -37,6 +41,7 @@ type serverConfig struct {
 	// ShutdownTimeout bounds graceful shutdown on SIGTERM.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	Broker          broker.Config `yaml:"-"`
+	Gateway         gatewayConfig `yaml:"-"`
 }
 
 type tlsConfig struct {
@@ -75,8 +80,14 @@ func parseServerConfig(data []byte) (*serverConfig, error) {
 			server.Content = append(server.Content, k, root.Content[i+1])
 		case brokerKeys[k.Value]:
 			brokerPart.Content = append(brokerPart.Content, k, root.Content[i+1])
+		case k.Value == "gateway":
+			g, err := parseGatewayConfig(root.Content[i+1])
+			if err != nil {
+				return nil, err
+			}
+			cfg.Gateway = *g
 		default:
-			return nil, fmt.Errorf("line %d: unknown key %q (want listen, tls, store, log, shutdown_timeout, issuers, roles, policies)", k.Line, k.Value)
+			return nil, fmt.Errorf("line %d: unknown key %q (want listen, tls, store, log, shutdown_timeout, gateway, issuers, roles, policies)", k.Line, k.Value)
 		}
 	}
 	if err := decodeStrict(server, cfg); err != nil {
@@ -139,15 +150,36 @@ func newServeCmd(a *app) *cobra.Command {
 	var checkOnly bool
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Serve the token endpoint (RFC 8693), the admin API, health and metrics",
+		Short: "Serve the token endpoint (RFC 8693), the provider gateway, the admin API, health and metrics",
 		Long: `With no configuration, listens on 127.0.0.1:8787 with the embedded SQLite store
 and a generated master key. --config names a YAML file for listeners, TLS, the
-store, logging, identity issuers, trust policies and roles; it is checked at
-start and a bad file is refused with the line and the reason. SIGTERM or
-SIGINT shut the server down gracefully.
+store, logging, the gateway, identity issuers, trust policies and roles; it is
+checked at start and a bad file is refused with the line and the reason.
+SIGTERM or SIGINT shut the server down gracefully.
 
 Routes: POST /oauth/token, GET /aicred/v1/whoami, /admin/v1/..., GET /healthz,
-/readyz, /metrics.`,
+/readyz, /metrics; every other path is the gateway (/v1/..., /openai/...,
+/anthropic/... and each further provider prefix it serves), where a workload
+calls the provider's API with an aicred token in place of a key.
+
+The gateway section (every key optional):
+
+  gateway:
+    upstreams:                 # provider id -> base URL, over the defaults
+      openai: https://openai-proxy.internal.example
+      anthropic: off           # "off": the provider is not served (404)
+    prices: /etc/aicred/prices.json  # the gateway/prices.json format; this
+                               # table replaces the shipped one
+    unpriced: refuse           # default; or {input: 5, output: 15} (USD per
+                               # million tokens, positive) for unknown models
+    max_body_bytes: 33554432   # request body limit (default 32 MB, 413 beyond)
+    upstream_timeout: 5m       # wait for the response headers (504 beyond)
+    stream_idle_timeout: 2m    # longest pause inside a response body
+    key_ttl: 5m                # how long a decrypted held key stays in memory
+    reservation_ttl: 10m       # how long an unsettled budget reservation lasts
+    default_max_output: 4096   # output tokens assumed when a request sets none
+
+Provider ids are the catalog's ('aicred catalog'); an unknown id is refused.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg := &serverConfig{}
@@ -233,18 +265,29 @@ func serve(ctx context.Context, a *app, cfg *serverConfig) error {
 	mux.Handle("GET /metrics", metrics.Handler())
 
 	// Gateway: workloads call the provider APIs here with an aicred token
-	// (package gateway). Usage goes to the log until it has a store.
+	// (package gateway). Usage goes to the log and the metrics until it has
+	// a store.
+	gc := &cfg.Gateway
+	prices := gc.prices()
+	gm, err := gateway.NewMetrics(metrics.Registry, prices)
+	if err != nil {
+		return err
+	}
 	gw, err := gateway.New(gateway.Config{
-		Tokens: tokens, Held: st, Opener: ring, Upstreams: gateway.DefaultUpstreams(),
-		Usage: gateway.LogRecorder{Log: log}, Log: log,
-		Roles: x.Role, // budgets and rate limits of the token's role
+		Tokens: tokens, Held: st, Opener: ring, Upstreams: gc.upstreams(),
+		Usage: gateway.Recorders{gateway.LogRecorder{Log: log}, gm}, Refusals: gm, Log: log,
+		Roles:  x.Role, // budgets and rate limits of the token's role
+		Prices: prices, Unpriced: gc.Unpriced, MaxBodyBytes: gc.MaxBodyBytes,
+		UpstreamTimeout: gc.UpstreamTimeout, StreamIdleTimeout: gc.StreamIdleTimeout,
+		KeyTTL: gc.KeyTTL, ReservationTTL: gc.ReservationTTL, DefaultMaxOutput: gc.DefaultMaxOutput,
 	})
 	if err != nil {
 		return err
 	}
-	for _, prefix := range []string{"/v1/", "/openai/", "/anthropic/"} {
-		mux.Handle(prefix, metrics.Instrument("gateway", log, gw))
-	}
+	// Every path the routes above do not claim goes to the gateway, so
+	// each provider prefix it serves (/v1/, /openai/, /anthropic/ ...)
+	// is reachable without listing them here.
+	mux.Handle("/", metrics.Instrument("gateway", log, gw))
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -311,4 +354,219 @@ func decodeStrict(n *yaml.Node, v any) error {
 		}
 	}
 	return n.Decode(v)
+}
+
+// upstreamOff in gateway.upstreams turns a provider off: the gateway
+// answers its routes 404 and never calls it.
+const upstreamOff = "off"
+
+// gatewayConfig is the `gateway:` section of the server configuration.
+// Zero values mean the gateway's defaults.
+type gatewayConfig struct {
+	// Upstreams override gateway.DefaultUpstreams by provider id; the
+	// empty string (written "off") removes the provider.
+	Upstreams map[string]string
+	// Prices, when set, is the table read from the prices file.
+	Prices *gateway.PriceTable
+	// Unpriced is the rate for models with no price; nil refuses them.
+	Unpriced          *gateway.Price
+	MaxBodyBytes      int64
+	UpstreamTimeout   time.Duration
+	StreamIdleTimeout time.Duration
+	KeyTTL            time.Duration
+	ReservationTTL    time.Duration
+	DefaultMaxOutput  int64
+}
+
+// configError is an invalid configuration value, naming its line.
+func configError(n *yaml.Node, key, format string, args ...any) error {
+	return aicred.Errorf(aicred.ErrInvalid, "line %d: %s: %s", n.Line, key, fmt.Sprintf(format, args...))
+}
+
+// scalar returns n's text, refusing a mapping or a list.
+func scalar(n *yaml.Node, key string) (string, error) {
+	if n.Kind != yaml.ScalarNode {
+		return "", configError(n, key, "want a single value")
+	}
+	return n.Value, nil
+}
+
+// parseGatewayConfig reads the gateway section; errors name the line.
+func parseGatewayConfig(n *yaml.Node) (*gatewayConfig, error) {
+	g := &gatewayConfig{}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return g, nil // "gateway:" with nothing under it
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil, configError(n, "gateway", "must be a mapping")
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		key := "gateway." + k.Value
+		var err error
+		switch k.Value {
+		case "upstreams":
+			g.Upstreams, err = parseUpstreams(v)
+		case "prices":
+			g.Prices, err = readPrices(v, key)
+		case "unpriced":
+			g.Unpriced, err = parseUnpriced(v, key)
+		case "max_body_bytes":
+			g.MaxBodyBytes, err = positiveInt(v, key)
+		case "default_max_output":
+			g.DefaultMaxOutput, err = positiveInt(v, key)
+		case "upstream_timeout":
+			g.UpstreamTimeout, err = positiveDuration(v, key)
+		case "stream_idle_timeout":
+			g.StreamIdleTimeout, err = positiveDuration(v, key)
+		case "key_ttl":
+			g.KeyTTL, err = positiveDuration(v, key)
+		case "reservation_ttl":
+			g.ReservationTTL, err = positiveDuration(v, key)
+		default:
+			err = aicred.Errorf(aicred.ErrInvalid, "line %d: unknown key %q in gateway (want upstreams, prices, unpriced, max_body_bytes, "+
+				"upstream_timeout, stream_idle_timeout, key_ttl, reservation_ttl, default_max_output)", k.Line, k.Value)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return g, nil
+}
+
+// parseUpstreams reads provider id -> base URL or "off". A provider the
+// catalog does not know is refused: a typo would otherwise be ignored.
+func parseUpstreams(n *yaml.Node) (map[string]string, error) {
+	if n.Kind != yaml.MappingNode {
+		return nil, configError(n, "gateway.upstreams", "must be a mapping of provider id to base URL")
+	}
+	ups := make(map[string]string, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		key := "gateway.upstreams." + k.Value
+		if _, ok := provider.Lookup(k.Value); !ok {
+			return nil, configError(k, key, "unknown provider id (see 'aicred catalog')")
+		}
+		s, err := scalar(v, key)
+		if err != nil {
+			return nil, err
+		}
+		if s == upstreamOff {
+			ups[k.Value] = ""
+			continue
+		}
+		u, err := url.Parse(s)
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			return nil, configError(v, key, "want an absolute http(s) URL or %q", upstreamOff)
+		case u.User != nil:
+			// Credentials belong in the store, sealed, not in a URL.
+			return nil, configError(v, key, "the URL must not carry user information")
+		case u.RawQuery != "" || u.Fragment != "":
+			return nil, configError(v, key, "the URL must not carry a query or a fragment")
+		}
+		ups[k.Value] = s
+	}
+	return ups, nil
+}
+
+// readPrices reads a price file (the gateway/prices.json format).
+func readPrices(n *yaml.Node, key string) (*gateway.PriceTable, error) {
+	path, err := scalar(n, key)
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, configError(n, key, "%v", err)
+	}
+	t, err := gateway.ParsePrices(data)
+	if err != nil {
+		return nil, configError(n, key, "%s: %v", path, err)
+	}
+	return t, nil
+}
+
+// parseUnpriced reads "refuse" or {input: X, output: Y}, in US dollars per
+// million tokens. Never $0: an unmetered model would slip every budget.
+func parseUnpriced(n *yaml.Node, key string) (*gateway.Price, error) {
+	if n.Kind == yaml.ScalarNode && n.Value == "refuse" {
+		return nil, nil
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil, configError(n, key, `want "refuse" or {input: X, output: Y} (US dollars per million tokens)`)
+	}
+	p := &gateway.Price{Provider: "*", Model: "unpriced", Source: "server configuration"}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		var dst *float64
+		switch k.Value {
+		case "input":
+			dst = &p.Input
+		case "output":
+			dst = &p.Output
+		default:
+			return nil, configError(k, key, "unknown key %q (want input and output)", k.Value)
+		}
+		s, err := scalar(v, key+"."+k.Value)
+		if err != nil {
+			return nil, err
+		}
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || !(f > 0) || math.IsInf(f, 0) {
+			return nil, configError(v, key+"."+k.Value, "want a positive rate in US dollars per million tokens, not %q", s)
+		}
+		*dst = f
+	}
+	if p.Input == 0 || p.Output == 0 {
+		return nil, configError(n, key, "give both input and output")
+	}
+	return p, nil
+}
+
+func positiveInt(n *yaml.Node, key string) (int64, error) {
+	s, err := scalar(n, key)
+	if err != nil {
+		return 0, err
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v <= 0 {
+		return 0, configError(n, key, "want a positive integer, not %q", s)
+	}
+	return v, nil
+}
+
+func positiveDuration(n *yaml.Node, key string) (time.Duration, error) {
+	s, err := scalar(n, key)
+	if err != nil {
+		return 0, err
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, configError(n, key, "want a positive duration such as 30s or 5m, not %q", s)
+	}
+	return d, nil
+}
+
+// upstreams merges the configured upstreams over the defaults.
+func (g *gatewayConfig) upstreams() map[string]string {
+	ups := gateway.DefaultUpstreams()
+	for p, u := range g.Upstreams {
+		if u == "" {
+			delete(ups, p)
+			continue
+		}
+		ups[p] = u
+	}
+	return ups
+}
+
+// prices is the table the gateway meters with and the metrics label by.
+// A configured file replaces the shipped table: gateway.PriceTable has no
+// way to layer one table over another yet.
+func (g *gatewayConfig) prices() *gateway.PriceTable {
+	if g.Prices != nil {
+		return g.Prices
+	}
+	return gateway.DefaultPrices()
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/aicred/aicred/gateway"
 	"github.com/aicred/aicred/provider"
 )
 
@@ -278,6 +279,24 @@ func TestServeConfigErrors(t *testing.T) {
 		{"nested unknown", "log:\n  format: json\n  colour: red\n", "line 3"},
 		{"bad format", "log:\n  format: xml\n", "log.format"},
 		{"bad listen", "listen: nowhere\n", "listen"},
+		{"gateway not a mapping", "gateway: [a]\n", "line 1: gateway: must be a mapping"},
+		{"gateway unknown key", "listen: 127.0.0.1:0\ngateway:\n  max_body: 3\n", `line 3: unknown key "max_body" in gateway`},
+		{"upstream bad scheme", "gateway:\n  upstreams:\n    openai: ftp://api.openai.test\n", "line 3: gateway.upstreams.openai: want an absolute http(s) URL"},
+		{"upstream relative", "gateway:\n  upstreams:\n    anthropic: api.anthropic.test/v1\n", "line 3: gateway.upstreams.anthropic: want an absolute"},
+		{"upstream with userinfo", "gateway:\n  upstreams:\n    openai: https://u:p@api.openai.test\n", "line 3: gateway.upstreams.openai: the URL must not carry user information"},
+		{"upstream unknown provider", "gateway:\n  upstreams:\n    openai: https://api.openai.test\n    opneai: https://api.openai.test\n", "line 4: gateway.upstreams.opneai: unknown provider id"},
+		{"upstreams not a mapping", "gateway:\n  upstreams: [openai]\n", "line 2: gateway.upstreams: must be a mapping"},
+		{"unpriced negative", "gateway:\n  unpriced:\n    input: -1\n    output: 2\n", "line 3: gateway.unpriced.input: want a positive rate"},
+		{"unpriced zero", "gateway:\n  unpriced: {input: 1, output: 0}\n", "line 2: gateway.unpriced.output: want a positive rate"},
+		{"unpriced half", "gateway:\n  unpriced:\n    input: 1\n", "line 3: gateway.unpriced: give both input and output"},
+		{"unpriced word", "gateway:\n  unpriced: free\n", `line 2: gateway.unpriced: want "refuse"`},
+		{"unpriced unknown key", "gateway:\n  unpriced:\n    input: 1\n    output: 2\n    cached: 1\n", `line 5: gateway.unpriced: unknown key "cached"`},
+		{"max body negative", "gateway:\n  max_body_bytes: -5\n", "line 2: gateway.max_body_bytes: want a positive integer"},
+		{"default max output word", "gateway:\n  default_max_output: lots\n", "line 2: gateway.default_max_output: want a positive integer"},
+		{"timeout without unit", "gateway:\n  upstream_timeout: 5\n", "line 2: gateway.upstream_timeout: want a positive duration"},
+		{"negative ttl", "gateway:\n  key_ttl: -1m\n", "line 2: gateway.key_ttl: want a positive duration"},
+		{"prices missing", "gateway:\n  prices: " + filepath.Join(dir, "nope.json") + "\n", "line 2: gateway.prices:"},
+		{"prices invalid", "gateway:\n  stream_idle_timeout: 1m\n  prices: " + writeTemp(t, dir, "zero.json", `{"models":[{"provider":"openai","model":"m","input":0,"output":1,"source":"s","as_of":"d"}]}`) + "\n", "line 3: gateway.prices:"},
 		{"policy without subject", "issuers:\n  - name: ci\n    type: oidc\n    issuer: https://x.test\n    audiences: [a]\n    jwks: '{\"keys\":[]}'\nroles:\n  - name: r\n    providers: [openai]\n    operations: [chat]\npolicies:\n  - name: p\n    issuer: ci\n    role: r\n    claims: {}\n", "line"},
 	}
 	for _, c := range cases {
@@ -289,6 +308,72 @@ func TestServeConfigErrors(t *testing.T) {
 				t.Errorf("exit %d, stderr %q, want %q", r.code, r.stderr, c.want)
 			}
 		})
+	}
+}
+
+// writeTemp writes content to dir/name and returns the path.
+func writeTemp(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	writeFile(t, p, content)
+	return p
+}
+
+// TestServeGatewayConfig reads a full gateway section and checks what the
+// gateway will be given.
+func TestServeGatewayConfig(t *testing.T) {
+	dir := t.TempDir()
+	prices := writeTemp(t, dir, "prices.json", `{"models":[{"provider":"openai","model":"ft:acme-1","input":3,"output":12,"source":"contract","as_of":"2026-01-01"}]}`)
+	cfg, err := parseServerConfig([]byte(`listen: 127.0.0.1:0
+gateway:
+  upstreams:
+    openai: http://127.0.0.1:9/base/
+    anthropic: off
+  prices: ` + prices + `
+  unpriced: {input: 5, output: 15.5}
+  max_body_bytes: 1048576
+  upstream_timeout: 30s
+  stream_idle_timeout: 45s
+  key_ttl: 1m
+  reservation_ttl: 2m
+  default_max_output: 1024
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := cfg.Gateway
+	ups := g.upstreams()
+	if ups["openai"] != "http://127.0.0.1:9/base/" {
+		t.Errorf("openai upstream %q", ups["openai"])
+	}
+	if _, ok := ups["anthropic"]; ok {
+		t.Error(`"anthropic: off" left the provider served`)
+	}
+	if p, ok := g.prices().Lookup("openai", "ft:acme-1"); !ok || p.Input != 3 || p.Output != 12 {
+		t.Errorf("price from the file: %+v %v", p, ok)
+	}
+	if g.Unpriced == nil || g.Unpriced.Input != 5 || g.Unpriced.Output != 15.5 {
+		t.Errorf("unpriced %+v", g.Unpriced)
+	}
+	want := gatewayConfig{MaxBodyBytes: 1 << 20, UpstreamTimeout: 30 * time.Second, StreamIdleTimeout: 45 * time.Second,
+		KeyTTL: time.Minute, ReservationTTL: 2 * time.Minute, DefaultMaxOutput: 1024}
+	if g.MaxBodyBytes != want.MaxBodyBytes || g.UpstreamTimeout != want.UpstreamTimeout || g.StreamIdleTimeout != want.StreamIdleTimeout ||
+		g.KeyTTL != want.KeyTTL || g.ReservationTTL != want.ReservationTTL || g.DefaultMaxOutput != want.DefaultMaxOutput {
+		t.Errorf("limits %+v", g)
+	}
+
+	// No section, an empty one, and "unpriced: refuse": the defaults.
+	for _, doc := range []string{"listen: 127.0.0.1:0\n", "gateway:\n", "gateway:\n  unpriced: refuse\n"} {
+		cfg, err := parseServerConfig([]byte(doc))
+		if err != nil {
+			t.Fatalf("%q: %v", doc, err)
+		}
+		if cfg.Gateway.Unpriced != nil || len(cfg.Gateway.upstreams()) != len(gateway.DefaultUpstreams()) {
+			t.Errorf("%q: not the defaults: %+v", doc, cfg.Gateway)
+		}
+		if _, ok := cfg.Gateway.prices().Lookup("openai", "gpt-4o-mini"); !ok {
+			t.Errorf("%q: the shipped price table is not used", doc)
+		}
 	}
 }
 
