@@ -19,6 +19,10 @@ type Store interface {
 	HeldCredentialService
 	TokenService
 	AuditLog
+	// UsageService and BudgetService are the gateway's metering: they
+	// write no audit records (see each).
+	UsageService
+	BudgetService
 	// Close releases the database. Methods called after Close fail.
 	Close() error
 }

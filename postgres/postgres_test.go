@@ -358,7 +358,7 @@ func TestMigrations(t *testing.T) {
 	}
 	c := connect(t, dsn)
 	var n, v int
-	if err := c.QueryRow(context.Background(), "SELECT count(*), max(version) FROM schema_migrations").Scan(&n, &v); err != nil || n != 2 || v != 2 {
+	if err := c.QueryRow(context.Background(), "SELECT count(*), max(version) FROM schema_migrations").Scan(&n, &v); err != nil || n != 3 || v != 3 {
 		t.Fatalf("schema_migrations: %d rows, version %d, %v", n, v, err)
 	}
 	if _, err := c.Exec(context.Background(), "INSERT INTO schema_migrations (version, name) VALUES (99, 'future')"); err != nil {
@@ -488,3 +488,7 @@ func BenchmarkRevocationLatency(b *testing.B) {
 func BenchmarkIssueGrant(b *testing.B) { storetest.BenchmarkIssueGrant(b, openStore) }
 
 func BenchmarkLookupGrant(b *testing.B) { storetest.BenchmarkLookupGrant(b, openStore) }
+
+func BenchmarkRecordUsage(b *testing.B) { storetest.BenchmarkRecordUsage(b, openStore) }
+
+func BenchmarkSummarizeUsage(b *testing.B) { storetest.BenchmarkSummarizeUsage(b, openStore) }

@@ -280,7 +280,7 @@ func TestMigrations(t *testing.T) {
 	}
 	db := rawDB(t, path)
 	var n, v int
-	if err := db.QueryRow("SELECT count(*), max(version) FROM schema_migrations").Scan(&n, &v); err != nil || n != 2 || v != 2 {
+	if err := db.QueryRow("SELECT count(*), max(version) FROM schema_migrations").Scan(&n, &v); err != nil || n != 3 || v != 3 {
 		t.Fatalf("schema_migrations: %d rows, version %d, %v", n, v, err)
 	}
 	// A store from a newer aicred is refused, not damaged.
@@ -522,3 +522,7 @@ func BenchmarkRevocationLatency(b *testing.B) {
 func BenchmarkIssueGrant(b *testing.B) { storetest.BenchmarkIssueGrant(b, backend.Open) }
 
 func BenchmarkLookupGrant(b *testing.B) { storetest.BenchmarkLookupGrant(b, backend.Open) }
+
+func BenchmarkRecordUsage(b *testing.B) { storetest.BenchmarkRecordUsage(b, backend.Open) }
+
+func BenchmarkSummarizeUsage(b *testing.B) { storetest.BenchmarkSummarizeUsage(b, backend.Open) }

@@ -1,0 +1,185 @@
+package aicred
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+)
+
+// UsageService keeps the gateway's usage records and answers questions
+// about spend. Records are metering, not state changes of what aicred
+// governs: they are not written to the audit log (the usage table is its
+// own append-only record), which keeps a busy gateway off the audit
+// chain's single writer lock.
+type UsageService interface {
+	// RecordUsage appends records in one transaction. Callers batch (the
+	// gateway's StoreRecorder writes up to a few hundred per call).
+	// Errors: ErrInvalid (a malformed record; nothing is written).
+	RecordUsage(ctx context.Context, recs []UsageRecord) error
+
+	// SummarizeUsage totals the records matching q, one row per distinct
+	// combination of q.By (one row in all when By is empty), ordered by
+	// the group values in the order By names them.
+	// Errors: ErrInvalid (an unknown group, a repeated group, Until not
+	// after Since).
+	SummarizeUsage(ctx context.Context, q UsageQuery) ([]UsageSummary, error)
+
+	// ListUsage returns raw records matching f, oldest first.
+	// Errors: ErrInvalid (a negative limit or offset, Until not after
+	// Since).
+	ListUsage(ctx context.Context, f UsageFilter) ([]UsageRecord, error)
+}
+
+// A UsageFilter selects usage records. Empty fields match everything; the
+// time range is [Since, Until).
+type UsageFilter struct {
+	Since, Until time.Time
+	TokenID      string
+	Workload     string
+	Role         string
+	Provider     string
+	Model        string
+	// Limit caps the records returned (0: no cap); Offset skips the
+	// first ones. SummarizeUsage ignores both.
+	Limit, Offset int
+}
+
+// Validate checks f. Errors: ErrInvalid.
+func (f UsageFilter) Validate() error {
+	if f.Limit < 0 || f.Offset < 0 {
+		return Errorf(ErrInvalid, "usage filter: negative limit or offset")
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
+		return Errorf(ErrInvalid, "usage filter: until (%s) must be after since (%s)",
+			f.Until.UTC().Format(time.RFC3339), f.Since.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// A UsageGroup is a dimension usage can be totalled by.
+type UsageGroup string
+
+// Usage groups. GroupDay is the record's UTC date.
+const (
+	GroupWorkload UsageGroup = "workload"
+	GroupRole     UsageGroup = "role"
+	GroupModel    UsageGroup = "model"
+	GroupProvider UsageGroup = "provider"
+	GroupDay      UsageGroup = "day"
+)
+
+// UsageGroups lists every group, in the order the CLI documents them.
+var UsageGroups = [...]UsageGroup{GroupWorkload, GroupRole, GroupModel, GroupProvider, GroupDay}
+
+// ParseUsageGroups reads a comma-separated list of groups ("model,day").
+// Errors: ErrInvalid (an unknown or repeated group).
+func ParseUsageGroups(s string) ([]UsageGroup, error) {
+	var out []UsageGroup
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, UsageGroup(f))
+		}
+	}
+	return out, validGroups(out)
+}
+
+func validGroups(by []UsageGroup) error {
+	seen := map[UsageGroup]bool{}
+	for _, g := range by {
+		ok := false
+		for _, k := range UsageGroups {
+			ok = ok || g == k
+		}
+		if !ok {
+			return Errorf(ErrInvalid, "usage: unknown group %q (want workload, role, model, provider or day)", g)
+		}
+		if seen[g] {
+			return Errorf(ErrInvalid, "usage: group %q named twice", g)
+		}
+		seen[g] = true
+	}
+	return nil
+}
+
+// A UsageQuery totals the records matching Filter by the groups in By.
+type UsageQuery struct {
+	Filter UsageFilter
+	By     []UsageGroup
+}
+
+// Validate checks q. Errors: ErrInvalid.
+func (q UsageQuery) Validate() error {
+	if err := q.Filter.Validate(); err != nil {
+		return err
+	}
+	return validGroups(q.By)
+}
+
+// A UsageSummary totals the records of one group. Only the fields named
+// by the query's By are set among Workload, Role, Model, Provider and Day.
+type UsageSummary struct {
+	Workload string `json:"workload,omitempty"`
+	Role     string `json:"role,omitempty"`
+	Model    string `json:"model,omitempty"`
+	Provider string `json:"provider,omitempty"`
+	Day      string `json:"day,omitempty"` // YYYY-MM-DD, UTC
+
+	Requests         int64   `json:"requests"`
+	InputTokens      int64   `json:"input_tokens"`
+	CachedTokens     int64   `json:"cached_tokens"`
+	CacheWriteTokens int64   `json:"cache_write_tokens"`
+	OutputTokens     int64   `json:"output_tokens"`
+	CostUSD          float64 `json:"cost_usd"`
+	// EstimatedUSD is the part of CostUSD charged at the worst case
+	// because no usage came back.
+	EstimatedUSD float64 `json:"estimated_usd"`
+	// Errors counts requests whose outcome is not OutcomeOK.
+	Errors int64 `json:"errors"`
+}
+
+// Add adds o's totals to s (the group fields are left alone).
+func (s *UsageSummary) Add(o UsageSummary) {
+	s.Requests += o.Requests
+	s.InputTokens += o.InputTokens
+	s.CachedTokens += o.CachedTokens
+	s.CacheWriteTokens += o.CacheWriteTokens
+	s.OutputTokens += o.OutputTokens
+	s.CostUSD += o.CostUSD
+	s.EstimatedUSD += o.EstimatedUSD
+	s.Errors += o.Errors
+}
+
+// Validate checks what a store needs of a record: a time, a token id, a
+// provider and an outcome, no negative counts, a finite non-negative
+// cost. Errors: ErrInvalid.
+func (r *UsageRecord) Validate() error {
+	bad := func(what string) error {
+		return Errorf(ErrInvalid, "usage record (token %q at %s): %s", r.TokenID, r.Time.UTC().Format(time.RFC3339), what)
+	}
+	switch {
+	case r.Time.IsZero():
+		return bad("no time")
+	case r.TokenID == "":
+		return bad("no token id")
+	case r.Provider == "":
+		return bad("no provider")
+	case r.Outcome == "":
+		return bad("no outcome")
+	case r.Usage.InputTokens < 0 || r.Usage.CachedTokens < 0 || r.Usage.CacheWriteTokens < 0 ||
+		r.Usage.CacheWrite1hTokens < 0 || r.Usage.OutputTokens < 0:
+		return bad("negative token count")
+	case r.Usage.CacheWrite1hTokens > r.Usage.CacheWriteTokens:
+		return bad("more one-hour cache writes than cache writes")
+	case math.IsNaN(r.CostUSD) || math.IsInf(r.CostUSD, 0) || r.CostUSD < 0:
+		return bad(fmt.Sprintf("cost %v", r.CostUSD))
+	case r.Latency < 0:
+		return bad("negative latency")
+	}
+	return nil
+}
+
+// UsageDay is the UTC date of t, as usage summaries and daily budget
+// scopes name it.
+func UsageDay(t time.Time) string { return t.UTC().Format(time.DateOnly) }
