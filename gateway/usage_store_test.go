@@ -1,0 +1,233 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aicred/aicred"
+	"github.com/aicred/aicred/sqlite"
+)
+
+func openSQLite(tb testing.TB, path string, opts ...sqlite.Option) *sqlite.Store {
+	tb.Helper()
+	s, err := sqlite.Open(context.Background(), path, opts...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+// lockedBuffer is a log sink safe for the recorder's goroutine.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func usageRecord(i int, at time.Time) UsageRecord {
+	return UsageRecord{
+		Time: at.Add(time.Duration(i) * time.Millisecond), TokenID: fmt.Sprintf("tok_%d", i%7),
+		Workload: "https://issuer repo:acme/app", Role: "trainer", Provider: "openai", Model: "gpt-4o-mini",
+		Usage: Usage{InputTokens: int64(100 + i), OutputTokens: 20}, CostUSD: 0.001, Status: 200, Outcome: OutcomeOK,
+		UpstreamRequestID: fmt.Sprintf("req_%d", i),
+	}
+}
+
+func waitFor(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestStoreRecorderBatchesAndFlushes(t *testing.T) {
+	tests := []struct {
+		name       string
+		cfg        StoreRecorderConfig
+		n          int
+		closeFirst bool // Close, rather than the timer, flushes the tail
+	}{
+		{"full batches and a timed tail", StoreRecorderConfig{Batch: 100, FlushEvery: 20 * time.Millisecond}, 450, false},
+		{"close flushes", StoreRecorderConfig{Batch: 1000, FlushEvery: time.Hour}, 321, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st := openSQLite(t, filepath.Join(t.TempDir(), "aicred.db"))
+			tc.cfg.Log = slog.New(slog.NewTextHandler(&lockedBuffer{}, nil))
+			rec := NewStoreRecorder(st, tc.cfg)
+			at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+			for i := range tc.n {
+				if err := rec.RecordUsage(context.Background(), usageRecord(i, at)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.closeFirst {
+				if err := rec.Close(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				waitFor(t, "the timer to flush the tail", func() bool { return rec.Stats().Written == uint64(tc.n) })
+				defer rec.Close(context.Background())
+			}
+			got, err := st.ListUsage(context.Background(), aicred.UsageFilter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != tc.n || got[0] != usageRecord(0, at) || got[tc.n-1] != usageRecord(tc.n-1, at) {
+				t.Fatalf("%d records in the store, want %d as recorded", len(got), tc.n)
+			}
+			if s := rec.Stats(); s.Written != uint64(tc.n) || s.Lost != 0 || s.Queued != 0 {
+				t.Fatalf("stats %+v", s)
+			}
+		})
+	}
+}
+
+// TestStoreRecorderStoreDown: while the store is locked by another
+// process, recording never blocks the request path; what does not fit in
+// the queue is counted and logged; when the store comes back the queue
+// is written; written + lost = recorded.
+func TestStoreRecorderStoreDown(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "aicred.db")
+	st := openSQLite(t, path, sqlite.BusyTimeout(20*time.Millisecond))
+	// Another process holds the write lock.
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+
+	var logs lockedBuffer
+	rec := NewStoreRecorder(st, StoreRecorderConfig{Batch: 50, FlushEvery: 10 * time.Millisecond, Queue: 100,
+		Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	at := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
+	const n = 2000
+	var slowest time.Duration
+	for i := range n {
+		start := time.Now()
+		if err := rec.RecordUsage(context.Background(), usageRecord(i, at)); err != nil {
+			t.Fatal(err)
+		}
+		slowest = max(slowest, time.Since(start))
+	}
+	if slowest > 50*time.Millisecond {
+		t.Fatalf("a RecordUsage call took %s with the store down: it must not wait for the store", slowest)
+	}
+	lostWhileDown := rec.Lost()
+	// At most the queue and one batch in hand survive.
+	if lostWhileDown < n-100-50 {
+		t.Fatalf("lost %d of %d with a queue of 100", lostWhileDown, n)
+	}
+	waitFor(t, "the loss to be logged", func() bool { return strings.Contains(logs.String(), "usage records lost") })
+	if !strings.Contains(logs.String(), "usage store unavailable") {
+		t.Fatalf("no log of the store being down:\n%s", logs.String())
+	}
+
+	if _, err := conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	if err := rec.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s := rec.Stats()
+	if s.Written+s.Lost != n || s.Written == 0 || s.Retries == 0 {
+		t.Fatalf("stats %+v: written + lost must be %d, with some written after retries", s, n)
+	}
+	got, err := st.ListUsage(context.Background(), aicred.UsageFilter{})
+	if err != nil || uint64(len(got)) != s.Written {
+		t.Fatalf("%d records in the store, %d counted written, %v", len(got), s.Written, err)
+	}
+	if err := rec.RecordUsage(context.Background(), usageRecord(0, at)); aicred.KindOf(err) != aicred.ErrUnavailable {
+		t.Fatalf("after Close: %v", err)
+	}
+	if err := rec.RecordUsage(context.Background(), UsageRecord{}); aicred.KindOf(err) != aicred.ErrInvalid {
+		t.Fatalf("a malformed record: %v", err)
+	}
+}
+
+// TestStoreRecorderCloseDeadline: Close gives up when its context ends
+// while the store stays down, and says how many records were not written.
+func TestStoreRecorderCloseDeadline(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "aicred.db")
+	st := openSQLite(t, path, sqlite.BusyTimeout(200*time.Millisecond))
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	rec := NewStoreRecorder(st, StoreRecorderConfig{Batch: 10, FlushEvery: time.Hour, Log: slog.New(slog.NewTextHandler(&lockedBuffer{}, nil))})
+	for i := range 35 {
+		if err := rec.RecordUsage(context.Background(), usageRecord(i, time.Now())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := rec.Close(ctx); aicred.KindOf(err) != aicred.ErrUnavailable {
+		t.Fatalf("Close with the store down: %v", err)
+	}
+	conn.ExecContext(context.Background(), "ROLLBACK")
+	waitFor(t, "the writer to give up or finish", func() bool { s := rec.Stats(); return s.Written+s.Lost == 35 })
+}
+
+// BenchmarkStoreRecorder measures the request path's cost: queueing one
+// record, with the writer draining into SQLite behind it.
+func BenchmarkStoreRecorder(b *testing.B) {
+	st := openSQLite(b, filepath.Join(b.TempDir(), "aicred.db"))
+	rec := NewStoreRecorder(st, StoreRecorderConfig{Queue: 1 << 20, Log: slog.New(slog.NewTextHandler(&lockedBuffer{}, nil))})
+	r := usageRecord(1, time.Now())
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if err := rec.RecordUsage(context.Background(), r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if err := rec.Close(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	if s := rec.Stats(); s.Lost != 0 {
+		b.Fatalf("lost %d", s.Lost)
+	}
+}
