@@ -483,6 +483,45 @@ func (c *child) memory() (peak, now int64, err error) {
 	return parseStatusKB(string(b), "VmHWM") * 1024, parseStatusKB(string(b), "VmRSS") * 1024, nil
 }
 
+// cpu returns the CPU time (user and system, all threads) the child has
+// used so far.
+func (c *child) cpu() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(c.cmd.Process.Pid) + "/stat")
+	if err != nil {
+		return 0, fmt.Errorf("%s cpu: %w", c.role, err)
+	}
+	d, ok := parseStatCPU(string(b))
+	if !ok {
+		return 0, fmt.Errorf("%s cpu: malformed /proc stat", c.role)
+	}
+	return d, nil
+}
+
+// clockTick is USER_HZ, the unit of /proc/<pid>/stat times; Linux fixes
+// it at 100 on every architecture Go supports.
+const clockTick = 10 * time.Millisecond
+
+// parseStatCPU returns utime + stime from a /proc/<pid>/stat line. The
+// command name (field 2) may hold spaces and parentheses, so fields are
+// counted from the last ')'.
+func parseStatCPU(stat string) (time.Duration, bool) {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(stat[i+1:])
+	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
+	if len(f) < 13 {
+		return 0, false
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	s, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return time.Duration(u+s) * clockTick, true
+}
+
 // parseStatusKB returns the value in kB of a /proc/<pid>/status field
 // ("VmHWM:	  12345 kB"), or 0.
 func parseStatusKB(status, field string) int64 {

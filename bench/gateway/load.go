@@ -93,6 +93,10 @@ type sample struct {
 	Latency    quantiles      `json:"latency"`
 	FirstByte  *quantiles     `json:"first_byte,omitempty"`
 	Failures   map[string]int `json:"failures,omitempty"`
+	// ServerCPU is the CPU time (user + system) the process the client
+	// talked to used per request: unlike latency, it barely moves when
+	// other work on the machine competes for the cores.
+	ServerCPU time.Duration `json:"server_cpu_per_request"`
 }
 
 // quantiles of a latency distribution, in nanoseconds in JSON.
@@ -149,6 +153,7 @@ func (l load) measure(c *http.Client, d time.Duration, acc *accumulator) {
 type accumulator struct {
 	n, ok     int
 	wall      time.Duration // of the measured slices
+	cpu       time.Duration // used by the server process in them
 	lat, ttfb []time.Duration
 	failures  map[string]int
 }
@@ -203,6 +208,9 @@ func trimError(s string) string {
 
 func (a *accumulator) sample() sample {
 	s := sample{Requests: a.n, OK: a.ok, Failures: a.failures}
+	if a.n > 0 {
+		s.ServerCPU = a.cpu / time.Duration(a.n)
+	}
 	if a.wall > 0 {
 		s.Rate = float64(a.n) / a.wall.Seconds()
 		s.Throughput = float64(a.ok) / a.wall.Seconds()

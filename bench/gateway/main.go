@@ -211,10 +211,13 @@ func run(ctx context.Context, o options, progress io.Writer) (*report, error) {
 		return nil, err
 	}
 
+	// server is the process a path's client talks to, whose CPU time
+	// is charged to the path.
 	type path struct {
 		name, base, secret string
+		server             *child
 	}
-	paths := []path{{pathDirect, up.url(), creds.heldKey}, {pathBare, bare.url(), creds.heldKey}, {pathGateway, gw.url(), creds.token}}
+	paths := []path{{pathDirect, up.url(), creds.heldKey, up}, {pathBare, bare.url(), creds.heldKey, bare}, {pathGateway, gw.url(), creds.token, gw}}
 	rep := &report{Rate: o.rate, Duration: o.duration, Warmup: o.warmup, SatWorkers: o.satWorkers, StreamGap: o.streamGap,
 		Rounds: o.rounds, Machine: machine(), Recorder: recorderNote, Admission: admissionNote, LoadBefore: loadAvg()}
 	// Each kind of traffic warms every path, then measures the paths in
@@ -236,13 +239,22 @@ func run(ctx context.Context, o options, progress io.Writer) (*report, error) {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
+				before, err := ps[i].server.cpu()
+				if err != nil {
+					return err
+				}
 				loads[i].measure(clients[i], slice, &accs[i])
+				after, err := ps[i].server.cpu()
+				if err != nil {
+					return err
+				}
+				accs[i].cpu += after - before
 			}
 		}
 		for i, p := range ps {
 			s := accs[i].sample()
-			fmt.Fprintf(progress, "bench/gateway: %-13s %-17s %6d requests, %5.1f%% ok, p50 %s, p99 %s\n",
-				traffic, p.name, s.Requests, 100*s.SuccessRate(), fmtDur(s.Latency.P50), fmtDur(s.Latency.P99))
+			fmt.Fprintf(progress, "bench/gateway: %-13s %-17s %6d requests, %5.1f%% ok, p50 %s, p99 %s, server CPU %s/request\n",
+				traffic, p.name, s.Requests, 100*s.SuccessRate(), fmtDur(s.Latency.P50), fmtDur(s.Latency.P99), fmtDur(s.ServerCPU))
 			rep.Cells = append(rep.Cells, cell{Traffic: traffic, Path: p.name, Warmup: warmed[i], sample: s})
 			clients[i].CloseIdleConnections()
 		}

@@ -130,6 +130,27 @@ func TestFmtDur(t *testing.T) {
 	}
 }
 
+func TestParseStatCPU(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		stat string
+		want time.Duration
+		ok   bool
+	}{
+		{"plain", "4242 (gwbench) S 1 4242 4242 0 -1 4194560 900 0 0 0 150 37 0 0 20 0 9 0 7000 1000000 5000", 1870 * time.Millisecond, true},
+		{"name with spaces and parens", "7 (a) b (c)) R 1 7 7 0 -1 0 0 0 0 0 3 4 0 0 20 0 1 0 1 1 1", 70 * time.Millisecond, true},
+		{"truncated", "7 (x) R 1 7", 0, false},
+		{"no name", "garbage", 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := parseStatCPU(tc.stat)
+			if got != tc.want || ok != tc.ok {
+				t.Errorf("parseStatCPU = %v, %v; want %v, %v", got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+}
+
 func TestParseStatusKB(t *testing.T) {
 	status := "Name:\tgateway\nVmPeak:\t  812344 kB\nVmHWM:\t   41236 kB\nVmRSS:\t   39000 kB\n"
 	for _, tc := range []struct {

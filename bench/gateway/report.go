@@ -105,6 +105,12 @@ func (r *report) evaluate() {
 		d = sg.FirstByte.P99 - sb.FirstByte.P99
 		add("added time to first byte p99, stream @ "+rate, fmtDur(d), "< "+fmtDur(targetAddedTTFB), d < targetAddedTTFB)
 	}
+	if jb != nil && jg != nil {
+		add("gateway − bare, server CPU per request, JSON @ "+rate, fmtDur(jg.ServerCPU-jb.ServerCPU), "", true)
+	}
+	if sb != nil && sg != nil {
+		add("gateway − bare, server CPU per request, stream @ "+rate, fmtDur(sg.ServerCPU-sb.ServerCPU), "", true)
+	}
 	xb, xg := r.cell(trafficSat, pathBare), r.cell(trafficSat, pathGateway)
 	if xb != nil && xg != nil && xb.Throughput > 0 {
 		ratio := xg.Throughput / xb.Throughput
@@ -147,8 +153,8 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&b, "Constant rate %d rps for %s per cell (in %d interleaved slices) after a %s warm-up on the same keep-alive connections; "+
 		"saturation keeps %d requests in flight. Upstream stream events are %s apart after the first.\n\n",
 		r.Rate, r.Duration, r.Rounds, r.Warmup, r.SatWorkers, r.StreamGap)
-	b.WriteString("| traffic | path | requests | success | sent/s | ok/s | p50 | p99 | max | TTFB p50 | TTFB p99 |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| traffic | path | requests | success | sent/s | ok/s | p50 | p99 | max | TTFB p50 | TTFB p99 | server CPU/req |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, c := range r.Cells {
 		traffic := c.Traffic
 		if c.Traffic == trafficSat {
@@ -158,8 +164,8 @@ func (r *report) markdown() string {
 		if c.Traffic == trafficStream && c.FirstByte != nil {
 			ttfb50, ttfb99 = fmtDur(c.FirstByte.P50), fmtDur(c.FirstByte.P99)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %.2f%% | %.0f | %.0f | %s | %s | %s | %s | %s |\n", traffic, c.Path, c.Requests,
-			100*c.SuccessRate(), c.Rate, c.Throughput, fmtDur(c.Latency.P50), fmtDur(c.Latency.P99), fmtDur(c.Latency.Max), ttfb50, ttfb99)
+		fmt.Fprintf(&b, "| %s | %s | %d | %.2f%% | %.0f | %.0f | %s | %s | %s | %s | %s | %s |\n", traffic, c.Path, c.Requests,
+			100*c.SuccessRate(), c.Rate, c.Throughput, fmtDur(c.Latency.P50), fmtDur(c.Latency.P99), fmtDur(c.Latency.Max), ttfb50, ttfb99, fmtDur(c.ServerCPU))
 	}
 	b.WriteString("\n| check | measured | target | result |\n|---|---:|---:|---|\n")
 	for _, c := range r.Checks {
