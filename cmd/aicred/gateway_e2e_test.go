@@ -215,23 +215,34 @@ func secretForms(keys ...string) []string {
 	return out
 }
 
-// TestServeGatewaySDKs runs `aicred serve` with its gateway pointed at
-// local OpenAI and Anthropic servers, gets a token from /oauth/token with
-// a workload JWT, holds generated keys with `aicred credential add`, and
-// drives the official Go SDKs through serve itself.
-func TestServeGatewaySDKs(t *testing.T) {
+// e2eServe is `aicred serve` running in this process with a gateway in
+// front of local providers, and a workload token it issued.
+type e2eServe struct {
+	base     string
+	tok      string
+	held     []string // the held keys and their tails
+	oai, ant *fakeProvider
+	stop     func() result
+}
+
+// startServe holds generated keys with `aicred credential add`, starts
+// serve with the gateway section gatewayYAML returns for the OpenAI and
+// Anthropic fakes' URLs (indented under gateway:), and gets a token from
+// /oauth/token for a workload JWT.
+func startServe(t *testing.T, seed uint64, gatewayYAML func(openaiURL, anthropicURL string) string) *e2eServe {
+	t.Helper()
 	dir := t.TempDir()
 	t.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
 	t.Setenv("AICRED_MASTER_KEY", "")
 	store := filepath.Join(dir, "aicred.db")
 	t.Setenv("AICRED_STORE", store)
 
-	g := provider.NewGen(5)
+	g := provider.NewGen(seed)
 	oaiKey := "sk-proj-" + g.Alnum(74) + "T3BlbkFJ" + g.Alnum(74)
 	antKey := "sk-ant-api03-" + g.URL64(93) + "AA"
-	held := secretForms(oaiKey, antKey)
-	oai := newFakeProvider(t, "openai", oaiKey, openAIChat)
-	ant := newFakeProvider(t, "anthropic", antKey, anthropicMessages)
+	e := &e2eServe{held: secretForms(oaiKey, antKey)}
+	e.oai = newFakeProvider(t, "openai", oaiKey, openAIChat)
+	e.ant = newFakeProvider(t, "anthropic", antKey, anthropicMessages)
 
 	for _, c := range []struct{ prov, kind, id, key string }{
 		{"openai", "project-key", "hc_e2e_openai", oaiKey},
@@ -241,7 +252,7 @@ func TestServeGatewaySDKs(t *testing.T) {
 		if r.code != exitOK {
 			t.Fatalf("credential add %s: %d %s", c.prov, r.code, r.stderr)
 		}
-		assertNoLeak(t, "credential add", held, r.stdout, r.stderr)
+		assertNoLeak(t, "credential add", e.held, r.stdout, r.stderr)
 	}
 
 	is := newIssuer(t, dir)
@@ -252,11 +263,7 @@ store: %q
 log:
   format: json
 gateway:
-  upstreams:
-    openai: %s
-    anthropic: %s
-  max_body_bytes: %d
-  upstream_timeout: 20s
+%s
 issuers:
   - name: ci
     type: oidc
@@ -276,7 +283,7 @@ policies:
     role: sdk-e2e
     claims:
       sub: repo:acme/agent:ref:refs/heads/main
-`, addr, store, oai.srv.URL, ant.srv.URL, maxBodyForTests, is.url, is.jwksFile))
+`, addr, store, gatewayYAML(e.oai.srv.URL, e.ant.srv.URL), is.url, is.jwksFile))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan result, 1)
@@ -285,32 +292,40 @@ policies:
 		code := run(ctx, []string{"serve", "--config", cfgPath}, strings.NewReader(""), &out, &errb)
 		done <- result{code, out.String(), errb.String()}
 	}()
-	stopped := false
-	stop := func() result {
-		cancel()
-		stopped = true
-		return <-done
+	var once sync.Once
+	var res result
+	e.stop = func() result {
+		once.Do(func() { cancel(); res = <-done })
+		return res
 	}
-	t.Cleanup(func() {
-		if !stopped {
-			stop()
-		}
-	})
-	base := "http://" + addr
-	waitServing(t, base, done)
+	t.Cleanup(func() { e.stop() })
+	e.base = "http://" + addr
+	waitServing(t, e.base, done)
 
-	// The token comes from the token endpoint, for a workload JWT.
 	form := url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"},
 		"subject_token":      {is.workloadJWT(t, "repo:acme/agent:ref:refs/heads/main")},
 		"subject_token_type": {"urn:ietf:params:oauth:token-type:jwt"}}
-	code, body := httpDo(t, "POST", base+"/oauth/token", "", strings.NewReader(form.Encode()))
+	code, body := httpDo(t, "POST", e.base+"/oauth/token", "", strings.NewReader(form.Encode()))
 	var tr struct {
 		AccessToken string `json:"access_token"`
 	}
 	if err := json.Unmarshal([]byte(body), &tr); code != http.StatusOK || err != nil || !provider.ValidToken(tr.AccessToken) {
 		t.Fatalf("token exchange: %d", code)
 	}
-	tok := tr.AccessToken
+	e.tok = tr.AccessToken
+	return e
+}
+
+// TestServeGatewaySDKs runs `aicred serve` with its gateway pointed at
+// local OpenAI and Anthropic servers, gets a token from /oauth/token with
+// a workload JWT, holds generated keys with `aicred credential add`, and
+// drives the official Go SDKs through serve itself.
+func TestServeGatewaySDKs(t *testing.T) {
+	e := startServe(t, 5, func(oaiURL, antURL string) string {
+		return fmt.Sprintf("  upstreams:\n    openai: %s\n    anthropic: %s\n  max_body_bytes: %d\n  upstream_timeout: 20s",
+			oaiURL, antURL, maxBodyForTests)
+	})
+	base, tok, held, oai, ant := e.base, e.tok, e.held, e.oai, e.ant
 
 	saw := &clientSaw{}
 	oc := openai.NewClient(option.WithBaseURL(base+"/v1/"), option.WithAPIKey(tok),
@@ -457,13 +472,53 @@ policies:
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	res := stop()
+	res := e.stop()
 	if res.code != exitOK {
 		t.Errorf("serve exit %d", res.code)
 	}
 	assertNoLeak(t, "server log", append(held, tok), res.stderr)
 	if !strings.Contains(res.stderr, `"msg":"usage"`) {
 		t.Error("no usage line in the server log")
+	}
+}
+
+// TestServeGatewayOffAndUnpriced: a provider turned off is not served
+// and never called; a model with no price is charged the configured
+// fallback rate and counted under "other".
+func TestServeGatewayOffAndUnpriced(t *testing.T) {
+	e := startServe(t, 6, func(oaiURL, _ string) string {
+		return "  upstreams:\n    openai: " + oaiURL + "\n    anthropic: off\n  unpriced: {input: 10, output: 20}"
+	})
+	bg := context.Background()
+	ac := anthropic.NewClient(aopt.WithBaseURL(e.base), aopt.WithAPIKey(e.tok), aopt.WithMaxRetries(0))
+	_, err := ac.Messages.New(bg, anthropic.MessageNewParams{Model: anthropic.Model(antModel), MaxTokens: 16,
+		Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("hi"))}})
+	var ae *anthropic.Error
+	if !errors.As(err, &ae) || ae.StatusCode != http.StatusNotFound {
+		t.Fatalf("anthropic turned off: want 404, got %v", err)
+	}
+	if e.ant.callCount() != 0 {
+		t.Fatal("a provider turned off was called")
+	}
+
+	// The role allows gpt-4o-mini*, the price table does not know this one.
+	const unpriced = "gpt-4o-mini-acme-ft"
+	oc := openai.NewClient(option.WithBaseURL(e.base+"/openai/v1/"), option.WithAPIKey(e.tok), option.WithMaxRetries(0))
+	if _, err := oc.Chat.Completions.New(bg, openai.ChatCompletionNewParams{Model: unpriced,
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")}}); err != nil {
+		t.Fatal(err)
+	}
+	want := gateway.Price{Input: 10, Output: 20}.Cost(oaiJSONUsage)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, ok := metricValue(scrape(t, e.base), "aicred_gateway_cost_usd_total", map[string]string{"provider": "openai", "model": "other"})
+		if ok && math.Abs(got-want) < 1e-12 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cost of the unpriced model: %v (present %v), want %v", got, ok, want)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
