@@ -50,12 +50,20 @@ func main() {
 	flag.IntVar(&o.rate, "rate", 2000, "constant request rate of the latency cells (requests per second)")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured time per cell")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured warm-up before each cell, on the same connections")
-	flag.IntVar(&o.rounds, "rounds", 5, "interleaved slices each cell's measured time is split into")
+	flag.IntVar(&o.rounds, "rounds", 10, "interleaved slices each cell's measured time is split into")
 	flag.IntVar(&o.satWorkers, "sat-workers", 32, "requests in flight in the saturation cells")
 	flag.DurationVar(&o.streamGap, "stream-gap", time.Millisecond, "pause between the upstream's stream events after the first")
 	flag.StringVar(&o.format, "format", "md", "output: md or json")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the gateway child to this file")
+	render := flag.String("render", "", "print a report saved with -format json in -format, without measuring")
 	flag.Parse()
+	if *render != "" {
+		if err := renderSaved(*render, o.format, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "bench/gateway:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := o.check(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/gateway:", err)
 		os.Exit(2)
@@ -318,6 +326,19 @@ func machine() string {
 		}
 	}
 	return fmt.Sprintf("%d CPU (%s), %s", numCPU(), cpu, goVersion())
+}
+
+// renderSaved prints a saved JSON report again.
+func renderSaved(path, format string, w io.Writer) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var r report
+	if err := json.Unmarshal(b, &r); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return r.write(w, format)
 }
 
 // loadAvg is the machine's 1, 5 and 15 minute load averages.

@@ -70,7 +70,23 @@ func TestSmoke(t *testing.T) {
 	if rep.Memory[roleGateway].PeakBytes <= 0 {
 		t.Errorf("gateway peak RSS not read: %+v", rep.Memory)
 	}
+	// A report saved as JSON renders the same table again.
+	saved := t.TempDir() + "/report.json"
+	var js strings.Builder
+	if err := rep.write(&js, "json"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(saved, []byte(js.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var again strings.Builder
+	if err := renderSaved(saved, "md", &again); err != nil {
+		t.Fatal(err)
+	}
 	md := rep.markdown()
+	if again.String() != md {
+		t.Errorf("rendered from JSON:\n%s\nwant:\n%s", again.String(), md)
+	}
 	for _, want := range []string{"| chat, stream | gateway |", "added p50 (gateway − bare)", "Peak RSS (VmHWM): gateway"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
