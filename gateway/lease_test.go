@@ -1,0 +1,367 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"log/slog"
+	"math"
+	mrand "math/rand/v2"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/aicred/aicred"
+	"github.com/aicred/aicred/postgres"
+	"github.com/aicred/aicred/sqlite"
+)
+
+// twoStores opens two handles on one database, as two gateway processes
+// would: the same SQLite file, or one PostgreSQL schema.
+type twoStores func(tb testing.TB) (aicred.Store, aicred.Store)
+
+func sqliteTwo(tb testing.TB) (aicred.Store, aicred.Store) {
+	path := filepath.Join(tb.TempDir(), "aicred.db")
+	return openSQLite(tb, path), openSQLite(tb, path)
+}
+
+func postgresTwo(tb testing.TB) (aicred.Store, aicred.Store) {
+	base := os.Getenv("AICRED_TEST_POSTGRES")
+	if base == "" {
+		tb.Skip("AICRED_TEST_POSTGRES is not set: skipping the PostgreSQL case")
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema := "aicred_gw_" + hex.EncodeToString(b[:])
+	exec := func(q string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, base)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, q); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	exec("CREATE SCHEMA " + schema)
+	tb.Cleanup(func() { exec("DROP SCHEMA " + schema + " CASCADE") })
+	u, err := url.Parse(base)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	open := func() aicred.Store {
+		s, err := postgres.Open(context.Background(), u.String())
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { s.Close() })
+		return s
+	}
+	return open(), open()
+}
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(&lockedBuffer{}, nil)) }
+
+func leased(tb testing.TB, st aicred.BudgetService, cfg LeaseConfig) *LeasedAdmission {
+	tb.Helper()
+	if cfg.Log == nil {
+		cfg.Log = quietLog()
+	}
+	a := NewLeasedAdmission(st, cfg)
+	tb.Cleanup(func() { a.Close(context.Background()) })
+	return a
+}
+
+// TestLeasedAdmissionSharedBudget: two gateway processes (two
+// LeasedAdmissions over two store handles) admit 200 concurrent requests
+// each against one budget. Whatever the interleaving, what they settle
+// in total stays within the budget plus one request's reservation, and
+// once both close the store's spend is exactly what they settled.
+func TestLeasedAdmissionSharedBudget(t *testing.T) {
+	backends := []struct {
+		name string
+		open twoStores
+	}{{"sqlite", sqliteTwo}, {"postgres", postgresTwo}}
+	budgets := []struct {
+		name   string
+		limits Limits
+		scope  func(q AdmitRequest, now time.Time) string
+	}{
+		{"token", Limits{TokenUSD: 2}, func(q AdmitRequest, _ time.Time) string { return aicred.TokenBudgetScope(q.TokenID) }},
+		{"workload", Limits{WorkloadDailyUSD: 2}, func(q AdmitRequest, now time.Time) string { return aicred.WorkloadDayScope(q.Workload, now) }},
+	}
+	for _, be := range backends {
+		for _, bg := range budgets {
+			t.Run(be.name+"/"+bg.name, func(t *testing.T) {
+				s1, s2 := be.open(t)
+				adms := []*LeasedAdmission{
+					leased(t, s1, LeaseConfig{Holder: "gw-1", TTL: time.Minute}),
+					leased(t, s2, LeaseConfig{Holder: "gw-2", TTL: time.Minute}),
+				}
+				const perProcess = 200
+				var (
+					mu                        sync.Mutex
+					settled, maxReserve       float64
+					admitted, refused, errors int
+				)
+				var wg sync.WaitGroup
+				for p, adm := range adms {
+					for i := range perProcess {
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							r := mrand.New(mrand.NewPCG(uint64(p), uint64(i)))
+							// Different tokens of one workload for the
+							// workload budget; one token for the token
+							// budget.
+							tok := "tok_shared"
+							if bg.limits.WorkloadDailyUSD > 0 {
+								tok = "tok_" + string(rune('a'+i%26))
+							}
+							cost := 0.01 + 0.04*r.Float64()
+							q := AdmitRequest{TokenID: tok, Workload: "https://issuer repo:acme/app", Limits: bg.limits, CostUSD: cost, Tokens: 1000}
+							tk, err := adm.Admit(context.Background(), q)
+							mu.Lock()
+							defer mu.Unlock()
+							if err != nil {
+								if _, ok := err.(*AdmitError); ok {
+									refused++
+								} else {
+									errors++
+									t.Error(err)
+								}
+								return
+							}
+							admitted++
+							real := cost * (0.3 + 0.7*r.Float64())
+							settled += real
+							maxReserve = max(maxReserve, cost)
+							mu.Unlock()
+							adm.Settle(context.Background(), tk, real, 500)
+							mu.Lock()
+						}()
+					}
+				}
+				wg.Wait()
+				limit := bg.limits.TokenUSD + bg.limits.WorkloadDailyUSD
+				t.Logf("admitted %d, refused %d, settled $%.4f of $%.2f", admitted, refused, settled, limit)
+				if settled > limit+maxReserve {
+					t.Fatalf("settled $%.4f: more than the budget $%.2f plus one reservation $%.4f", settled, limit, maxReserve)
+				}
+				if admitted == 0 || refused == 0 {
+					t.Fatalf("admitted %d, refused %d: the budget should admit some and refuse others", admitted, refused)
+				}
+				scope := bg.scope(AdmitRequest{TokenID: "tok_shared", Workload: "https://issuer repo:acme/app"}, time.Now())
+				for _, adm := range adms {
+					if err := adm.Close(context.Background()); err != nil {
+						t.Fatal(err)
+					}
+				}
+				b, err := s1.GetBudget(context.Background(), scope)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if b.Leases != 0 || math.Abs(b.SpentUSD-settled) > 1e-6 {
+					t.Fatalf("after Close the store has spent $%.6f with %d leases out; the processes settled $%.6f", b.SpentUSD, b.Leases, settled)
+				}
+			})
+		}
+	}
+}
+
+// TestLeasedAdmissionDeadHolder: a process that dies holding an
+// allowance leaves a lease that expires and is then charged in full; the
+// survivor never gets it back as unspent.
+func TestLeasedAdmissionDeadHolder(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "aicred.db")
+	dyingStore, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := openSQLite(t, path)
+	const ttl = 300 * time.Millisecond
+	dying := NewLeasedAdmission(dyingStore, LeaseConfig{Holder: "dying", TTL: ttl, Log: quietLog()})
+	q := AdmitRequest{TokenID: "tok_1", Workload: "w", Limits: Limits{TokenUSD: 10}, CostUSD: 0.1, Tokens: 10}
+	if _, err := dying.Admit(context.Background(), q); err != nil { // takes a $2 allowance, never settles
+		t.Fatal(err)
+	}
+	// The process dies: its store goes away with it, nothing is returned
+	// or renewed.
+	dyingStore.Close()
+	defer dying.Close(context.Background())
+	scope := aicred.TokenBudgetScope("tok_1")
+	b, err := live.GetBudget(context.Background(), scope)
+	if err != nil || b.Leases != 1 || math.Abs(b.OutstandingUSD-2) > 1e-9 {
+		t.Fatalf("before expiry: %+v %v", b, err)
+	}
+
+	survivor := leased(t, live, LeaseConfig{Holder: "survivor", TTL: time.Minute})
+	big := q
+	big.CostUSD = 7.5 // fits in the $8 the dead lease leaves
+	if _, err := survivor.Admit(context.Background(), big); err != nil {
+		t.Fatalf("8 of 10 are left: %v", err)
+	}
+	time.Sleep(2 * ttl)
+	more := q
+	more.CostUSD = 0.6 // 0.5 is left: refused, dead lease or not
+	if _, err := survivor.Admit(context.Background(), more); err == nil {
+		t.Fatal("the dead holder's allowance came back as unspent")
+	} else if ae, ok := err.(*AdmitError); !ok || ae.Reason != RefusedTokenBudget {
+		t.Fatalf("want a token budget refusal, got %v", err)
+	}
+	b, err = live.GetBudget(context.Background(), scope)
+	if err != nil || math.Abs(b.SpentUSD-2) > 1e-9 || b.Leases != 1 {
+		t.Fatalf("after expiry the dead lease must be spend ($2) and only the survivor's lease left: %+v %v", b, err)
+	}
+}
+
+// lockStore holds SQLite's write lock from another connection, as a busy
+// or wedged writer would, until the returned func is called.
+func lockStore(t *testing.T, path string) func() {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		conn.ExecContext(context.Background(), "ROLLBACK")
+		conn.Close()
+		db.Close()
+	}
+}
+
+// TestLeasedAdmissionStoreDown: with the store unreachable, a request the
+// allowance in hand covers is admitted; one that needs a new allowance is
+// refused with ErrUnavailable (the gateway's 503), not admitted.
+func TestLeasedAdmissionStoreDown(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "aicred.db")
+	st := openSQLite(t, path, sqlite.BusyTimeout(50*time.Millisecond))
+	adm := leased(t, st, LeaseConfig{TTL: time.Minute})
+	q := AdmitRequest{TokenID: "tok_1", Workload: "w", Limits: Limits{TokenUSD: 10}, CostUSD: 0.01, Tokens: 10}
+	tk, err := adm.Admit(context.Background(), q) // takes $1
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm.Settle(context.Background(), tk, 0.01, 10)
+
+	unlock := lockStore(t, path)
+	small := q
+	small.CostUSD = 0.5
+	if tk, err = adm.Admit(context.Background(), small); err != nil {
+		t.Fatalf("the allowance in hand covers it: %v", err)
+	}
+	adm.Settle(context.Background(), tk, 0.5, 10)
+	big := q
+	big.CostUSD = 5
+	_, err = adm.Admit(context.Background(), big)
+	if _, isRefusal := err.(*AdmitError); err == nil || isRefusal || aicred.KindOf(err) != aicred.ErrUnavailable {
+		t.Fatalf("store down, allowance short: want ErrUnavailable, got %v", err)
+	}
+	unlock()
+	if tk, err = adm.Admit(context.Background(), big); err != nil {
+		t.Fatalf("store back: %v", err)
+	}
+	adm.Settle(context.Background(), tk, 5, 10)
+}
+
+// TestLeasedAdmissionRatesIdleAndClose: rate limits and concurrency stay
+// per process (MemoryAdmission); an idle allowance is returned with its
+// spend; after Close nothing budgeted is admitted.
+func TestLeasedAdmissionRatesIdleAndClose(t *testing.T) {
+	st := openSQLite(t, filepath.Join(t.TempDir(), "aicred.db"))
+	adm := leased(t, st, LeaseConfig{TTL: time.Minute, Idle: 100 * time.Millisecond, Tick: 20 * time.Millisecond})
+	q := AdmitRequest{TokenID: "tok_1", Workload: "w", Limits: Limits{TokenUSD: 10, Concurrent: 1}, CostUSD: 0.2, Tokens: 10}
+	tk, err := adm.Admit(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adm.Admit(context.Background(), q); err == nil {
+		t.Fatal("a second concurrent request passed Concurrent: 1")
+	} else if ae, ok := err.(*AdmitError); !ok || ae.Reason != RefusedConcurrency {
+		t.Fatalf("want a concurrency refusal, got %v", err)
+	}
+	// The refused request released its budget reservation.
+	if g, _, r := adm.Held(aicred.TokenBudgetScope("tok_1")); g != 4 || math.Abs(r-0.2) > 1e-12 {
+		t.Fatalf("held %v, reserved %v; want 4 (20 x 0.2) and 0.2", g, r)
+	}
+	adm.Settle(context.Background(), tk, 0.15, 5)
+	waitFor(t, "the idle allowance to be returned", func() bool {
+		b, err := st.GetBudget(context.Background(), aicred.TokenBudgetScope("tok_1"))
+		return err == nil && b.Leases == 0 && math.Abs(b.SpentUSD-0.15) < 1e-9
+	})
+	if err := adm.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adm.Admit(context.Background(), q); aicred.KindOf(err) != aicred.ErrUnavailable {
+		t.Fatalf("after Close: %v", err)
+	}
+}
+
+// BenchmarkLeasedAdmitSettle: Admit + Settle against an allowance in
+// hand (no store round trip), with rate limits on, as the gateway's hot
+// path runs it.
+func BenchmarkLeasedAdmitSettle(b *testing.B) {
+	st := openSQLite(b, filepath.Join(b.TempDir(), "aicred.db"))
+	adm := leased(b, st, LeaseConfig{TTL: time.Minute, SliceFraction: 0.5})
+	q := AdmitRequest{TokenID: "tok_1", TokenExpires: time.Now().Add(time.Hour), Workload: "https://issuer repo:acme/app",
+		Limits: Limits{TokenUSD: 1e6, WorkloadDailyUSD: 1e6, RequestsPerMinute: 1e9, Concurrent: 1e6}, CostUSD: 1e-6, Tokens: 100}
+	ctx := context.Background()
+	tk, err := adm.Admit(ctx, q) // warm: take the allowances
+	if err != nil {
+		b.Fatal(err)
+	}
+	adm.Settle(ctx, tk, 1e-6, 100)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		tk, err := adm.Admit(ctx, q)
+		if err != nil {
+			b.Fatal(err)
+		}
+		adm.Settle(ctx, tk, 1e-6, 100)
+	}
+}
+
+// BenchmarkLeasedAdmitSettleParallel: the same from every core, tokens of
+// one workload sharing its daily allowance.
+func BenchmarkLeasedAdmitSettleParallel(b *testing.B) {
+	st := openSQLite(b, filepath.Join(b.TempDir(), "aicred.db"))
+	adm := leased(b, st, LeaseConfig{TTL: time.Minute, SliceFraction: 0.5})
+	ctx := context.Background()
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		q := AdmitRequest{TokenID: "tok_" + string(rune('a'+next.Add(1)%26)), TokenExpires: time.Now().Add(time.Hour),
+			Workload: "https://issuer repo:acme/app", Limits: Limits{TokenUSD: 1e6, WorkloadDailyUSD: 1e6, RequestsPerMinute: 1e9},
+			CostUSD: 1e-6, Tokens: 100}
+		for pb.Next() {
+			tk, err := adm.Admit(ctx, q)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			adm.Settle(ctx, tk, 1e-6, 100)
+		}
+	})
+}
+
