@@ -364,4 +364,3 @@ func BenchmarkLeasedAdmitSettleParallel(b *testing.B) {
 		}
 	})
 }
-
