@@ -103,7 +103,7 @@ func BenchmarkStages(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		req := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(benchBody+"}"))
 		req.Header.Set("Authorization", "Bearer "+f.token)
-		x := &exchange{w: httptest.NewRecorder(), r: req, route: &route{surface: openAI, operation: "chat"}}
+		x := &exchange{w: httptest.NewRecorder(), r: req, route: &route{surface: openAI, operation: "chat", usage: chatUsage}}
 		for _, s := range f.gw.stages {
 			if err := s.serve(x); err != nil {
 				b.Fatal(err)
@@ -123,24 +123,24 @@ func BenchmarkMeter(b *testing.B) {
 	anthropicStream(antRec, nil)
 	for _, tc := range []struct {
 		name   string
-		s      *surface
-		sse    bool
+		s      *usageShape
+		mode   int
 		hiding bool
 		body   []byte
 	}{
-		{"openai-json", openAI, false, false, jsonResp},
-		{"openai-stream-hiding", openAI, true, true, sseResp},
-		{"anthropic-stream", anthropicAPI, true, false, antRec.Body.Bytes()},
+		{"openai-json", chatUsage, modeJSON, false, jsonResp},
+		{"openai-stream-hiding", chatUsage, modeSSE, true, sseResp},
+		{"anthropic-stream", messagesUsage, modeSSE, false, antRec.Body.Bytes()},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			x := &exchange{route: &route{surface: tc.s}, r: httptest.NewRequest("POST", "/", nil)}
+			x := &exchange{route: &route{usage: tc.s}, r: httptest.NewRequest("POST", "/", nil)}
 			buf := make([]byte, 32<<10)
 			b.SetBytes(int64(len(tc.body)))
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
 				m := &meter{x: x, hideUsageChunk: tc.hiding}
 				m.once.Do(func() {})
-				mb := &meteredBody{rc: io.NopCloser(bytes.NewReader(tc.body)), m: m, sse: tc.sse, hiding: tc.hiding}
+				mb := &meteredBody{rc: io.NopCloser(bytes.NewReader(tc.body)), m: m, mode: tc.mode, hiding: tc.hiding}
 				for {
 					if _, err := mb.Read(buf); err != nil {
 						break

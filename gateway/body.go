@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"unicode/utf8"
 )
 
 // requestFacts are the parts of a request body the gateway acts on. They
@@ -21,6 +22,10 @@ type requestFacts struct {
 	MaxTokens int64
 	// IncludeUsage is stream_options.include_usage as the client sent it.
 	IncludeUsage bool
+	// N is "n" (images to generate); 0 = not given.
+	N int64
+	// InputChars counts the characters of a string "input" (speech).
+	InputChars int64
 	// streamOptions is the byte span of the stream_options value, or
 	// {-1,-1} when absent.
 	streamOptions [2]int
@@ -106,6 +111,15 @@ func parseRequest(body []byte) (requestFacts, error) {
 					return f, err
 				}
 				f.IncludeUsage = string(o["include_usage"]) == "true"
+			}
+		case "n":
+			if n, err := strconv.ParseInt(string(val), 10, 64); err == nil && n > 0 {
+				f.N = n
+			}
+		case "input":
+			if val[0] == '"' {
+				// Escapes count as their source characters: a bound from above.
+				f.InputChars = int64(utf8.RuneCount(val) - 2)
 			}
 		case "max_tokens", "max_completion_tokens", "max_output_tokens":
 			bit := seenMax

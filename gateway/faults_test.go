@@ -154,7 +154,7 @@ func TestBadInput(t *testing.T) {
 		{"/v1/chat/completions", `{"model":"gpt-4o-mini","x":"` + strings.Repeat("a", 2<<10) + `"}`, 413},
 		{"/v1/nope", `{}`, 404},
 		{"/anthropic/v1/nope", `{}`, 404},
-		{"/v1/messages/count_tokens", `{}`, 404},
+		{"/v1/messages/nope", `{}`, 404},
 	} {
 		st, body := f.post(t, tc.path, f.token, tc.body)
 		if st != tc.status {

@@ -157,9 +157,9 @@ func TestHideUsageChunkAnySplit(t *testing.T) {
 	j := i + bytes.Index(full[i:], []byte("\n\n")) + 2
 	want := append(bytes.Clone(full[:i]), full[j:]...)
 	for size := 1; size <= len(full); size += 1 + size/4 {
-		x := &exchange{route: &route{surface: openAI}, hideUsage: true, r: httptest.NewRequest("POST", "/", nil)}
+		x := &exchange{route: &route{surface: openAI, usage: chatUsage}, hideUsage: true, r: httptest.NewRequest("POST", "/", nil)}
 		m := &meter{x: x, hideUsageChunk: true}
-		b := &meteredBody{rc: io.NopCloser(&chunked{b: full, n: size}), m: m, sse: true, hiding: true}
+		b := &meteredBody{rc: io.NopCloser(&chunked{b: full, n: size}), m: m, mode: modeSSE, hiding: true}
 		m.once.Do(func() {}) // no recorder here
 		got, err := io.ReadAll(b)
 		if err != nil || !bytes.Equal(got, want) {

@@ -77,14 +77,36 @@ type Config struct {
 	// DefaultMaxOutput is the output assumed for the worst case when a
 	// request sets no max_tokens (default 4096).
 	DefaultMaxOutput int64
-	Transport        http.RoundTripper // default: a clone of http.DefaultTransport
-	Log              *slog.Logger
-	Now              func() time.Time
+	// BedrockRegion is the AWS region requests to Bedrock are signed for
+	// (default: the region in Upstreams["aws"]'s host, else us-east-1).
+	BedrockRegion string
+	Transport     http.RoundTripper // default: a clone of http.DefaultTransport
+	Log           *slog.Logger
+	Now           func() time.Time
 }
 
-// DefaultUpstreams are the providers' public base URLs.
+// DefaultUpstreams are the providers' public base URLs, keyed by catalog
+// provider id; the per-provider path prefix ("/openai/v1" for Groq) is in
+// the mount table in New. Azure OpenAI has none: its host is per
+// resource, so it is served only when configured.
 func DefaultUpstreams() map[string]string {
-	return map[string]string{"openai": "https://api.openai.com", "anthropic": "https://api.anthropic.com"}
+	return map[string]string{
+		"openai":      "https://api.openai.com",
+		"anthropic":   "https://api.anthropic.com",
+		"groq":        "https://api.groq.com",
+		"mistral":     "https://api.mistral.ai",
+		"together":    "https://api.together.xyz",
+		"deepseek":    "https://api.deepseek.com",
+		"openrouter":  "https://openrouter.ai",
+		"xai":         "https://api.x.ai",
+		"perplexity":  "https://api.perplexity.ai",
+		"fireworks":   "https://api.fireworks.ai",
+		"nvidia":      "https://integrate.api.nvidia.com",
+		"cerebras":    "https://api.cerebras.ai",
+		"google":      "https://generativelanguage.googleapis.com",
+		"huggingface": "https://router.huggingface.co",
+		"aws":         "https://bedrock-runtime.us-east-1.amazonaws.com",
+	}
 }
 
 // A stage is one step of the request path before forwarding. It either
@@ -120,8 +142,13 @@ type exchange struct {
 	facts     requestFacts
 	hideUsage bool
 	price     Price
-	key       aicred.Secret
-	meter     *meter
+	// units: the model is priced per unit (image, second, character)
+	// and Usage.InputTokens counts those units; price is per unit.
+	units bool
+	key   *keyEntry
+	meter *meter
+	// action is the model part of a "{model}:action" segment (Gemini).
+	action string
 	// cancel ends the upstream request (a stalled stream).
 	cancel context.CancelCauseFunc
 	// defaultOut is the output assumed when the request sets no
@@ -209,22 +236,106 @@ func New(c Config) (*Gateway, error) {
 		ErrorLog:       slog.NewLogLogger(c.Log.Handler(), slog.LevelDebug),
 	}
 
+	region := c.BedrockRegion
+	if region == "" {
+		region = bedrockRegion(c.Upstreams["aws"])
+	}
+	compat := openAICompatible
+
+	// OpenAI's API, relative to its /v1 root. Free routes (files,
+	// fine-tuning jobs, batches, models) are not model calls:
+	// they carry no per-request token usage, so they are recorded at
+	// cost 0 with outcome ok. The work they start (a fine-tuning run, a
+	// batch) is billed by the provider later and is not metered here.
+	openAIRoutes := []route{
+		{method: "POST", path: "/chat/completions", operation: broker.OpChat, usage: chatUsage},
+		{method: "POST", path: "/responses", operation: broker.OpResponses, usage: responsesUsage},
+		{method: "POST", path: "/embeddings", operation: broker.OpEmbeddings, usage: chatUsage},
+		{method: "GET", path: "/models", operation: broker.OpModels, body: bodyAny, free: true},
+		{method: "GET", path: "/models/{model}", operation: broker.OpModels, body: bodyAny, free: true},
+		{method: "POST", path: "/images/generations", operation: broker.OpImages, usage: imagesUsage, unit: unitImages, defaultModel: "dall-e-2"},
+		{method: "POST", path: "/images/edits", operation: broker.OpImages, body: bodyMultipart, usage: imagesUsage, unit: unitImages, defaultModel: "dall-e-2"},
+		{method: "POST", path: "/images/variations", operation: broker.OpImages, body: bodyMultipart, usage: imagesUsage, unit: unitImages, defaultModel: "dall-e-2"},
+		{method: "POST", path: "/audio/transcriptions", operation: broker.OpAudio, body: bodyMultipart, usage: transcriptionUsage, unit: unitSeconds},
+		{method: "POST", path: "/audio/translations", operation: broker.OpAudio, body: bodyMultipart, usage: transcriptionUsage, unit: unitSeconds},
+		{method: "POST", path: "/audio/speech", operation: broker.OpAudio, usage: speechUsage, unit: unitChars},
+		{method: "POST", path: "/files", operation: broker.OpFiles, body: bodyMultipart, free: true},
+		{method: "GET", path: "/files", operation: broker.OpFiles, body: bodyAny, free: true},
+		{method: "GET", path: "/files/{id}", operation: broker.OpFiles, body: bodyAny, free: true},
+		{method: "DELETE", path: "/files/{id}", operation: broker.OpFiles, body: bodyAny, free: true},
+		{method: "GET", path: "/files/{id}/content", operation: broker.OpFiles, body: bodyAny, free: true},
+		{method: "POST", path: "/fine_tuning/jobs", operation: broker.OpFineTuning, free: true},
+		{method: "GET", path: "/fine_tuning/jobs", operation: broker.OpFineTuning, body: bodyAny, free: true},
+		{method: "GET", path: "/fine_tuning/jobs/{id}", operation: broker.OpFineTuning, body: bodyAny, free: true},
+		{method: "POST", path: "/fine_tuning/jobs/{id}/cancel", operation: broker.OpFineTuning, body: bodyAny, free: true},
+		{method: "GET", path: "/fine_tuning/jobs/{id}/events", operation: broker.OpFineTuning, body: bodyAny, free: true},
+		{method: "POST", path: "/batches", operation: broker.OpBatches, free: true},
+		{method: "GET", path: "/batches", operation: broker.OpBatches, body: bodyAny, free: true},
+		{method: "GET", path: "/batches/{id}", operation: broker.OpBatches, body: bodyAny, free: true},
+		{method: "POST", path: "/batches/{id}/cancel", operation: broker.OpBatches, body: bodyAny, free: true},
+	}
+	anthropicRoutes := []route{
+		{method: "POST", path: "/messages", operation: broker.OpChat, usage: messagesUsage},
+		// Free per Anthropic's docs; the model is still authorized.
+		{method: "POST", path: "/messages/count_tokens", operation: broker.OpChat, free: true},
+		{method: "GET", path: "/models", operation: broker.OpModels, body: bodyAny, free: true},
+		{method: "GET", path: "/models/{model}", operation: broker.OpModels, body: bodyAny, free: true},
+	}
+
+	// Where each provider is served: the client's path prefix, the path
+	// prefix on the provider's base URL, the provider and its routes.
+	// The first mount to claim a method and path wins: unprefixed /v1/models
+	// is OpenAI's.
 	g.mux = http.NewServeMux()
-	routes := map[string]*route{
-		"/v1/chat/completions": {surface: openAI, operation: broker.OpChat, upstream: "/v1/chat/completions"},
-		"/v1/responses":        {surface: openAIResponses, operation: broker.OpResponses, upstream: "/v1/responses"},
-		"/v1/messages":         {surface: anthropicAPI, operation: broker.OpChat, upstream: "/v1/messages"},
+	mounts := []struct {
+		prefix, upstream string
+		surface          *surface
+		routes           []route
+	}{
+		{"/v1", "/v1", openAI, openAIRoutes},
+		{"/openai/v1", "/v1", openAI, openAIRoutes},
+		{"/v1", "/v1", anthropicAPI, anthropicRoutes},
+		{"/anthropic/v1", "/v1", anthropicAPI, anthropicRoutes},
+		// OpenAI-compatible providers. askUsage is off where the API
+		// reports stream usage unasked and may refuse unknown fields.
+		{"/groq/v1", "/openai/v1", compat("groq", true), openAIRoutes},
+		{"/mistral/v1", "/v1", compat("mistral", false), openAIRoutes},
+		{"/together/v1", "/v1", compat("together", true), openAIRoutes},
+		{"/deepseek/v1", "", compat("deepseek", true), openAIRoutes},
+		{"/openrouter/v1", "/api/v1", compat("openrouter", true), openAIRoutes},
+		{"/xai/v1", "/v1", compat("xai", true), openAIRoutes},
+		{"/perplexity/v1", "", compat("perplexity", false), openAIRoutes},
+		{"/fireworks/v1", "/inference/v1", compat("fireworks", true), openAIRoutes},
+		{"/nvidia/v1", "/v1", compat("nvidia", true), openAIRoutes},
+		{"/cerebras/v1", "/v1", compat("cerebras", true), openAIRoutes},
+		{"/huggingface/v1", "/v1", compat("huggingface", true), openAIRoutes},
 	}
-	for path, rt := range routes {
-		prefixed := "/" + rt.surface.provider + path
-		g.mux.Handle("POST "+path, g.handler(rt))
-		g.mux.Handle("POST "+prefixed, g.handler(rt))
+	registered := map[string]bool{}
+	for _, m := range mounts {
+		for _, r := range m.routes {
+			rt := r
+			rt.surface, rt.upstream = m.surface, m.upstream+r.path
+			rt.wild = hasWildcard(rt.upstream)
+			key := r.method + " " + m.prefix + r.path
+			if registered[key] {
+				continue
+			}
+			registered[key] = true
+			g.mux.Handle(key, g.handler(&rt))
+		}
+		if !registered[m.prefix+"/"] {
+			registered[m.prefix+"/"] = true
+			s := m.surface
+			g.mux.HandleFunc(m.prefix+"/", func(w http.ResponseWriter, r *http.Request) {
+				s.writeError(w, http.StatusNotFound, "not_found_error", "unknown_route", "aicred gateway: no such route: "+r.Method+" "+r.URL.Path)
+			})
+		}
 	}
-	for prefix, s := range map[string]*surface{"/v1/": openAI, "/openai/": openAI, "/v1/messages/": anthropicAPI, "/anthropic/": anthropicAPI} {
-		g.mux.HandleFunc(prefix, func(w http.ResponseWriter, r *http.Request) {
-			s.writeError(w, http.StatusNotFound, "not_found_error", "unknown_route", "aicred gateway: no such route: "+r.Method+" "+r.URL.Path)
-		})
-	}
+	// Unknown paths under /v1/messages/ answer in Anthropic's shape.
+	g.mux.HandleFunc("/v1/messages/", func(w http.ResponseWriter, r *http.Request) {
+		anthropicAPI.writeError(w, http.StatusNotFound, "not_found_error", "unknown_route", "aicred gateway: no such route: "+r.Method+" "+r.URL.Path)
+	})
+	_ = region
 	return g, nil
 }
 
@@ -232,12 +343,18 @@ func New(c Config) (*Gateway, error) {
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.ServeHTTP(w, r) }
 
 func (g *Gateway) handler(rt *route) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.serve(w, r, rt, "") })
+}
+
+// serve runs one request through the stages and the proxy; action is the
+// model of a "{model}:action" path segment, if the route has one.
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, rt *route, action string) {
+	{
 		if _, ok := g.upstreams[rt.surface.provider]; !ok {
 			rt.surface.writeError(w, http.StatusNotFound, "not_found_error", "unknown_route", "aicred gateway: provider "+rt.surface.provider+" is not configured")
 			return
 		}
-		x := &exchange{w: w, r: r, route: rt, start: g.now(), defaultOut: g.maxOut}
+		x := &exchange{w: w, r: r, route: rt, start: g.now(), defaultOut: g.maxOut, action: action}
 		for _, s := range g.stages {
 			if err := s.serve(x); err != nil {
 				g.refuse(x, err)
@@ -251,7 +368,7 @@ func (g *Gateway) handler(rt *route) http.Handler {
 		defer x.settleReserved()
 		x.r, x.cancel = r.WithContext(ctx), cancel
 		g.proxy.ServeHTTP(w, x.r)
-	})
+	}
 }
 
 // A refusal is a stage's answer to the client.
@@ -278,12 +395,8 @@ func (g *Gateway) refuse(x *exchange, err error) {
 			rf = &refusal{http.StatusServiceUnavailable, "api_error", "unavailable", "aicred gateway: temporarily unavailable", 0}
 		}
 	}
-	typ := rf.typ
-	if rf.status == http.StatusTooManyRequests && x.route.surface == anthropicAPI {
-		typ = "rate_limit_error"
-	}
 	retryAfterHeader(x.w, rf.retryAfter)
-	x.route.surface.writeError(x.w, rf.status, typ, rf.code, rf.msg)
+	x.route.surface.writeError(x.w, rf.status, rf.typ, rf.code, rf.msg)
 	if g.refusals != nil {
 		e := Refusal{Time: x.start, Provider: x.route.surface.provider, Operation: string(x.route.operation),
 			Status: rf.status, Code: rf.code, SourceIP: clientIP(x.r), UserAgent: userAgent(x.r)}
@@ -297,34 +410,41 @@ func (g *Gateway) refuse(x *exchange, err error) {
 	}
 }
 
-// authenticate finds the grant of the aicred token in Authorization:
-// Bearer or x-api-key. Both may be sent (the Anthropic SDK does when both
-// are configured); then they must agree.
+// authenticate finds the grant of the aicred token in the header the
+// surface's SDK sends it in: Authorization: Bearer (OpenAI, Hugging Face,
+// Bedrock API-key clients), x-api-key (Anthropic), api-key (Azure) or
+// x-goog-api-key (Gemini). Several may be sent (the Anthropic SDK does
+// when both are configured); then they must agree. A "key" query
+// parameter is never read: tokens do not belong in URLs (access logs).
 type authenticate struct {
 	tokens broker.TokenStore
 	now    func() time.Time
 }
 
+var tokenHeaders = [...]string{"X-Api-Key", "Api-Key", "X-Goog-Api-Key"}
+
 func (a authenticate) serve(x *exchange) error {
 	h := x.r.Header
-	var bearer string
+	var tok string
 	if v := h.Get("Authorization"); v != "" {
 		// The scheme is case-insensitive (RFC 9110 section 11.1).
 		if len(v) < 7 || !strings.EqualFold(v[:7], "Bearer ") {
 			return refuse(http.StatusUnauthorized, "authentication_error", "invalid_api_key", "aicred gateway: Authorization must be a Bearer token")
 		}
-		bearer = strings.TrimSpace(v[7:])
+		tok = strings.TrimSpace(v[7:])
 	}
-	key := strings.TrimSpace(h.Get("X-Api-Key"))
-	tok := bearer
-	switch {
-	case tok == "":
-		tok = key
-	case key != "" && key != tok:
-		return refuse(http.StatusUnauthorized, "authentication_error", "invalid_api_key", "aicred gateway: Authorization and x-api-key carry different tokens")
+	for _, name := range tokenHeaders {
+		key := strings.TrimSpace(h.Get(name))
+		switch {
+		case key == "":
+		case tok == "":
+			tok = key
+		case key != tok:
+			return refuse(http.StatusUnauthorized, "authentication_error", "invalid_api_key", "aicred gateway: the request carries different tokens in different headers")
+		}
 	}
 	if tok == "" {
-		return refuse(http.StatusUnauthorized, "authentication_error", "missing_api_key", "aicred gateway: no aicred token (Authorization: Bearer or x-api-key)")
+		return refuse(http.StatusUnauthorized, "authentication_error", "missing_api_key", "aicred gateway: no aicred token (Authorization: Bearer, x-api-key, api-key or x-goog-api-key)")
 	}
 	g, err := broker.ValidateToken(x.r.Context(), a.tokens, tok, a.now())
 	if err != nil {
@@ -355,11 +475,33 @@ func (s readBody) serve(x *exchange) error {
 		return refuse(http.StatusBadRequest, "invalid_request_error", "invalid_body", "aicred gateway: could not read the request body")
 	}
 	x.body = buf.Bytes()
-	f, err := parseRequest(x.body)
-	if err != nil {
-		return refuse(http.StatusBadRequest, "invalid_request_error", "invalid_json", "aicred gateway: "+err.Error())
+	rt := x.route
+	switch rt.body {
+	case bodyJSON:
+		f, err := parseRequest(x.body)
+		if err != nil {
+			return refuse(http.StatusBadRequest, "invalid_request_error", "invalid_json", "aicred gateway: "+err.Error())
+		}
+		x.facts = f
+	case bodyMultipart:
+		f, err := parseMultipart(x.body, x.r.Header.Get("Content-Type"))
+		if err != nil {
+			return refuse(http.StatusBadRequest, "invalid_request_error", "invalid_multipart", "aicred gateway: "+err.Error())
+		}
+		x.facts = f
 	}
-	x.facts = f
+	if !rt.wild {
+		return nil
+	}
+	// A wildcard may not climb out of its place in the upstream path.
+	for _, name := range wildcards(rt.upstream) {
+		if v := x.pathValue(name); v == "" || v == "." || v == ".." {
+			return refuse(http.StatusBadRequest, "invalid_request_error", "invalid_path", "aicred gateway: invalid path segment {"+name+"}")
+		}
+	}
+	if rt.pathModel != "" {
+		x.facts.Model, x.facts.HasModel = x.pathValue(rt.pathModel), true
+	}
 	return nil
 }
 
@@ -371,11 +513,21 @@ func (authorize) serve(x *exchange) error {
 	deny := func(msg string) error {
 		return refuse(http.StatusForbidden, "permission_error", "forbidden", "aicred gateway: "+msg)
 	}
-	p := x.route.surface.provider
-	if !x.facts.HasModel || x.facts.Model == "" {
+	rt := x.route
+	p := rt.surface.provider
+	if !x.facts.HasModel && rt.defaultModel != "" {
+		x.facts.Model, x.facts.HasModel = rt.defaultModel, true
+	}
+	if rt.stream {
+		x.facts.Stream = true
+	}
+	// A model call must name its model; other routes are checked on the
+	// model only when they name one (creating a fine-tuning job).
+	if (!x.facts.HasModel || x.facts.Model == "") && (!rt.free || x.facts.HasModel) {
 		return refuse(http.StatusBadRequest, "invalid_request_error", "missing_model", `aicred gateway: the request names no "model"`)
 	}
-	var provOK, opOK, modelOK bool
+	modelOK := !x.facts.HasModel
+	var provOK, opOK bool
 	for _, v := range x.grant.Scope {
 		switch {
 		case strings.HasPrefix(v, "provider:"):
@@ -383,14 +535,14 @@ func (authorize) serve(x *exchange) error {
 		case strings.HasPrefix(v, "model:"):
 			modelOK = modelOK || globMatch(v[len("model:"):], x.facts.Model)
 		default:
-			opOK = opOK || v == string(x.route.operation)
+			opOK = opOK || v == string(rt.operation)
 		}
 	}
 	switch {
 	case !provOK:
 		return deny("this token may not use provider " + p)
 	case !opOK:
-		return deny("this token may not perform " + string(x.route.operation))
+		return deny("this token may not perform " + string(rt.operation))
 	case !modelOK:
 		return deny("this token may not use model " + quoteModel(x.facts.Model))
 	}
@@ -403,7 +555,7 @@ func (authorize) serve(x *exchange) error {
 type askUsage struct{}
 
 func (askUsage) serve(x *exchange) error {
-	if x.route.surface != openAI || !x.facts.Stream || x.facts.IncludeUsage {
+	if x.route.usage != chatUsage || !x.route.surface.askUsage || !x.facts.Stream || x.facts.IncludeUsage || x.route.operation != broker.OpChat {
 		return nil
 	}
 	b, err := withIncludeUsage(x.body, x.facts)
@@ -429,9 +581,20 @@ type priceModel struct {
 }
 
 func (s priceModel) serve(x *exchange) error {
-	if p, ok := s.prices.Lookup(x.route.surface.provider, x.facts.Model); ok {
-		x.price = p
-		return nil
+	rt := x.route
+	if rt.free {
+		return nil // not a model call: nothing to price
+	}
+	if p, ok := s.prices.Lookup(rt.surface.provider, x.facts.Model); ok {
+		if rate, ok := p.unitRate(rt.unit); ok {
+			x.price, x.units = Price{Provider: p.Provider, Model: p.Model, Input: rate * 1e6, Source: p.Source, AsOf: p.AsOf}, true
+			return nil
+		}
+		// Embeddings have no output; any other call needs both rates.
+		if p.Input > 0 && (p.Output > 0 || rt.operation == broker.OpEmbeddings) {
+			x.price = p
+			return nil
+		}
 	}
 	if s.unpriced != nil {
 		x.price = *s.unpriced
@@ -459,8 +622,9 @@ func (s credential) serve(x *exchange) error {
 			return aicred.Errorf(aicred.ErrUnavailable, "held credential %s: %v", id, err)
 		}
 		env := e.environment == "" || x.grant.Environment == "" || e.environment == x.grant.Environment
-		if e.provider == p && env && (e.heldExpires.IsZero() || s.now().Before(e.heldExpires)) {
-			x.key = e.key
+		usable := x.route.surface.usable == nil || x.route.surface.usable(e)
+		if e.provider == p && env && usable && (e.heldExpires.IsZero() || s.now().Before(e.heldExpires)) {
+			x.key = e
 			return nil
 		}
 	}
@@ -471,21 +635,103 @@ func (s credential) serve(x *exchange) error {
 // for the real key.
 func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	x := pr.In.Context().Value(exchangeKey{}).(*exchange)
-	base := g.upstreams[x.route.surface.provider]
+	rt := x.route
+	base := g.upstreams[rt.surface.provider]
 	out := pr.Out
 	out.URL.Scheme, out.URL.Host = base.Scheme, base.Host
-	out.URL.Path, out.URL.RawPath = base.Path+x.route.upstream, ""
+	if rt.wild {
+		esc := base.EscapedPath() + x.fill(rt.upstream)
+		out.URL.Path, _ = url.PathUnescape(esc)
+		out.URL.RawPath = esc
+	} else {
+		out.URL.Path, out.URL.RawPath = base.Path+rt.upstream, ""
+	}
 	out.URL.RawQuery = pr.In.URL.RawQuery
+	if rt.surface.queryKey && strings.Contains(out.URL.RawQuery, "key") {
+		q := pr.In.URL.Query()
+		q.Del("key")
+		out.URL.RawQuery = q.Encode()
+	}
 	out.Host = ""
 	h := out.Header
 	for _, k := range []string{"Authorization", "X-Api-Key", "Api-Key", "X-Goog-Api-Key", "Cookie",
 		"Openai-Organization", "Openai-Project", "Accept-Encoding", "Content-Length"} {
 		h.Del(k)
 	}
-	x.route.surface.inject(h, x.key.Reveal())
-	out.Body = io.NopCloser(bytes.NewReader(x.body))
-	out.ContentLength = int64(len(x.body))
-	out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(x.body)), nil }
+	for k := range h {
+		// The client's own SigV4 headers (X-Amz-Date, X-Amz-Security-Token,
+		// X-Amz-Content-Sha256) must not reach any provider.
+		if len(k) > 6 && strings.EqualFold(k[:6], "X-Amz-") {
+			delete(h, k)
+		}
+	}
+	if len(x.body) == 0 {
+		out.Body, out.ContentLength, out.GetBody = http.NoBody, 0, nil
+	} else {
+		out.Body = io.NopCloser(bytes.NewReader(x.body))
+		out.ContentLength = int64(len(x.body))
+		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(x.body)), nil }
+	}
+	rt.surface.inject(out, x.key, x.body)
+}
+
+// pathValue is the request's value of a path wildcard; the model of a
+// "{model}:action" segment is the part before the action.
+func (x *exchange) pathValue(name string) string {
+	if x.action != "" && name == x.route.pathModel {
+		return x.action
+	}
+	return x.r.PathValue(name)
+}
+
+// fill replaces each {name} in tmpl by the request's value, escaped as
+// one path segment.
+func (x *exchange) fill(tmpl string) string {
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(tmpl, '{')
+		j := strings.IndexByte(tmpl, '}')
+		if i < 0 || j < i {
+			b.WriteString(tmpl)
+			return b.String()
+		}
+		b.WriteString(tmpl[:i])
+		b.WriteString(escapeSegment(x.pathValue(tmpl[i+1 : j])))
+		tmpl = tmpl[j+1:]
+	}
+}
+
+// wildcards lists the {names} in a path template.
+func wildcards(tmpl string) []string {
+	var names []string
+	for {
+		i := strings.IndexByte(tmpl, '{')
+		j := strings.IndexByte(tmpl, '}')
+		if i < 0 || j < i {
+			return names
+		}
+		names = append(names, tmpl[i+1:j])
+		tmpl = tmpl[j+1:]
+	}
+}
+
+// escapeSegment percent-encodes everything but RFC 3986's unreserved
+// characters, as AWS's SDKs do for a path segment (a Bedrock model id's
+// ':' becomes %3A); other providers accept the same form.
+func escapeSegment(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
 }
 
 func (g *Gateway) modifyResponse(resp *http.Response) error {

@@ -24,6 +24,7 @@ type keyCache struct {
 
 type keyEntry struct {
 	provider    string
+	kind        string // the catalog kind ("access-key-id" for an AWS key pair)
 	environment string
 	key         aicred.Secret
 	heldExpires time.Time
@@ -49,7 +50,7 @@ func (c *keyCache) get(ctx context.Context, id string) (*keyEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	e = &keyEntry{provider: h.Provider, environment: h.Environment, key: s, heldExpires: h.ExpiresAt, expires: c.now().Add(c.ttl)}
+	e = &keyEntry{provider: h.Provider, kind: h.Kind, environment: h.Environment, key: s, heldExpires: h.ExpiresAt, expires: c.now().Add(c.ttl)}
 	c.mu.Lock()
 	c.m[id] = e
 	c.mu.Unlock()

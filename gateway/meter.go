@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/aicred/aicred/broker"
 )
 
 // maxMeteredJSON bounds how much of a JSON response is kept to read its
@@ -39,11 +41,20 @@ type meter struct {
 	once      sync.Once
 }
 
+// How a response body is read for usage.
+const (
+	modePass   = iota // not read: no usage in it, or known already
+	modeJSON          // kept up to maxMeteredJSON and decoded at the end
+	modeSSE           // server-sent events, metered one by one
+	modeFrames        // AWS event stream (Bedrock), metered message by message
+)
+
 // meteredBody passes a response body through while the meter reads it.
 type meteredBody struct {
-	rc  io.ReadCloser
-	m   *meter
-	sse bool
+	rc   io.ReadCloser
+	m    *meter
+	mode int
+	es   eventStreamScanner
 
 	json []byte // JSON response so far; nil past maxMeteredJSON
 	over bool
@@ -109,8 +120,14 @@ func (b *meteredBody) stopIdle() {
 }
 
 func (b *meteredBody) observe(p []byte) {
-	if b.sse {
+	switch b.mode {
+	case modePass:
+		return
+	case modeSSE:
 		b.sc.feed(p, b.event, func([]byte) {})
+		return
+	case modeFrames:
+		b.es.feed(p, b.frame)
 		return
 	}
 	if b.over {
@@ -123,8 +140,12 @@ func (b *meteredBody) observe(p []byte) {
 	b.json = append(b.json, p...)
 }
 
+func (b *meteredBody) frame(eventType string, payload []byte) {
+	b.m.x.route.usage.frame(b.m, eventType, payload)
+}
+
 func (b *meteredBody) event(ev sseEvent) {
-	hide := b.m.x.route.surface.event(b.m, ev)
+	hide := b.m.x.route.usage.event(b.m, ev)
 	if b.hiding && !hide {
 		b.out = append(b.out, ev.raw...)
 	}
@@ -137,10 +158,10 @@ func (b *meteredBody) pass(p []byte) {
 }
 
 func (b *meteredBody) end(err error) {
-	if !b.sse && !b.over {
+	if b.mode == modeJSON && !b.over {
 		// A whole JSON body is complete even if the client hung up before
 		// the proxy read the upstream's EOF.
-		if u, ok := b.m.x.route.surface.usageJSON(b.json); ok {
+		if u, ok := b.m.x.route.usage.json(b.m.x, b.json); ok {
 			b.m.usage, b.m.haveUsage, b.m.done = u, true, true
 		}
 		b.json = nil
@@ -163,7 +184,7 @@ func (b *meteredBody) end(err error) {
 func (b *meteredBody) Close() error {
 	b.stopIdle()
 	err := b.rc.Close()
-	if !b.sse && b.json != nil {
+	if b.mode == modeJSON && b.json != nil {
 		b.end(io.ErrUnexpectedEOF)
 		return err
 	}
@@ -201,6 +222,13 @@ func (m *meter) record(outcome string) {
 		switch {
 		case outcome == OutcomeUnreachable:
 			// Nothing reached the provider.
+		case x.route.free:
+			// Not a model call (files, batches, fine-tuning jobs, model
+			// lists, token counting): no per-request usage exists and
+			// the provider bills none, so cost 0 is the true cost.
+			if outcome == "" && m.status >= 400 {
+				outcome = OutcomeUpstreamError
+			}
 		case m.status >= 400 && outcome == "":
 			outcome = OutcomeUpstreamError
 			if m.haveUsage {
@@ -234,9 +262,32 @@ func (m *meter) record(outcome string) {
 	})
 }
 
+// audioBytesPerSecond bounds the length of uploaded audio from its size
+// (32 kbit/s, below common speech encodings), for the worst case of a
+// transcription priced per minute.
+const audioBytesPerSecond = 4000
+
 // estimate is the worst case of a request: about four bytes a token in,
-// max_tokens (or Config.DefaultMaxOutput) out.
+// max_tokens (or Config.DefaultMaxOutput) out; for a unit-priced model,
+// its units.
 func (x *exchange) estimate() Usage {
+	if rt := x.route; rt != nil {
+		switch {
+		case rt.free:
+			return Usage{}
+		case x.units:
+			switch rt.unit {
+			case unitImages:
+				return Usage{InputTokens: max(x.facts.N, 1)}
+			case unitSeconds:
+				return Usage{InputTokens: int64(len(x.body))/audioBytesPerSecond + 1}
+			case unitChars:
+				return Usage{InputTokens: x.facts.InputChars}
+			}
+		case rt.operation == broker.OpEmbeddings:
+			return Usage{InputTokens: int64(len(x.body))/4 + 1}
+		}
+	}
 	out := x.facts.MaxTokens
 	if out <= 0 {
 		out = x.defaultOut
@@ -252,16 +303,41 @@ func (g *Gateway) meterResponse(x *exchange, resp *http.Response) {
 	m := &meter{g: g, x: x, status: resp.StatusCode, hideUsageChunk: x.hideUsage}
 	m.requestID = resp.Header.Get(x.route.surface.requestID)
 	x.meter = m
-	b := &meteredBody{rc: resp.Body, m: m, sse: isSSE(resp.Header.Get("Content-Type")), idleFor: g.idle}
+	b := &meteredBody{rc: resp.Body, m: m, idleFor: g.idle}
+	ct := resp.Header.Get("Content-Type")
+	switch u := x.route.usage; {
+	case u == nil:
+	case u.request != nil:
+		if resp.StatusCode < 400 {
+			m.usage, m.haveUsage = u.request(x), true
+		}
+	case u.header != nil && resp.StatusCode < 400:
+		if hu, ok := u.header(resp.Header); ok {
+			m.usage, m.haveUsage = hu, true
+			break
+		}
+		b.mode = modeJSON
+	case isSSE(ct) && u.event != nil:
+		b.mode = modeSSE
+	case isEventStream(ct) && u.frame != nil:
+		b.mode = modeFrames
+	case u.json != nil:
+		b.mode = modeJSON
+	}
 	if x.cancel != nil {
 		b.idle = time.AfterFunc(g.idle, func() { x.cancel(errStalled) })
 	}
-	if b.sse && x.hideUsage {
+	if b.mode == modeSSE && x.hideUsage {
 		b.hiding = true
 		resp.Header.Del("Content-Length")
 		resp.ContentLength = -1
 	}
 	resp.Body = b
+}
+
+func isEventStream(ct string) bool {
+	const p = "application/vnd.amazon.eventstream"
+	return len(ct) >= len(p) && ct[:len(p)] == p
 }
 
 func isSSE(ct string) bool {

@@ -6,12 +6,17 @@ import (
 	"fmt"
 )
 
-// A Price is what one model costs, in US dollars per million tokens.
+// A Price is what one model costs, in US dollars per million tokens, or
+// per unit for models billed by the image, the minute of audio or the
+// character.
 type Price struct {
-	Provider string  `json:"provider"`
-	Model    string  `json:"model"`
-	Input    float64 `json:"input"`
-	Output   float64 `json:"output"`
+	Provider string `json:"provider"`
+	Model    string `json:"model"`
+	// Mode is "chat" (the default: input and output rates), "embedding"
+	// (input only), "image" or "audio" (a unit rate, or token rates).
+	Mode   string  `json:"mode,omitempty"`
+	Input  float64 `json:"input,omitempty"`
+	Output float64 `json:"output,omitempty"`
 	// CachedInput is the rate for cache reads (OpenAI cached prompt
 	// tokens, Anthropic cache_read_input_tokens); 0 means Input.
 	CachedInput float64 `json:"cached_input,omitempty"`
@@ -20,8 +25,16 @@ type Price struct {
 	CacheWrite float64 `json:"cache_write,omitempty"`
 	// CacheWrite1h is the one-hour cache write rate; 0 means CacheWrite.
 	CacheWrite1h float64 `json:"cache_write_1h,omitempty"`
-	Source       string  `json:"source"`
-	AsOf         string  `json:"as_of"`
+	// PerImage is US dollars per generated image. Where the provider's
+	// rate depends on size and quality, the table holds the highest, so
+	// an image is never charged less than it costs.
+	PerImage float64 `json:"per_image,omitempty"`
+	// PerMinute is US dollars per minute of transcribed audio.
+	PerMinute float64 `json:"per_minute,omitempty"`
+	// PerMillionChars is US dollars per million characters of speech input.
+	PerMillionChars float64 `json:"per_million_chars,omitempty"`
+	Source          string  `json:"source"`
+	AsOf            string  `json:"as_of"`
 }
 
 // Cost returns the cost in US dollars of u at p.
@@ -40,6 +53,20 @@ func (p Price) Cost(u Usage) float64 {
 	h1 := min(max(u.CacheWrite1hTokens, 0), u.CacheWriteTokens)
 	return (float64(u.InputTokens)*p.Input + float64(u.CachedTokens)*cached +
 		float64(u.CacheWriteTokens-h1)*write + float64(h1)*write1h + float64(u.OutputTokens)*p.Output) / 1e6
+}
+
+// unitRate is the rate per unit (image, second, character) when p prices
+// that unit.
+func (p Price) unitRate(u unitKind) (float64, bool) {
+	switch {
+	case u == unitImages && p.PerImage > 0:
+		return p.PerImage, true
+	case u == unitSeconds && p.PerMinute > 0:
+		return p.PerMinute / 60, true
+	case u == unitChars && p.PerMillionChars > 0:
+		return p.PerMillionChars / 1e6, true
+	}
+	return 0, false
 }
 
 // A PriceTable finds a model's price by provider and model id.
@@ -73,14 +100,34 @@ func ParsePrices(b []byte) (*PriceTable, error) {
 		switch {
 		case p.Provider == "" || p.Model == "":
 			return nil, fmt.Errorf("models[%d]: provider and model are required", i)
-		case p.Input <= 0 || p.Output <= 0:
-			return nil, fmt.Errorf("models[%d] %s/%s: input and output prices must be positive", i, p.Provider, p.Model)
+		case p.Input < 0 || p.Output < 0 || p.CachedInput < 0 || p.CacheWrite < 0 || p.CacheWrite1h < 0 ||
+			p.PerImage < 0 || p.PerMinute < 0 || p.PerMillionChars < 0:
+			return nil, fmt.Errorf("models[%d] %s/%s: a price is negative", i, p.Provider, p.Model)
+		case !p.rated():
+			return nil, fmt.Errorf("models[%d] %s/%s: mode %q needs positive rates (chat: input and output; embedding: input; image, audio: a unit rate or input and output)", i, p.Provider, p.Model, p.Mode)
 		case p.Source == "" || p.AsOf == "":
 			return nil, fmt.Errorf("models[%d] %s/%s: source and as_of are required", i, p.Provider, p.Model)
 		}
 		t.m[p.Provider+"/"+p.Model] = p
 	}
 	return t, nil
+}
+
+// rated reports whether p has the positive rates its mode needs, so that
+// no model call is ever priced at $0.
+func (p Price) rated() bool {
+	tokens := p.Input > 0 && p.Output > 0
+	switch p.Mode {
+	case "", "chat":
+		return tokens
+	case "embedding":
+		return p.Input > 0
+	case "image":
+		return tokens || p.PerImage > 0
+	case "audio":
+		return tokens || p.PerMinute > 0 || p.PerMillionChars > 0
+	}
+	return false
 }
 
 // Lookup returns the price of provider's model; a dated snapshot

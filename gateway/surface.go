@@ -5,51 +5,125 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/aicred/aicred/broker"
 )
 
-// A surface is one provider API shape: how its errors look, how its key is
-// sent and where its usage appears.
+// A surface is one provider as the gateway speaks to it: the catalog's
+// provider id, how its key is sent and how its errors look.
 type surface struct {
 	provider string
-	// inject sets the real credential on an outgoing request.
-	inject func(h http.Header, key string)
+	// inject sets the real credential on an outgoing request whose body
+	// is body.
+	inject func(out *http.Request, key *keyEntry, body []byte)
+	// usable reports whether a held credential can be injected (an AWS
+	// key pair must be in its documented form); nil: any.
+	usable func(key *keyEntry) bool
 	// writeError writes an error in the provider's own shape.
 	writeError func(w http.ResponseWriter, status int, typ, code, msg string)
-	// usageJSON reads usage from a whole JSON response.
-	usageJSON func(body []byte) (Usage, bool)
+	// requestID is the response header carrying the provider's request id.
+	requestID string
+	// askUsage: the provider honours stream_options.include_usage on chat
+	// completions, so the gateway asks for the usage chunk.
+	askUsage bool
+	// queryKey: the provider also takes a key in the "key" query
+	// parameter, which the gateway strips (it would carry the token).
+	queryKey bool
+}
+
+// usageShape says where a route's response reports usage. A model call
+// without one is charged at its reservation.
+type usageShape struct {
+	// json reads usage from a whole (non-streamed) response.
+	json func(x *exchange, body []byte) (Usage, bool)
 	// event meters one SSE event into m and reports whether the client
 	// must not see it.
 	event func(m *meter, ev sseEvent) (hide bool)
-	// requestID is the response header carrying the provider's request id.
-	requestID string
+	// frame meters one AWS event-stream message.
+	frame func(m *meter, eventType string, payload []byte)
+	// header reads usage from response headers (Bedrock InvokeModel).
+	header func(h http.Header) (Usage, bool)
+	// request: usage is known from the request itself (speech: the
+	// characters sent), charged when the provider answers with success.
+	request func(x *exchange) Usage
 }
 
-// A route ties a path to a surface, an operation and the upstream path.
+// bodyKind says how a route's request body is read.
+type bodyKind uint8
+
+const (
+	bodyJSON      bodyKind = iota // one JSON object; its "model" is authorized
+	bodyMultipart                 // multipart/form-data; its "model" field is authorized
+	bodyAny                       // forwarded as sent, not parsed (GET, DELETE, cancel)
+)
+
+// unitKind is how a model priced per unit rather than per token is metered.
+type unitKind uint8
+
+const (
+	unitNone    unitKind = iota
+	unitImages           // per image generated
+	unitSeconds          // per second of audio (priced per minute)
+	unitChars            // per character of input (speech)
+)
+
+// A route ties a method and path to a surface, an operation and the
+// upstream path.
 type route struct {
+	method    string
+	path      string // ServeMux path under the mount; {name} wildcards
 	surface   *surface
 	operation broker.Operation
-	upstream  string // path on the provider's base URL
+	// upstream is the path on the provider's base URL; {name} takes the
+	// request's wildcard value.
+	upstream string
+	body     bodyKind
+	usage    *usageShape
+	// free: not a model call (files, batches, fine-tuning jobs, model
+	// lists, token counts); recorded at cost 0.
+	free bool
+	unit unitKind
+	// pathModel names the wildcard holding the model (Gemini, Bedrock,
+	// Azure deployments); the body's model is then not used.
+	pathModel string
+	// defaultModel is what the provider runs when the request names no
+	// model; authorization and pricing use it.
+	defaultModel string
+	// stream: the route always streams (Bedrock converse-stream).
+	stream bool
+	// wild: upstream has wildcards to fill.
+	wild bool
 }
 
-var openAI = &surface{
-	provider: "openai",
-	inject: func(h http.Header, key string) {
-		h.Set("Authorization", "Bearer "+key)
-	},
-	writeError: func(w http.ResponseWriter, status int, typ, code, msg string) {
-		var b bytes.Buffer
-		b.WriteString(`{"error":{"message":`)
-		b.WriteString(strconv.Quote(msg))
-		b.WriteString(`,"type":`)
-		b.WriteString(strconv.Quote(typ))
-		b.WriteString(`,"param":null,"code":`)
-		b.WriteString(strconv.Quote(code))
-		b.WriteString("}}\n")
-		writeJSON(w, status, b.Bytes())
-	},
-	usageJSON: func(body []byte) (Usage, bool) {
+func openAIError(w http.ResponseWriter, status int, typ, code, msg string) {
+	var b bytes.Buffer
+	b.WriteString(`{"error":{"message":`)
+	b.WriteString(strconv.Quote(msg))
+	b.WriteString(`,"type":`)
+	b.WriteString(strconv.Quote(typ))
+	b.WriteString(`,"param":null,"code":`)
+	b.WriteString(strconv.Quote(code))
+	b.WriteString("}}\n")
+	writeJSON(w, status, b.Bytes())
+}
+
+func bearer(out *http.Request, key *keyEntry, _ []byte) {
+	out.Header.Set("Authorization", "Bearer "+key.key.Reveal())
+}
+
+var openAI = openAICompatible("openai", true)
+
+// openAICompatible is a provider that speaks OpenAI's API with a Bearer
+// key: OpenAI itself and the OpenAI-compatible providers.
+func openAICompatible(provider string, askUsage bool) *surface {
+	return &surface{provider: provider, inject: bearer, writeError: openAIError, requestID: "X-Request-Id", askUsage: askUsage}
+}
+
+// chatUsage is OpenAI Chat Completions (and embeddings, whose usage is
+// prompt_tokens alone).
+var chatUsage = &usageShape{
+	json: func(_ *exchange, body []byte) (Usage, bool) {
 		var r struct {
 			Usage *openAIUsage `json:"usage"`
 		}
@@ -79,7 +153,6 @@ var openAI = &surface{
 		m.usage, m.haveUsage = c.Usage.usage(), true
 		return m.hideUsageChunk && len(c.Choices) == 0
 	},
-	requestID: "X-Request-Id",
 }
 
 type openAIUsage struct {
@@ -100,16 +173,13 @@ func (u *openAIUsage) usage() Usage {
 	return Usage{InputTokens: u.PromptTokens - cached, CachedTokens: cached, OutputTokens: u.CompletionTokens}
 }
 
-// openAIResponses is the Responses API: OpenAI's errors and key, usage in
-// input_tokens/output_tokens, and in streams only in the terminal event
-// (response.completed, .incomplete or .failed), which is metered too.
-var openAIResponses = &surface{
-	provider:   "openai",
-	inject:     openAI.inject,
-	writeError: openAI.writeError,
-	usageJSON: func(body []byte) (Usage, bool) {
+// responsesUsage is the Responses API: usage in input_tokens/output_tokens,
+// and in streams only in the terminal event (response.completed,
+// .incomplete or .failed), which is metered too.
+var responsesUsage = &usageShape{
+	json: func(_ *exchange, body []byte) (Usage, bool) {
 		var r struct {
-			Usage *responsesUsage `json:"usage"`
+			Usage *tokensUsage `json:"usage"`
 		}
 		if json.Unmarshal(body, &r) != nil || r.Usage == nil {
 			return Usage{}, false
@@ -121,7 +191,7 @@ var openAIResponses = &surface{
 		case "response.completed", "response.incomplete", "response.failed":
 			var e struct {
 				Response struct {
-					Usage *responsesUsage `json:"usage"`
+					Usage *tokensUsage `json:"usage"`
 				} `json:"response"`
 			}
 			if json.Unmarshal(ev.data, &e) == nil && e.Response.Usage != nil {
@@ -131,10 +201,11 @@ var openAIResponses = &surface{
 		}
 		return false
 	},
-	requestID: "X-Request-Id",
 }
 
-type responsesUsage struct {
+// tokensUsage is OpenAI's input_tokens/output_tokens usage (Responses,
+// gpt-image-1, gpt-4o-transcribe).
+type tokensUsage struct {
 	InputTokens        int64 `json:"input_tokens"`
 	OutputTokens       int64 `json:"output_tokens"`
 	InputTokensDetails *struct {
@@ -142,7 +213,7 @@ type responsesUsage struct {
 	} `json:"input_tokens_details"`
 }
 
-func (u *responsesUsage) usage() Usage {
+func (u *tokensUsage) usage() Usage {
 	o := openAIUsage{PromptTokens: u.InputTokens, CompletionTokens: u.OutputTokens}
 	if u.InputTokensDetails != nil {
 		o.PromptTokensDetails = &struct {
@@ -154,10 +225,13 @@ func (u *responsesUsage) usage() Usage {
 
 var anthropicAPI = &surface{
 	provider: "anthropic",
-	inject: func(h http.Header, key string) {
-		h.Set("X-Api-Key", key)
+	inject: func(out *http.Request, key *keyEntry, _ []byte) {
+		out.Header.Set("X-Api-Key", key.key.Reveal())
 	},
 	writeError: func(w http.ResponseWriter, status int, typ, _, msg string) {
+		if status == http.StatusTooManyRequests {
+			typ = "rate_limit_error"
+		}
 		var b bytes.Buffer
 		b.WriteString(`{"type":"error","error":{"type":`)
 		b.WriteString(strconv.Quote(typ))
@@ -166,7 +240,11 @@ var anthropicAPI = &surface{
 		b.WriteString("}}\n")
 		writeJSON(w, status, b.Bytes())
 	},
-	usageJSON: func(body []byte) (Usage, bool) {
+	requestID: "Request-Id",
+}
+
+var messagesUsage = &usageShape{
+	json: func(_ *exchange, body []byte) (Usage, bool) {
 		var r struct {
 			Usage *anthropicUsage `json:"usage"`
 		}
@@ -178,32 +256,37 @@ var anthropicAPI = &surface{
 		return u, true
 	},
 	event: func(m *meter, ev sseEvent) bool {
-		switch string(ev.name) {
-		case "message_start":
-			var e struct {
-				Message struct {
-					Usage *anthropicUsage `json:"usage"`
-				} `json:"message"`
-			}
-			if json.Unmarshal(ev.data, &e) == nil && e.Message.Usage != nil {
-				e.Message.Usage.apply(&m.usage)
-				m.started = true
-			}
-		case "message_delta":
-			// Cumulative: assign, never add.
-			var e struct {
-				Usage *anthropicUsage `json:"usage"`
-			}
-			if json.Unmarshal(ev.data, &e) == nil && e.Usage != nil {
-				e.Usage.apply(&m.usage)
-				m.haveUsage = m.started
-			}
-		case "message_stop":
-			m.done = true
-		}
+		anthropicEvent(m, string(ev.name), ev.data)
 		return false
 	},
-	requestID: "Request-Id",
+}
+
+// anthropicEvent meters one Messages stream event (also found inside
+// Bedrock's InvokeModel stream chunks).
+func anthropicEvent(m *meter, name string, data []byte) {
+	switch name {
+	case "message_start":
+		var e struct {
+			Message struct {
+				Usage *anthropicUsage `json:"usage"`
+			} `json:"message"`
+		}
+		if json.Unmarshal(data, &e) == nil && e.Message.Usage != nil {
+			e.Message.Usage.apply(&m.usage)
+			m.started = true
+		}
+	case "message_delta":
+		// Cumulative: assign, never add.
+		var e struct {
+			Usage *anthropicUsage `json:"usage"`
+		}
+		if json.Unmarshal(data, &e) == nil && e.Usage != nil {
+			e.Usage.apply(&m.usage)
+			m.haveUsage = m.started
+		}
+	case "message_stop":
+		m.done = true
+	}
 }
 
 // anthropicUsage fields are pointers: a message_delta overwrites only the
@@ -232,6 +315,128 @@ func (a *anthropicUsage) apply(u *Usage) {
 		set(&u.CacheWrite1hTokens, a.CacheCreation.Ephemeral1h)
 	}
 }
+
+// imagesUsage: gpt-image-1 reports token usage; DALL-E models are priced
+// per image, counted in the response's data array.
+var imagesUsage = &usageShape{
+	json: func(x *exchange, body []byte) (Usage, bool) {
+		var r struct {
+			Data  []json.RawMessage `json:"data"`
+			Usage *tokensUsage      `json:"usage"`
+		}
+		if json.Unmarshal(body, &r) != nil {
+			return Usage{}, false
+		}
+		if x.units {
+			return Usage{InputTokens: int64(len(r.Data))}, r.Data != nil
+		}
+		if r.Usage == nil {
+			return Usage{}, false
+		}
+		return r.Usage.usage(), true
+	},
+	event: func(m *meter, ev sseEvent) bool {
+		// gpt-image-1 streams end with image_generation.completed (or
+		// image_edit.completed) carrying usage.
+		if bytes.HasSuffix(ev.name, []byte(".completed")) {
+			tokenUsageEvent(m, ev.data)
+			m.done = true
+		}
+		return false
+	},
+}
+
+// transcriptionUsage: whisper-1 reports {"type":"duration","seconds":N},
+// gpt-4o-transcribe {"type":"tokens",...}; streams end with
+// transcript.text.done carrying usage.
+var transcriptionUsage = &usageShape{
+	json: func(x *exchange, body []byte) (Usage, bool) {
+		var r struct {
+			Usage *audioUsage `json:"usage"`
+		}
+		if json.Unmarshal(body, &r) != nil || r.Usage == nil {
+			return Usage{}, false
+		}
+		return r.Usage.usage(x.units)
+	},
+	event: func(m *meter, ev sseEvent) bool {
+		var e struct {
+			Type  string      `json:"type"`
+			Usage *audioUsage `json:"usage"`
+		}
+		if json.Unmarshal(ev.data, &e) == nil && e.Type == "transcript.text.done" {
+			if e.Usage != nil {
+				m.usage, m.haveUsage = e.Usage.usage(m.x.units)
+			}
+			m.done = true
+		}
+		return false
+	},
+}
+
+type audioUsage struct {
+	Type    string  `json:"type"`
+	Seconds float64 `json:"seconds"`
+	tokensUsage
+}
+
+func (a *audioUsage) usage(units bool) (Usage, bool) {
+	switch {
+	case units && a.Type == "duration":
+		// Billed by the second; a part second counts whole.
+		s := int64(a.Seconds)
+		if float64(s) < a.Seconds {
+			s++
+		}
+		return Usage{InputTokens: s}, true
+	case !units && a.Type == "tokens":
+		return a.tokensUsage.usage(), true
+	}
+	return Usage{}, false
+}
+
+func tokenUsageEvent(m *meter, data []byte) {
+	var e struct {
+		Usage *tokensUsage `json:"usage"`
+	}
+	if json.Unmarshal(data, &e) == nil && e.Usage != nil && !m.x.units {
+		m.usage, m.haveUsage = e.Usage.usage(), true
+	}
+}
+
+// speechUsage: text to speech is priced per input character; the answer
+// is audio with no usage, so the request's characters are the usage.
+var speechUsage = &usageShape{
+	// A token-priced voice model is charged the characters as input
+	// tokens: a bound from above.
+	request: func(x *exchange) Usage { return Usage{InputTokens: x.facts.InputChars} },
+}
+
+// googleStatus is the canonical status name Google APIs pair with an
+// HTTP status.
+func googleStatus(status int) string {
+	switch status {
+	case 400, 413:
+		return "INVALID_ARGUMENT"
+	case 401:
+		return "UNAUTHENTICATED"
+	case 403:
+		return "PERMISSION_DENIED"
+	case 404:
+		return "NOT_FOUND"
+	case 429:
+		return "RESOURCE_EXHAUSTED"
+	case 499:
+		return "CANCELLED"
+	case 503, 502:
+		return "UNAVAILABLE"
+	case 504:
+		return "DEADLINE_EXCEEDED"
+	}
+	return "INTERNAL"
+}
+
+func hasWildcard(p string) bool { return strings.IndexByte(p, '{') >= 0 }
 
 func writeJSON(w http.ResponseWriter, status int, b []byte) {
 	h := w.Header()

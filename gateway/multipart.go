@@ -1,0 +1,66 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"mime"
+	"mime/multipart"
+	"strconv"
+	"strings"
+)
+
+// maxFormValue bounds a form field the gateway reads (model, n, stream);
+// model ids are far shorter.
+const maxFormValue = 1 << 10
+
+// parseMultipart reads the facts of a multipart/form-data body (audio
+// transcriptions, image edits, file uploads) already in memory within
+// MaxBodyBytes: the "model", "n" and "stream" fields. File parts are
+// skipped, not copied. Raw parts are used, so a part's
+// Content-Transfer-Encoding is not decoded: the value the gateway
+// authorizes is the bytes the provider's parser sees. A repeated "model"
+// is refused, as in JSON, so the model authorized is the one run.
+func parseMultipart(body []byte, contentType string) (requestFacts, error) {
+	f := requestFacts{streamOptions: [2]int{-1, -1}}
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
+		return f, errors.New("the request body must be multipart/form-data with a boundary")
+	}
+	r := multipart.NewReader(bytes.NewReader(body), params["boundary"])
+	var val [maxFormValue + 1]byte
+	for {
+		p, err := r.NextRawPart()
+		if err == io.EOF {
+			return f, nil
+		}
+		if err != nil {
+			return f, errors.New("malformed multipart body")
+		}
+		name := p.FormName()
+		if p.FileName() != "" || (name != "model" && name != "n" && name != "stream") {
+			continue
+		}
+		n, err := io.ReadFull(p, val[:])
+		if err != io.ErrUnexpectedEOF && err != io.EOF {
+			if err == nil {
+				return f, errors.New("form field " + strconv.Quote(name) + " is too long")
+			}
+			return f, errors.New("malformed multipart body")
+		}
+		v := string(val[:n])
+		switch name {
+		case "model":
+			if f.HasModel {
+				return f, errors.New(`the form repeats the field "model"`)
+			}
+			f.Model, f.HasModel = v, true
+		case "n":
+			if k, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil && k > 0 {
+				f.N = k
+			}
+		case "stream":
+			f.Stream = strings.TrimSpace(v) == "true"
+		}
+	}
+}
