@@ -72,6 +72,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newServeCmd(a),
 		newTokenCmd(a),
 		newAdminTokenCmd(a),
+		newUsageCmd(a),
 	)
 	return root
 }
