@@ -236,7 +236,7 @@ func benchRoleDef() broker.Role {
 // Notes on what the gateway child runs, printed with the table.
 const (
 	recorderNote  = "gateway.StoreRecorder into the SQLite store, gateway.LogRecorder (JSON handler to io.Discard) and gateway metrics, as serve wires them, plus a counter"
-	admissionNote = "gateway.MemoryAdmission (gateway.NewLeasedAdmission has not landed)"
+	admissionNote = "gateway.LeasedAdmission over the SQLite store (budgets spent from leased allowances, rates per process)"
 )
 
 // buildGateway wires the gateway as cmd/aicred/serve.go does: a SQLite
@@ -321,6 +321,10 @@ func buildGateway(ctx context.Context, cfg childConfig) (http.Handler, func(cont
 		return fail("metrics", err)
 	}
 	stored := gateway.NewStoreRecorder(st, gateway.StoreRecorderConfig{Log: log})
+	admission := gateway.NewLeasedAdmission(st, gateway.LeaseConfig{Log: log})
+	closeAll := func(ctx context.Context) error {
+		return errors.Join(admission.Close(ctx), stored.Close(ctx))
+	}
 	counter := &usageCounter{}
 	upstreams := gateway.DefaultUpstreams()
 	upstreams["openai"] = cfg.Upstream
@@ -331,17 +335,17 @@ func buildGateway(ctx context.Context, cfg childConfig) (http.Handler, func(cont
 		Log:       log,
 		Roles:     x.Role,
 		Prices:    prices,
-		Admission: gateway.NewMemoryAdmission(0, nil),
+		Admission: admission,
 	})
 	if err != nil {
-		_ = stored.Close(ctx)
+		_ = closeAll(ctx)
 		return fail("gateway", err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/", metrics.Instrument("gateway", log, gw))
 	finish := func(ctx context.Context) childBye {
 		var bye childBye
-		if err := stored.Close(ctx); err != nil {
+		if err := closeAll(ctx); err != nil {
 			bye.Error = err.Error()
 		}
 		st := stored.Stats()
