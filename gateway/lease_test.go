@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"math"
 	mrand "math/rand/v2"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/aicred/aicred"
+	"github.com/aicred/aicred/broker"
 	"github.com/aicred/aicred/postgres"
 	"github.com/aicred/aicred/sqlite"
 )
@@ -363,4 +366,63 @@ func BenchmarkLeasedAdmitSettleParallel(b *testing.B) {
 			adm.Settle(ctx, tk, 1e-6, 100)
 		}
 	})
+}
+
+// TestGatewayWithStoreBudgets runs the gateway as `aicred serve` would
+// with a shared store: budgets through a LeasedAdmission, usage through a
+// StoreRecorder. With the store locked, a request the allowance in hand
+// covers goes through; one that needs a new allowance gets the
+// provider's 503 shape and never reaches upstream. Afterwards the store
+// holds every usage record and the budget's spend is their cost.
+func TestGatewayWithStoreBudgets(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "aicred.db")
+	st := openSQLite(t, path, sqlite.BusyTimeout(50*time.Millisecond))
+	adm := leased(t, st, LeaseConfig{TTL: time.Minute})
+	rec := NewStoreRecorder(st, StoreRecorderConfig{Log: quietLog()})
+	f := newFixture(t, 31, func(c *Config) {
+		role := &broker.Role{Name: "chat-role", Budget: broker.Budget{PerTokenUSD: 0.05}}
+		c.Roles = func(name string) (*broker.Role, bool) { return role, name == role.Name }
+		c.Admission, c.Usage = adm, rec
+	})
+	f.openai = exactUsage(false)
+	small := reservation(t, "openai", "gpt-4o-mini", oaiBody)
+	bigBody := strings.Replace(oaiBody, `"max_tokens":1000`, `"max_tokens":50000`, 1)
+	if big := reservation(t, "openai", "gpt-4o-mini", bigBody); big < 0.02 || 20*small > 0.02 {
+		t.Fatalf("reservations %v and %v: the test needs the big one above the first allowance (max(10%% of the limit, 20 small ones))", small, big)
+	}
+
+	if st, body := f.post(t, "/v1/chat/completions", f.token, oaiBody); st != 200 {
+		t.Fatalf("store up: %d %s", st, body)
+	}
+	unlock := lockStore(t, path)
+	if st, body := f.post(t, "/v1/chat/completions", f.token, oaiBody); st != 200 {
+		t.Fatalf("store locked, allowance in hand: %d %s", st, body)
+	}
+	status, body := f.post(t, "/v1/chat/completions", f.token, bigBody)
+	if status != http.StatusServiceUnavailable {
+		t.Fatalf("store locked, allowance short: %d %s", status, body)
+	}
+	openAIShaped(t, body)
+	f.mu.Lock()
+	calls := f.calls
+	f.mu.Unlock()
+	if calls != 2 {
+		t.Fatalf("upstream called %d times, want 2: a request refused for want of an allowance must not reach it", calls)
+	}
+	unlock()
+
+	if err := rec.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := adm.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := st.ListUsage(context.Background(), aicred.UsageFilter{TokenID: f.grantID})
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("%d usage records in the store, want 2 (%v)", len(recs), err)
+	}
+	b, err := st.GetBudget(context.Background(), aicred.TokenBudgetScope(f.grantID))
+	if err != nil || b.Leases != 0 || math.Abs(b.SpentUSD-(recs[0].CostUSD+recs[1].CostUSD)) > 1e-9 {
+		t.Fatalf("budget %+v (%v): want the two records' cost spent and no lease out", b, err)
+	}
 }
