@@ -40,6 +40,9 @@ type fixture struct {
 	antKey    string
 	token     string // workload token allowed gpt-4o-mini and claude-haiku-4-5*
 	grantID   string
+	held      heldMap
+	ring      *seal.Keyring
+	creds     []string // held credential ids granted to tokens issued
 
 	mu       sync.Mutex
 	calls    int
@@ -91,15 +94,9 @@ func newFixture(t testing.TB, seed uint64, mod func(*Config)) *fixture {
 		t.Fatal(err)
 	}
 	held := heldMap{}
-	for id, kv := range map[string][2]string{"hc_openai": {"openai", f.openaiKey}, "hc_ant": {"anthropic", f.antKey}} {
-		s := aicred.NewSecret(kv[1])
-		h := &aicred.HeldCredential{ID: id, Provider: kv[0], Fingerprint: s.Fingerprint()}
-		h.Sealed, h.KeyID, err = ring.Seal(s, h.AAD())
-		if err != nil {
-			t.Fatal(err)
-		}
-		held[id] = h
-	}
+	f.held, f.ring = held, ring
+	f.addHeld(t, "hc_openai", "openai", "project-key", f.openaiKey)
+	f.addHeld(t, "hc_ant", "anthropic", "api-key", f.antKey)
 	f.tokens = broker.NewMemoryTokenStore(nil)
 	f.token, f.grantID = f.issue(t, g, []string{"chat", "model:gpt-4o-mini", "model:claude-haiku-4-5*", "provider:openai", "provider:anthropic"})
 
@@ -125,13 +122,27 @@ func (f *fixture) issue(t testing.TB, g *provider.Gen, scope []string) (token, i
 	err := f.tokens.IssueGrant(context.Background(), &aicred.Grant{
 		ID: id, TokenHash: aicred.HashToken(token), Class: aicred.TokenWorkload,
 		Issuer: "https://issuer.test", Subject: "workload-a", Role: "chat-role",
-		Scope: scope, Credentials: []string{"hc_openai", "hc_ant"},
+		Scope: scope, Credentials: f.creds,
 		ExpiresAt: time.Now().Add(time.Hour),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return token, id
+}
+
+// addHeld seals secret as held credential id and grants it to tokens
+// issued from now on.
+func (f *fixture) addHeld(t testing.TB, id, provider, kind, secret string) {
+	s := aicred.NewSecret(secret)
+	h := &aicred.HeldCredential{ID: id, Provider: provider, Kind: kind, Fingerprint: s.Fingerprint()}
+	var err error
+	h.Sealed, h.KeyID, err = f.ring.Seal(s, h.AAD())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.held[id] = h
+	f.creds = append(f.creds, id)
 }
 
 func (f *fixture) upstreamCalls() int {
