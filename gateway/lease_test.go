@@ -89,9 +89,11 @@ func leased(tb testing.TB, st aicred.BudgetService, cfg LeaseConfig) *LeasedAdmi
 
 // TestLeasedAdmissionSharedBudget: two gateway processes (two
 // LeasedAdmissions over two store handles) admit 200 concurrent requests
-// each against one budget. Whatever the interleaving, what they settle
-// in total stays within the budget plus one request's reservation, and
-// once both close the store's spend is exactly what they settled.
+// each against one budget, settling each as it is admitted or all of
+// them only at the end. Whatever the interleaving, what they settle in
+// total stays within the budget plus one request's reservation (and what
+// they hold reserved at once within the budget), and once both close the
+// store's spend is exactly what they settled.
 func TestLeasedAdmissionSharedBudget(t *testing.T) {
 	backends := []struct {
 		name string
@@ -107,80 +109,105 @@ func TestLeasedAdmissionSharedBudget(t *testing.T) {
 	}
 	for _, be := range backends {
 		for _, bg := range budgets {
-			t.Run(be.name+"/"+bg.name, func(t *testing.T) {
-				s1, s2 := be.open(t)
-				adms := []*LeasedAdmission{
-					leased(t, s1, LeaseConfig{Holder: "gw-1", TTL: time.Minute}),
-					leased(t, s2, LeaseConfig{Holder: "gw-2", TTL: time.Minute}),
+			for _, late := range []bool{false, true} {
+				name := be.name + "/" + bg.name + "/settle-at-once"
+				if late {
+					name = be.name + "/" + bg.name + "/settle-after-all"
 				}
-				const perProcess = 200
-				var (
-					mu                        sync.Mutex
-					settled, maxReserve       float64
-					admitted, refused, errors int
-				)
-				var wg sync.WaitGroup
-				for p, adm := range adms {
-					for i := range perProcess {
-						wg.Add(1)
-						go func() {
-							defer wg.Done()
-							r := mrand.New(mrand.NewPCG(uint64(p), uint64(i)))
-							// Different tokens of one workload for the
-							// workload budget; one token for the token
-							// budget.
-							tok := "tok_shared"
-							if bg.limits.WorkloadDailyUSD > 0 {
-								tok = "tok_" + string(rune('a'+i%26))
-							}
-							cost := 0.01 + 0.04*r.Float64()
-							q := AdmitRequest{TokenID: tok, Workload: "https://issuer repo:acme/app", Limits: bg.limits, CostUSD: cost, Tokens: 1000}
-							tk, err := adm.Admit(context.Background(), q)
-							mu.Lock()
-							defer mu.Unlock()
-							if err != nil {
-								if _, ok := err.(*AdmitError); ok {
-									refused++
-								} else {
-									errors++
-									t.Error(err)
-								}
-								return
-							}
-							admitted++
-							real := cost * (0.3 + 0.7*r.Float64())
-							settled += real
-							maxReserve = max(maxReserve, cost)
-							mu.Unlock()
-							adm.Settle(context.Background(), tk, real, 500)
-							mu.Lock()
-						}()
-					}
-				}
-				wg.Wait()
-				limit := bg.limits.TokenUSD + bg.limits.WorkloadDailyUSD
-				t.Logf("admitted %d, refused %d, settled $%.4f of $%.2f", admitted, refused, settled, limit)
-				if settled > limit+maxReserve {
-					t.Fatalf("settled $%.4f: more than the budget $%.2f plus one reservation $%.4f", settled, limit, maxReserve)
-				}
-				if admitted == 0 || refused == 0 {
-					t.Fatalf("admitted %d, refused %d: the budget should admit some and refuse others", admitted, refused)
-				}
-				scope := bg.scope(AdmitRequest{TokenID: "tok_shared", Workload: "https://issuer repo:acme/app"}, time.Now())
-				for _, adm := range adms {
-					if err := adm.Close(context.Background()); err != nil {
-						t.Fatal(err)
-					}
-				}
-				b, err := s1.GetBudget(context.Background(), scope)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if b.Leases != 0 || math.Abs(b.SpentUSD-settled) > 1e-6 {
-					t.Fatalf("after Close the store has spent $%.6f with %d leases out; the processes settled $%.6f", b.SpentUSD, b.Leases, settled)
-				}
-			})
+				t.Run(name, func(t *testing.T) {
+					sharedBudget(t, be.open, bg.limits, bg.scope, late)
+				})
+			}
 		}
+	}
+}
+
+func sharedBudget(t *testing.T, open twoStores, limits Limits, scopeOf func(AdmitRequest, time.Time) string, late bool) {
+	s1, s2 := open(t)
+	adms := []*LeasedAdmission{
+		leased(t, s1, LeaseConfig{Holder: "gw-1", TTL: time.Minute}),
+		leased(t, s2, LeaseConfig{Holder: "gw-2", TTL: time.Minute}),
+	}
+	const perProcess = 200
+	type admitted struct {
+		adm  *LeasedAdmission
+		t    Ticket
+		real float64
+	}
+	var (
+		mu                            sync.Mutex
+		held                          []admitted
+		reserved, settled, maxReserve float64
+		refused                       int
+	)
+	var wg sync.WaitGroup
+	for p, adm := range adms {
+		for i := range perProcess {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := mrand.New(mrand.NewPCG(uint64(p), uint64(i)))
+				// Different tokens of one workload for the workload
+				// budget; one token for the token budget.
+				tok := "tok_shared"
+				if limits.WorkloadDailyUSD > 0 {
+					tok = "tok_" + string(rune('a'+i%26))
+				}
+				cost := 0.01 + 0.04*r.Float64()
+				q := AdmitRequest{TokenID: tok, Workload: "https://issuer repo:acme/app", Limits: limits, CostUSD: cost, Tokens: 1000}
+				tk, err := adm.Admit(context.Background(), q)
+				if err != nil {
+					if _, ok := err.(*AdmitError); !ok {
+						t.Error(err)
+					}
+					mu.Lock()
+					refused++
+					mu.Unlock()
+					return
+				}
+				a := admitted{adm, tk, cost * (0.3 + 0.7*r.Float64())}
+				mu.Lock()
+				reserved += cost
+				settled += a.real
+				maxReserve = max(maxReserve, cost)
+				if late {
+					held = append(held, a)
+				}
+				mu.Unlock()
+				if !late {
+					adm.Settle(context.Background(), tk, a.real, 500)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	limit := limits.TokenUSD + limits.WorkloadDailyUSD
+	if late && reserved > limit+1e-9 {
+		t.Fatalf("$%.4f reserved at once: more than the budget $%.2f", reserved, limit)
+	}
+	for _, a := range held {
+		a.adm.Settle(context.Background(), a.t, a.real, 500)
+	}
+	admittedN := 2*perProcess - refused
+	t.Logf("admitted %d, refused %d, reserved $%.4f, settled $%.4f of $%.2f", admittedN, refused, reserved, settled, limit)
+	if settled > limit+maxReserve {
+		t.Fatalf("settled $%.4f: more than the budget $%.2f plus one reservation $%.4f", settled, limit, maxReserve)
+	}
+	if admittedN == 0 || refused == 0 {
+		t.Fatalf("admitted %d, refused %d: the budget should admit some and refuse others", admittedN, refused)
+	}
+	scope := scopeOf(AdmitRequest{TokenID: "tok_shared", Workload: "https://issuer repo:acme/app"}, time.Now())
+	for _, adm := range adms {
+		if err := adm.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := s1.GetBudget(context.Background(), scope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Leases != 0 || math.Abs(b.SpentUSD-settled) > 1e-6 {
+		t.Fatalf("after Close the store has spent $%.6f with %d leases out; the processes settled $%.6f", b.SpentUSD, b.Leases, settled)
 	}
 }
 
