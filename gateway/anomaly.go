@@ -4,15 +4,21 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"net/http"
 	"net/netip"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/aicred/aicred"
 	"github.com/aicred/aicred/broker"
@@ -155,7 +161,7 @@ type DetectorConfig struct {
 // withDefaults fills zero fields and checks the rest.
 func (c DetectorConfig) withDefaults() (DetectorConfig, error) {
 	bad := func(name string) error {
-		return aicred.Errorf(aicred.ErrInvalid, "anomaly: %s must not be negative", name)
+		return configKeyError(name, "must not be negative")
 	}
 	ints := []struct {
 		name string
@@ -212,13 +218,17 @@ func (c DetectorConfig) withDefaults() (DetectorConfig, error) {
 	}
 	switch {
 	case c.Smoothing > 1:
-		return c, aicred.Errorf(aicred.ErrInvalid, "anomaly: smoothing %g is above 1", c.Smoothing)
-	case c.SpikeFactor <= 1 || c.ModelRatio <= 1:
-		return c, aicred.Errorf(aicred.ErrInvalid, "anomaly: spike_factor and model_ratio must be above 1")
-	case c.SourcePrefixV4 > 32 || c.SourcePrefixV6 > 128:
-		return c, aicred.Errorf(aicred.ErrInvalid, "anomaly: source prefixes are at most 32 (IPv4) and 128 (IPv6) bits")
+		return c, configKeyError("smoothing", "%g is above 1", c.Smoothing)
+	case c.SpikeFactor <= 1:
+		return c, configKeyError("spike_factor", "must be above 1")
+	case c.ModelRatio <= 1:
+		return c, configKeyError("model_ratio", "must be above 1")
+	case c.SourcePrefixV4 > 32:
+		return c, configKeyError("source_prefix_v4", "is above 32 bits")
+	case c.SourcePrefixV6 > 128:
+		return c, configKeyError("source_prefix_v6", "is above 128 bits")
 	case c.AuthFailures > 10000:
-		return c, aicred.Errorf(aicred.ErrInvalid, "anomaly: auth_failures %d is above 10000", c.AuthFailures)
+		return c, configKeyError("auth_failures", "%d is above 10000", c.AuthFailures)
 	}
 	if c.Prices == nil {
 		c.Prices = DefaultPrices()
@@ -230,6 +240,96 @@ func (c DetectorConfig) withDefaults() (DetectorConfig, error) {
 		c.Now = time.Now
 	}
 	return c, nil
+}
+
+// detectorKeyError is an invalid setting, naming its YAML key so that
+// UnmarshalYAML can name its line.
+type detectorKeyError struct {
+	key string
+	err error
+}
+
+func (e *detectorKeyError) Error() string { return e.err.Error() }
+func (e *detectorKeyError) Unwrap() error { return e.err }
+
+func configKeyError(key, format string, args ...any) error {
+	return &detectorKeyError{key: key, err: aicred.Errorf(aicred.ErrInvalid, "anomaly: %s %s", key, fmt.Sprintf(format, args...))}
+}
+
+// UnmarshalYAML decodes and checks the gateway.anomaly section of the
+// server configuration. Unknown keys and invalid values are ErrInvalid
+// errors naming their line. The webhook secret file is read by
+// NewDetector, not here.
+func (c *DetectorConfig) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		*c = DetectorConfig{}
+		return nil
+	}
+	if err := yamlKnownKeys(n, "anomaly", reflect.TypeFor[DetectorConfig]()); err != nil {
+		return err
+	}
+	if wh := yamlValue(n, "webhook"); wh != nil {
+		if err := yamlKnownKeys(wh, "anomaly.webhook", reflect.TypeFor[WebhookConfig]()); err != nil {
+			return err
+		}
+	}
+	type plain DetectorConfig
+	var p plain
+	if err := n.Decode(&p); err != nil {
+		return aicred.Errorf(aicred.ErrInvalid, "anomaly: %w", err)
+	}
+	dc := DetectorConfig(p)
+	if _, err := dc.withDefaults(); err != nil {
+		line := n.Line
+		var ke *detectorKeyError
+		if errors.As(err, &ke) {
+			if v := yamlValue(n, ke.key); v != nil {
+				line = v.Line
+			}
+		}
+		return aicred.Errorf(aicred.ErrInvalid, "line %d: %s", line, err.Error())
+	}
+	if err := dc.Webhook.check(); err != nil {
+		line := n.Line
+		if v := yamlValue(n, "webhook"); v != nil {
+			line = v.Line
+		}
+		return aicred.Errorf(aicred.ErrInvalid, "line %d: %s", line, err.Error())
+	}
+	*c = dc
+	return nil
+}
+
+// yamlKnownKeys refuses keys of mapping n that name no field of t.
+func yamlKnownKeys(n *yaml.Node, section string, t reflect.Type) error {
+	if n.Kind != yaml.MappingNode {
+		return aicred.Errorf(aicred.ErrInvalid, "line %d: %s must be a mapping", n.Line, section)
+	}
+	var names []string
+	for i := range t.NumField() {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); name != "" && name != "-" {
+			names = append(names, name)
+		}
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; !slices.Contains(names, k.Value) {
+			return aicred.Errorf(aicred.ErrInvalid, "line %d: unknown key %q in %s (want %s)", k.Line, k.Value, section, strings.Join(names, ", "))
+		}
+	}
+	return nil
+}
+
+// yamlValue is the value of key in mapping n, or nil.
+func yamlValue(n *yaml.Node, key string) *yaml.Node {
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
 }
 
 // A Detector watches usage records and refusals for signs that a
@@ -320,6 +420,9 @@ func NewDetector(c DetectorConfig) (*Detector, error) {
 			}
 			return e
 		}),
+	}
+	if err := c.Webhook.check(); err != nil {
+		return nil, err
 	}
 	d.workloads.init(c.MaxWorkloads)
 	d.addrs.init(c.MaxAddresses)

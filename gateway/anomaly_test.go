@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/aicred/aicred"
 	"github.com/aicred/aicred/broker"
 	"github.com/aicred/aicred/provider"
@@ -434,7 +436,7 @@ func TestDetectorConfigChecks(t *testing.T) {
 		{"factor 1", func(c *DetectorConfig) { c.SpikeFactor = 1 }, "above 1"},
 		{"smoothing above 1", func(c *DetectorConfig) { c.Smoothing = 1.5 }, "smoothing"},
 		{"negative cooldown", func(c *DetectorConfig) { c.Cooldown = -time.Second }, "cooldown"},
-		{"prefix too long", func(c *DetectorConfig) { c.SourcePrefixV4 = 33 }, "prefixes"},
+		{"prefix too long", func(c *DetectorConfig) { c.SourcePrefixV4 = 33 }, "source_prefix_v4 is above 32"},
 		{"webhook with secret file", func(c *DetectorConfig) {
 			c.Webhook = WebhookConfig{URL: "https://hooks.example/aicred", SecretFile: good}
 		}, ""},
@@ -843,5 +845,83 @@ func BenchmarkDetectorObserveRefusal(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		d.ObserveRefusal(ctx, Refusal{Time: anomalyT0.Add(time.Duration(i) * time.Millisecond), Status: 401, Code: "invalid_token", SourceIP: addrs[i%len(addrs)]})
+	}
+}
+
+func TestDetectorConfigYAML(t *testing.T) {
+	full := `anomaly:
+  warmup_minutes: 10
+  smoothing: 0.3
+  spike_factor: 8
+  cost_floor_usd: 2.5
+  tokens_floor: 300000
+  cost_ceiling_usd: 50
+  tokens_ceiling: 9000000
+  model_ratio: 4
+  auth_failures: 30
+  cooldown: 30m
+  source_prefix_v4: 32
+  source_prefix_v6: 128
+  max_workloads: 500
+  max_addresses: 700
+  max_sources: 8
+  queue_size: 64
+  webhook:
+    url: https://hooks.example/aicred
+    secret_file: /etc/aicred/webhook-secret
+    timeout: 2s
+    retries: 2
+    backoff: 500ms
+`
+	var doc struct {
+		Anomaly DetectorConfig `yaml:"anomaly"`
+	}
+	if err := yaml.Unmarshal([]byte(full), &doc); err != nil {
+		t.Fatal(err)
+	}
+	got := doc.Anomaly
+	want := DetectorConfig{
+		Warmup: 10, Smoothing: 0.3, SpikeFactor: 8, CostFloorUSD: 2.5, TokensFloor: 300000, CostCeilingUSD: 50,
+		TokensCeiling: 9000000, ModelRatio: 4, AuthFailures: 30, Cooldown: 30 * time.Minute, SourcePrefixV4: 32,
+		SourcePrefixV6: 128, MaxWorkloads: 500, MaxAddresses: 700, MaxSources: 8, QueueSize: 64,
+		Webhook: WebhookConfig{URL: "https://hooks.example/aicred", SecretFile: "/etc/aicred/webhook-secret", Timeout: 2 * time.Second, Retries: 2, Backoff: 500 * time.Millisecond},
+	}
+	if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
+		t.Fatalf("decoded\n%+v\nwant\n%+v", got, want)
+	}
+
+	cases := []struct {
+		name, doc, want string
+		line            int
+	}{
+		{"empty section", "anomaly:\n", "", 0},
+		{"unknown key", "anomaly:\n  cooldown: 1m\n  spike_factr: 3\n", `unknown key "spike_factr"`, 3},
+		{"unknown webhook key", "anomaly:\n  webhook:\n    url: https://h.example/\n    secret: x\n", `unknown key "secret" in anomaly.webhook`, 4},
+		{"factor not above 1", "anomaly:\n  cooldown: 1m\n  spike_factor: 0.5\n", "spike_factor must be above 1", 3},
+		{"negative floor", "anomaly:\n  cost_floor_usd: -1\n", "cost_floor_usd must not be negative", 2},
+		{"bad duration", "anomaly:\n  cooldown: soon\n", "soon", 2},
+		{"webhook without secret", "anomaly:\n  webhook:\n    url: https://h.example/\n", "signing secret", 3},
+		{"webhook bad url", "anomaly:\n  webhook:\n    url: ftp://h.example/\n    secret_file: /x\n", "http(s)", 3},
+		{"not a mapping", "anomaly: [1]\n", "must be a mapping", 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var doc struct {
+				Anomaly DetectorConfig `yaml:"anomaly"`
+			}
+			err := yaml.Unmarshal([]byte(c.doc), &doc)
+			if c.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want %q", err, c.want)
+			}
+			if !strings.Contains(err.Error(), "line "+strconv.Itoa(c.line)) {
+				t.Errorf("error %q does not name line %d", err, c.line)
+			}
+		})
 	}
 }

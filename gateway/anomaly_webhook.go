@@ -65,10 +65,30 @@ type webhook struct {
 
 const maxWebhookBackoff = time.Minute
 
-func newWebhook(c WebhookConfig, client *http.Client, log *slog.Logger) (*webhook, error) {
+// check validates what can be checked without reading the secret file.
+func (c WebhookConfig) check() error {
+	if c.URL == "" {
+		if c.SecretFile != "" || c.Secret != nil {
+			return aicred.Errorf(aicred.ErrInvalid, "anomaly webhook: a secret without a url")
+		}
+		return nil
+	}
 	u, err := url.Parse(c.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-		return nil, aicred.Errorf(aicred.ErrInvalid, "anomaly webhook: want an absolute http(s) URL without credentials")
+		return aicred.Errorf(aicred.ErrInvalid, "anomaly webhook: want an absolute http(s) URL without credentials")
+	}
+	if c.SecretFile == "" && c.Secret == nil {
+		return aicred.Errorf(aicred.ErrInvalid, "anomaly webhook: a signing secret (secret_file) is required")
+	}
+	if c.Timeout < 0 || c.Retries < 0 || c.Backoff < 0 {
+		return aicred.Errorf(aicred.ErrInvalid, "anomaly webhook: timeout, retries and backoff must not be negative")
+	}
+	return nil
+}
+
+func newWebhook(c WebhookConfig, client *http.Client, log *slog.Logger) (*webhook, error) {
+	if err := c.check(); err != nil {
+		return nil, err
 	}
 	secret := c.Secret
 	if secret == nil && c.SecretFile != "" {
@@ -81,9 +101,6 @@ func newWebhook(c WebhookConfig, client *http.Client, log *slog.Logger) (*webhoo
 	key, err := webhookKey(secret)
 	if err != nil {
 		return nil, err
-	}
-	if c.Timeout < 0 || c.Retries < 0 || c.Backoff < 0 {
-		return nil, aicred.Errorf(aicred.ErrInvalid, "anomaly webhook: timeout, retries and backoff must not be negative")
 	}
 	w := &webhook{url: c.URL, key: key, client: client, timeout: c.Timeout, retries: c.Retries, backoff: c.Backoff, log: log, now: time.Now}
 	if w.timeout == 0 {
