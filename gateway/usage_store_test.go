@@ -134,16 +134,16 @@ func TestStoreRecorderStoreDown(t *testing.T) {
 		Log: slog.New(slog.NewTextHandler(&logs, nil))})
 	at := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
 	const n = 2000
-	var slowest time.Duration
+	start := time.Now()
 	for i := range n {
-		start := time.Now()
 		if err := rec.RecordUsage(context.Background(), usageRecord(i, at)); err != nil {
 			t.Fatal(err)
 		}
-		slowest = max(slowest, time.Since(start))
 	}
-	if slowest > 50*time.Millisecond {
-		t.Fatalf("a RecordUsage call took %s with the store down: it must not wait for the store", slowest)
+	// Waiting for the store even once per batch would take seconds (20ms
+	// busy timeout); not waiting takes microseconds a call.
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("%d RecordUsage calls took %s with the store down: they must not wait for the store", n, took)
 	}
 	lostWhileDown := rec.Lost()
 	// At most the queue and one batch in hand survive.

@@ -123,10 +123,12 @@ func testBudgetInvalid(t *testing.T, b Backend) {
 func testBudgetExpiry(t *testing.T, b Backend) {
 	s := open(t, b)
 	scope := aicred.TokenBudgetScope(GrantID())
-	dead := take(t, s, scope, 10, 3, 150*time.Millisecond)
-	alive := take(t, s, scope, 10, 2, 150*time.Millisecond)
+	// Long enough for the renewal to come first on a loaded machine.
+	const ttl = 600 * time.Millisecond
+	dead := take(t, s, scope, 10, 3, ttl)
+	alive := take(t, s, scope, 10, 2, ttl)
 	must(s.RenewAllowance(ctx(t), alive.LeaseID, time.Minute))(t)
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(ttl + 200*time.Millisecond)
 
 	_, err := s.RenewAllowance(ctx(t), dead.LeaseID, time.Minute)
 	wantKind(t, err, aicred.ErrNotFound)
