@@ -281,6 +281,27 @@ func New(c Config) (*Gateway, error) {
 		{method: "GET", path: "/models", operation: broker.OpModels, body: bodyAny, free: true},
 		{method: "GET", path: "/models/{model}", operation: broker.OpModels, body: bodyAny, free: true},
 	}
+	azureRoutes := []route{
+		{method: "POST", path: "/deployments/{deployment}/chat/completions", operation: broker.OpChat, usage: chatUsage, pathModel: "deployment"},
+		{method: "POST", path: "/deployments/{deployment}/embeddings", operation: broker.OpEmbeddings, usage: chatUsage, pathModel: "deployment"},
+		{method: "POST", path: "/v1/chat/completions", operation: broker.OpChat, usage: chatUsage},
+		{method: "POST", path: "/v1/embeddings", operation: broker.OpEmbeddings, usage: chatUsage},
+		{method: "POST", path: "/v1/responses", operation: broker.OpResponses, usage: responsesUsage},
+		{method: "GET", path: "/v1/models", operation: broker.OpModels, body: bodyAny, free: true},
+	}
+	// Gemini names the model and the method in one path segment
+	// ("{model}:generateContent"); such routes share one ServeMux pattern
+	// and are told apart by the part after the colon.
+	geminiRoutes := []route{
+		{method: "POST", path: "/v1beta/models/{model}:generateContent", operation: broker.OpChat, usage: geminiUsage, pathModel: "model"},
+		{method: "POST", path: "/v1beta/models/{model}:streamGenerateContent", operation: broker.OpChat, usage: geminiUsage, pathModel: "model", stream: true},
+		// Free: counting tokens is not billed.
+		{method: "POST", path: "/v1beta/models/{model}:countTokens", operation: broker.OpChat, pathModel: "model", free: true},
+		// embedContent reports no usage: charged at its reservation.
+		{method: "POST", path: "/v1beta/models/{model}:embedContent", operation: broker.OpEmbeddings, usage: geminiUsage, pathModel: "model"},
+		{method: "GET", path: "/v1beta/models", operation: broker.OpModels, body: bodyAny, free: true},
+		{method: "GET", path: "/v1beta/models/{model}", operation: broker.OpModels, body: bodyAny, free: true},
+	}
 
 	// Where each provider is served: the client's path prefix, the path
 	// prefix on the provider's base URL, the provider and its routes.
@@ -311,14 +332,25 @@ func New(c Config) (*Gateway, error) {
 		{"/nvidia/v1", "/v1", compat("nvidia", true), openAIRoutes},
 		{"/cerebras/v1", "/v1", compat("cerebras", true), openAIRoutes},
 		{"/huggingface/v1", "/v1", compat("huggingface", true), openAIRoutes},
+		{"/azure/openai", "/openai", azureOpenAI, azureRoutes},
+		{"/gemini", "", gemini, geminiRoutes},
 	}
 	registered := map[string]bool{}
+	actions := map[string]map[string]*route{} // pattern -> ":action" -> route
 	for _, m := range mounts {
 		for _, r := range m.routes {
 			rt := r
 			rt.surface, rt.upstream = m.surface, m.upstream+r.path
 			rt.wild = hasWildcard(rt.upstream)
 			key := r.method + " " + m.prefix + r.path
+			if i := strings.Index(key, "}:"); i >= 0 {
+				key, action := key[:i+1], key[i+1:]
+				if actions[key] == nil {
+					actions[key] = map[string]*route{}
+				}
+				actions[key][action] = &rt
+				continue
+			}
 			if registered[key] {
 				continue
 			}
@@ -333,6 +365,9 @@ func New(c Config) (*Gateway, error) {
 			})
 		}
 	}
+	for key, acts := range actions {
+		g.mux.Handle(key, g.dispatch(acts))
+	}
 	// Unknown paths under /v1/messages/ answer in Anthropic's shape.
 	g.mux.HandleFunc("/v1/messages/", func(w http.ResponseWriter, r *http.Request) {
 		anthropicAPI.writeError(w, http.StatusNotFound, "not_found_error", "unknown_route", "aicred gateway: no such route: "+r.Method+" "+r.URL.Path)
@@ -346,6 +381,24 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.Serv
 
 func (g *Gateway) handler(rt *route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.serve(w, r, rt, "") })
+}
+
+// dispatch serves the routes that share a "{model}:action" pattern.
+func (g *Gateway) dispatch(acts map[string]*route) http.Handler {
+	var any *route
+	for _, rt := range acts {
+		any = rt
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v := r.PathValue(any.pathModel)
+		if i := strings.LastIndexByte(v, ':'); i > 0 {
+			if rt := acts[v[i:]]; rt != nil {
+				g.serve(w, r, rt, v[:i])
+				return
+			}
+		}
+		any.surface.writeError(w, http.StatusNotFound, "not_found_error", "unknown_route", "aicred gateway: no such route: "+r.Method+" "+r.URL.Path)
+	})
 }
 
 // serve runs one request through the stages and the proxy; action is the

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -164,4 +165,163 @@ func TestCompatibleStreamUsage(t *testing.T) {
 	if !near(recs[0].CostUSD, (1000*0.59+50*0.79)/1e6) || !near(recs[1].CostUSD, (7*0.10+3*0.30)/1e6) || recs[0].Estimated || recs[1].Estimated {
 		t.Fatalf("records %+v", recs)
 	}
+}
+
+// Azure OpenAI: the deployment in the path is the model authorized and
+// priced; the key goes in api-key; api-version passes through; the v1
+// path takes the model from the body.
+func TestAzureOpenAI(t *testing.T) {
+	up := newProviderUpstream(t, openAIJSON)
+	f := newFixture(t, 60, func(c *Config) {
+		c.Upstreams["azure-openai"] = up.URL
+		c.Prices, _ = ParsePrices([]byte(`{"models":[{"provider":"azure-openai","model":"prod-4o-mini","input":0.15,"output":0.6,"source":"operator","as_of":"2026-11-26"}]}`))
+	})
+	key := nil2gen(61).Alnum(84)
+	f.addHeld(t, "hc_azure", "azure-openai", "api-key", key)
+	tok, _ := f.issue(t, nil2gen(62), []string{"chat", "provider:azure-openai", "model:prod-4o-mini"})
+	send := func(path, body string) (int, string) {
+		req, _ := http.NewRequest("POST", f.srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Api-Key", tok) // the Azure SDK's header
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	// The body names an allowed model, but Azure would run the deployment.
+	if st, body := send("/azure/openai/deployments/prod-4o/chat/completions?api-version=2024-10-21", `{"model":"prod-4o-mini","messages":[]}`); st != 403 {
+		t.Fatalf("other deployment: %d %s", st, body)
+	}
+	st, body := send("/azure/openai/deployments/prod-4o-mini/chat/completions?api-version=2024-10-21", `{"messages":[]}`)
+	if st != 200 {
+		t.Fatalf("%d %s", st, body)
+	}
+	r := up.last(t)
+	if r.path != "/openai/deployments/prod-4o-mini/chat/completions" || r.query != "api-version=2024-10-21" ||
+		r.header.Get("Api-Key") != key || r.header.Get("Authorization") != "" {
+		t.Fatalf("upstream got %s?%s", r.path, r.query)
+	}
+	if st, body := send("/azure/openai/v1/chat/completions", `{"model":"prod-4o-mini","messages":[]}`); st != 200 || up.last(t).path != "/openai/v1/chat/completions" {
+		t.Fatalf("v1: %d %s", st, body)
+	}
+	for _, rec := range f.waitRecords(t, 2) {
+		if rec.Provider != "azure-openai" || rec.Model != "prod-4o-mini" || !near(rec.CostUSD, (1000*0.15+200*0.15+300*0.6)/1e6) {
+			t.Fatalf("record %+v", rec)
+		}
+	}
+	if up.calls() != 2 {
+		t.Fatalf("upstream calls %d", up.calls())
+	}
+}
+
+func geminiJSON(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	io.WriteString(w, `{"candidates":[{"content":{"parts":[{"text":"Hi"}],"role":"model"},"finishReason":"STOP"}],
+"usageMetadata":{"promptTokenCount":1000,"candidatesTokenCount":200,"cachedContentTokenCount":400,"thoughtsTokenCount":50,"totalTokenCount":1250},"modelVersion":"gemini-2.5-flash"}`)
+}
+
+func geminiSSE(w http.ResponseWriter, r *http.Request) {
+	sse(w, `data: {"candidates":[{"content":{"parts":[{"text":"Hel"}],"role":"model"}}],"usageMetadata":{"promptTokenCount":1000,"candidatesTokenCount":1}}`+"\r\n\r\n",
+		`data: {"candidates":[{"content":{"parts":[{"text":"lo"}],"role":"model"},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":1000,"candidatesTokenCount":200,"thoughtsTokenCount":50}}`+"\r\n\r\n")
+}
+
+// Gemini: model from the path, key in x-goog-api-key (a key= query
+// parameter is stripped), usageMetadata metered whole, as a JSON array
+// and as SSE; countTokens is free; refusals in Google's shape.
+func TestGemini(t *testing.T) {
+	up := newProviderUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.HasSuffix(r.URL.Path, ":streamGenerateContent") && r.URL.Query().Get("alt") == "sse":
+			geminiSSE(w, r)
+		case strings.HasSuffix(r.URL.Path, ":streamGenerateContent"):
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `[{"candidates":[],"usageMetadata":{"promptTokenCount":1000,"candidatesTokenCount":3}},{"candidates":[],"usageMetadata":{"promptTokenCount":1000,"candidatesTokenCount":250}}]`)
+		case strings.HasSuffix(r.URL.Path, ":countTokens"):
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"totalTokens":31}`)
+		default:
+			geminiJSON(w, r)
+		}
+	})
+	f := newFixture(t, 63, func(c *Config) { c.Upstreams["google"] = up.URL })
+	key := "AIza" + nil2gen(64).Alnum(35)
+	f.addHeld(t, "hc_gemini", "google", "gemini-key", key)
+	tok, _ := f.issue(t, nil2gen(65), []string{"chat", "provider:google", "model:gemini-2.5-flash"})
+	send := func(path string) (int, string) {
+		req, _ := http.NewRequest("POST", f.srv.URL+path, strings.NewReader(`{"contents":[{"parts":[{"text":"hi"}]}]}`))
+		req.Header.Set("X-Goog-Api-Key", tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	// 1000 prompt of which 400 cached, 200 + 50 thoughts out.
+	flash := (600*0.30 + 400*0.30 + 250*2.50) / 1e6
+	for _, tc := range []struct {
+		path, upstream, query string
+		cost                  float64
+	}{
+		{"/gemini/v1beta/models/gemini-2.5-flash:generateContent?key=" + tok, "/v1beta/models/gemini-2.5-flash:generateContent", "", flash},
+		{"/gemini/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse", "/v1beta/models/gemini-2.5-flash:streamGenerateContent", "alt=sse", (1000*0.30 + 250*2.50) / 1e6},
+		{"/gemini/v1beta/models/gemini-2.5-flash:streamGenerateContent", "/v1beta/models/gemini-2.5-flash:streamGenerateContent", "", (1000*0.30 + 250*2.50) / 1e6},
+		{"/gemini/v1beta/models/gemini-2.5-flash:countTokens", "/v1beta/models/gemini-2.5-flash:countTokens", "", 0},
+	} {
+		n := len(f.usage.Records())
+		if st, body := send(tc.path); st != 200 {
+			t.Fatalf("%s: %d %s", tc.path, st, body)
+		}
+		r := up.last(t)
+		if r.path != tc.upstream || r.query != tc.query || r.header.Get("X-Goog-Api-Key") != key {
+			t.Errorf("%s: upstream got %s?%s", tc.path, r.path, r.query)
+		}
+		rec := f.waitRecords(t, n+1)[n]
+		if rec.Model != "gemini-2.5-flash" || rec.Provider != "google" || !near(rec.CostUSD, tc.cost) || rec.Estimated || rec.Outcome != OutcomeOK {
+			t.Errorf("%s: record %+v, want cost %g", tc.path, rec, tc.cost)
+		}
+	}
+	calls := up.calls()
+	for _, tc := range []struct {
+		path   string
+		status int
+	}{
+		{"/gemini/v1beta/models/gemini-2.5-pro:generateContent", 403},
+		{"/gemini/v1beta/models/gemini-2.5-flash:nope", 404},
+		{"/gemini/v1beta/models/:generateContent", 404},
+		{"/gemini/v1beta/nope", 404},
+	} {
+		st, body := send(tc.path)
+		var e struct {
+			Error struct {
+				Code    int
+				Message string
+				Status  string
+			}
+		}
+		if st != tc.status || json.Unmarshal([]byte(body), &e) != nil || e.Error.Code != tc.status || e.Error.Status == "" {
+			t.Errorf("%s: %d %s", tc.path, st, body)
+		}
+	}
+	if up.calls() != calls {
+		t.Fatal("a refused request reached Gemini")
+	}
+}
+
+func FuzzGeminiUsage(f *testing.F) {
+	f.Add([]byte(`{"usageMetadata":{"promptTokenCount":10,"cachedContentTokenCount":4,"candidatesTokenCount":3,"thoughtsTokenCount":2}}`))
+	f.Add([]byte(`[{"usageMetadata":{"promptTokenCount":1}},{"candidates":[]}]`))
+	f.Add([]byte(`{"usageMetadata":{"promptTokenCount":-5,"cachedContentTokenCount":99}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		u, ok := parseGeminiUsage(b)
+		if !ok {
+			return
+		}
+		if u.InputTokens < 0 || u.CachedTokens < 0 || u.OutputTokens < 0 {
+			t.Fatalf("negative usage %+v from %s", u, b)
+		}
+	})
 }
