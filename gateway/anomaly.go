@@ -462,8 +462,12 @@ func (d *Detector) RecordUsage(_ context.Context, r UsageRecord) error {
 	ws, _ := d.workload(r.Workload)
 	ws.role, ws.token = r.Role, r.TokenID
 	d.roll(ws, now.Unix()/60)
-	ws.cost += r.CostUSD
-	ws.tokens += r.Usage.Total()
+	if r.CostUSD > 0 { // NaN and refunds are not spend
+		ws.cost += r.CostUSD
+	}
+	if t := r.Usage.Total(); t > 0 {
+		ws.tokens += t
+	}
 	warm := ws.active >= d.c.Warmup
 
 	if d.spiking(ws, warm) && due(ws, AlertSpendSpike) {
@@ -495,7 +499,9 @@ func (d *Detector) RecordUsage(_ context.Context, r UsageRecord) error {
 			ws.lastIP = r.SourceIP
 		}
 	}
-	if r.UserAgent != ws.lastUA {
+	// A workload's first request may carry no user agent: that is
+	// learned too.
+	if r.UserAgent != ws.lastUA || len(ws.agents) == 0 {
 		ws.lastUA = r.UserAgent
 		if ua := clientName(r.UserAgent); !touchRecent(&ws.agents, ua, d.c.MaxSources) && warm && due(ws, AlertNewUserAgent) {
 			raise(ws, AlertNewUserAgent, map[string]string{"user_agent": ua, "known_user_agents": strconv.Itoa(len(ws.agents) - 1)})

@@ -300,6 +300,26 @@ func TestDetectorNewSourceAndUserAgent(t *testing.T) {
 	}
 }
 
+// TestDetectorNoUserAgentLearned: a workload that never sends a user
+// agent has that learned like any other client.
+func TestDetectorNoUserAgentLearned(t *testing.T) {
+	d := newTestDetector(t, nil)
+	now := anomalyT0
+	for m := range 8 {
+		r := usage(testWorkload, now.Add(time.Duration(m)*time.Minute), 0.01, 100)
+		r.UserAgent = ""
+		_ = d.RecordUsage(context.Background(), r)
+	}
+	if got := raised(d); len(got) != 0 {
+		t.Fatalf("alerts %v", kinds(got))
+	}
+	r := usage(testWorkload, now.Add(9*time.Minute), 0.01, 100)
+	_ = d.RecordUsage(context.Background(), r)
+	if got := raised(d); len(got) != 1 || got[0].Details["user_agent"] != "OpenAI/Python" {
+		t.Fatalf("alerts %+v, want one new_user_agent", got)
+	}
+}
+
 // TestDetectorSourcesBounded: a workload seen from many networks keeps at
 // most MaxSources of them, and only the first unknown network in a
 // cooldown alerts.
