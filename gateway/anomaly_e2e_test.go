@@ -154,8 +154,17 @@ func TestAnomalySuspendsThroughGateway(t *testing.T) {
 	if recs := rec.Records(); len(recs) != 3 || recs[0].CostUSD != 1.25 {
 		t.Errorf("usage records %+v", recs)
 	}
+	// The revoked token keeps knocking: past 20 refusals in a minute
+	// from one address, the refusal hook raises auth_failures.
+	for range 20 {
+		call()
+	}
+	deadline = time.Now().Add(5 * time.Second)
+	for det.Stats().Alerts[AlertAuthFailures] == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
 	st := det.Stats()
-	if st.Alerts[AlertSpendSpike] != 1 || st.Suspensions != 1 || st.Dropped != 0 {
+	if st.Alerts[AlertSpendSpike] != 1 || st.Alerts[AlertAuthFailures] != 1 || st.Suspensions != 1 || st.Dropped != 0 {
 		t.Errorf("stats %+v", st)
 	}
 }
