@@ -38,8 +38,8 @@ type LeaseConfig struct {
 	// settlement before it is charged at its worst case (default 10m),
 	// as MemoryAdmission does for rates.
 	ReservationTTL time.Duration
-	// DryRetry is how long a budget the store refused to top up is
-	// refused locally, without asking again (default 1s).
+	// DryRetry is how long a budget the store refused to top up, or
+	// failed to, is refused locally without asking again (default 1s).
 	DryRetry time.Duration
 	Log      *slog.Logger
 	Now      func() time.Time
@@ -93,17 +93,19 @@ type leasedTicket struct {
 type pool struct {
 	scope string
 
-	mu       sync.Mutex
-	limit    float64
-	leases   []heldLease
-	granted  float64 // sum of the leases' grants
-	spent    float64 // settled spend not yet returned to the store
-	reserved float64
-	inflight int
-	lastUse  time.Time
-	dryUntil time.Time     // the store had no more: refuse locally until then
-	taking   chan struct{} // closed when the allowance being taken arrives
-	dead     bool          // dropped from the map: look it up again
+	mu        sync.Mutex
+	limit     float64
+	leases    []heldLease
+	granted   float64 // sum of the leases' grants
+	spent     float64 // settled spend not yet returned to the store
+	reserved  float64
+	inflight  int
+	lastUse   time.Time
+	dryUntil  time.Time // the store had no more: refuse locally until then
+	downErr   error     // the store failed: refuse with this until downUntil
+	downUntil time.Time
+	taking    chan struct{} // closed when the allowance being taken arrives
+	dead      bool          // dropped from the map: look it up again
 }
 
 type heldLease struct {
@@ -284,6 +286,13 @@ func (a *LeasedAdmission) reserve(ctx context.Context, k poolKey, limit, cost fl
 			p.mu.Unlock()
 			return nil, errDry
 		}
+		if now.Before(p.downUntil) {
+			// Requests that queued behind a failed take fail with it
+			// rather than each waiting out the store's timeout in turn.
+			err := p.downErr
+			p.mu.Unlock()
+			return nil, err
+		}
 		if ch := p.taking; ch != nil {
 			p.mu.Unlock()
 			select {
@@ -304,10 +313,13 @@ func (a *LeasedAdmission) reserve(ctx context.Context, k poolKey, limit, cost fl
 		p.taking = nil
 		close(ch)
 		if err != nil {
-			p.mu.Unlock()
 			// Fail closed: whatever the store's trouble, no allowance
 			// means no request.
-			return nil, aicred.Errorf(aicred.ErrUnavailable, "budget %s: taking an allowance: %w", p.scope, err)
+			p.downErr = aicred.Errorf(aicred.ErrUnavailable, "budget %s: taking an allowance: %w", p.scope, err)
+			p.downUntil = a.now().Add(a.cfg.DryRetry)
+			err = p.downErr
+			p.mu.Unlock()
+			return nil, err
 		}
 		if al.GrantedUSD > 0 {
 			p.leases = append(p.leases, heldLease{id: al.LeaseID, granted: al.GrantedUSD, expires: now.Add(a.cfg.TTL)})

@@ -284,8 +284,9 @@ func lockStore(t *testing.T, path string) func() {
 // refused with ErrUnavailable (the gateway's 503), not admitted.
 func TestLeasedAdmissionStoreDown(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "aicred.db")
-	st := openSQLite(t, path, sqlite.BusyTimeout(50*time.Millisecond))
-	adm := leased(t, st, LeaseConfig{TTL: time.Minute})
+	st := openSQLite(t, path, sqlite.BusyTimeout(200*time.Millisecond))
+	const retry = 50 * time.Millisecond
+	adm := leased(t, st, LeaseConfig{TTL: time.Minute, DryRetry: retry})
 	q := AdmitRequest{TokenID: "tok_1", Workload: "w", Limits: Limits{TokenUSD: 10}, CostUSD: 0.01, Tokens: 10}
 	tk, err := adm.Admit(context.Background(), q) // takes $1
 	if err != nil {
@@ -302,11 +303,31 @@ func TestLeasedAdmissionStoreDown(t *testing.T) {
 	adm.Settle(context.Background(), tk, 0.5, 10)
 	big := q
 	big.CostUSD = 5
-	_, err = adm.Admit(context.Background(), big)
-	if _, isRefusal := err.(*AdmitError); err == nil || isRefusal || aicred.KindOf(err) != aicred.ErrUnavailable {
-		t.Fatalf("store down, allowance short: want ErrUnavailable, got %v", err)
+	// Many requests short of allowance at once: one waits for the store,
+	// the others fail with it instead of each waiting in turn.
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := adm.Admit(context.Background(), big)
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if _, isRefusal := err.(*AdmitError); err == nil || isRefusal || aicred.KindOf(err) != aicred.ErrUnavailable {
+			t.Fatalf("store down, allowance short: want ErrUnavailable, got %v", err)
+		}
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("20 requests took %s to be refused: they queued on the store's 200ms timeout one by one", took)
 	}
 	unlock()
+	time.Sleep(2 * retry)
 	if tk, err = adm.Admit(context.Background(), big); err != nil {
 		t.Fatalf("store back: %v", err)
 	}
