@@ -302,6 +302,12 @@ func New(c Config) (*Gateway, error) {
 		{method: "GET", path: "/v1beta/models", operation: broker.OpModels, body: bodyAny, free: true},
 		{method: "GET", path: "/v1beta/models/{model}", operation: broker.OpModels, body: bodyAny, free: true},
 	}
+	bedrockRoutes := []route{
+		{method: "POST", path: "/model/{modelId}/converse", operation: broker.OpChat, usage: converseUsage, pathModel: "modelId"},
+		{method: "POST", path: "/model/{modelId}/converse-stream", operation: broker.OpChat, usage: converseUsage, pathModel: "modelId", stream: true},
+		{method: "POST", path: "/model/{modelId}/invoke", operation: broker.OpChat, usage: invokeUsage, pathModel: "modelId"},
+		{method: "POST", path: "/model/{modelId}/invoke-with-response-stream", operation: broker.OpChat, usage: invokeUsage, pathModel: "modelId", stream: true},
+	}
 
 	// Where each provider is served: the client's path prefix, the path
 	// prefix on the provider's base URL, the provider and its routes.
@@ -334,6 +340,7 @@ func New(c Config) (*Gateway, error) {
 		{"/huggingface/v1", "/v1", compat("huggingface", true), openAIRoutes},
 		{"/azure/openai", "/openai", azureOpenAI, azureRoutes},
 		{"/gemini", "", gemini, geminiRoutes},
+		{"/bedrock", "", bedrockSurface(region, c.Now), bedrockRoutes},
 	}
 	registered := map[string]bool{}
 	actions := map[string]map[string]*route{} // pattern -> ":action" -> route
@@ -372,7 +379,6 @@ func New(c Config) (*Gateway, error) {
 	g.mux.HandleFunc("/v1/messages/", func(w http.ResponseWriter, r *http.Request) {
 		anthropicAPI.writeError(w, http.StatusNotFound, "not_found_error", "unknown_route", "aicred gateway: no such route: "+r.Method+" "+r.URL.Path)
 	})
-	_ = region
 	return g, nil
 }
 

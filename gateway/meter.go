@@ -311,18 +311,21 @@ func (g *Gateway) meterResponse(x *exchange, resp *http.Response) {
 		if resp.StatusCode < 400 {
 			m.usage, m.haveUsage = u.request(x), true
 		}
-	case u.header != nil && resp.StatusCode < 400:
-		if hu, ok := u.header(resp.Header); ok {
-			m.usage, m.haveUsage = hu, true
-			break
+	default:
+		if u.header != nil && resp.StatusCode < 400 {
+			if hu, ok := u.header(resp.Header); ok {
+				m.usage, m.haveUsage = hu, true
+				break
+			}
 		}
-		b.mode = modeJSON
-	case isSSE(ct) && u.event != nil:
-		b.mode = modeSSE
-	case isEventStream(ct) && u.frame != nil:
-		b.mode = modeFrames
-	case u.json != nil:
-		b.mode = modeJSON
+		switch {
+		case isSSE(ct) && u.event != nil:
+			b.mode = modeSSE
+		case isEventStream(ct) && u.frame != nil:
+			b.mode = modeFrames
+		case u.json != nil:
+			b.mode = modeJSON
+		}
 	}
 	if x.cancel != nil {
 		b.idle = time.AfterFunc(g.idle, func() { x.cancel(errStalled) })
