@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -277,6 +278,7 @@ roles:
     models: ["gpt-4o-mini*", "claude-haiku-4-5*"]
     operations: [chat]
     ttl: 10m
+    budget: {per_token_usd: 5, per_workload_daily_usd: 50}
 policies:
   - name: sdk-e2e
     issuer: ci
@@ -288,7 +290,9 @@ policies:
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan result, 1)
 	go func() {
-		var out, errb strings.Builder
+		// The server writes from several goroutines (log lines, the
+		// listening notice), as it may to a real stderr.
+		var out, errb lockedBuffer
 		code := run(ctx, []string{"serve", "--config", cfgPath}, strings.NewReader(""), &out, &errb)
 		done <- result{code, out.String(), errb.String()}
 	}()
@@ -477,8 +481,24 @@ func TestServeGatewaySDKs(t *testing.T) {
 		t.Errorf("serve exit %d", res.code)
 	}
 	assertNoLeak(t, "server log", append(held, tok), res.stderr)
-	if !strings.Contains(res.stderr, `"msg":"usage"`) {
-		t.Error("no usage line in the server log")
+
+	// Every forwarded request is in the store once serve has shut down,
+	// at the cost the metrics showed.
+	r := runCLI(t, "", "usage", "--by", "provider", "-f", "json")
+	var got struct {
+		Groups []aicred.UsageSummary `json:"groups"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &got); r.code != exitOK || err != nil {
+		t.Fatalf("aicred usage: %d %s %v", r.code, r.stderr, err)
+	}
+	for _, w := range []struct {
+		prov string
+		cost float64
+	}{{"openai", cost("openai", oaiModel, oaiJSONUsage, oaiStreamUsage)}, {"anthropic", cost("anthropic", antModel, antJSONUsage, antStreamUsage)}} {
+		i := slices.IndexFunc(got.Groups, func(g aicred.UsageSummary) bool { return g.Provider == w.prov })
+		if i < 0 || got.Groups[i].Requests != 2 || math.Abs(got.Groups[i].CostUSD-w.cost) > 1e-12 {
+			t.Errorf("stored usage for %s: %+v, want 2 requests costing %v", w.prov, got.Groups, w.cost)
+		}
 	}
 }
 
@@ -520,6 +540,24 @@ func TestServeGatewayOffAndUnpriced(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// lockedBuffer is an io.Writer safe for concurrent use.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // waitServing waits for /readyz, failing fast if serve exited.

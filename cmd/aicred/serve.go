@@ -178,8 +178,13 @@ The gateway section (every key optional):
     key_ttl: 5m                # how long a decrypted held key stays in memory
     reservation_ttl: 10m       # how long an unsettled budget reservation lasts
     default_max_output: 4096   # output tokens assumed when a request sets none
+    anomaly:                   # the abuse detector: spike_factor, warmup_minutes,
+      webhook: {url: https://hooks.example/aicred, secret_file: /etc/aicred/whsec}
+                               # cost_floor_usd, auth_failures, cooldown ...
 
-Provider ids are the catalog's ('aicred catalog'); an unknown id is refused.`,
+Provider ids are the catalog's ('aicred catalog'); an unknown id is refused.
+Usage records go to the store ('aicred usage'), /metrics and the abuse
+detector; role budgets are shared by every server on the same store.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg := &serverConfig{}
@@ -265,19 +270,39 @@ func serve(ctx context.Context, a *app, cfg *serverConfig) error {
 	mux.Handle("GET /metrics", metrics.Handler())
 
 	// Gateway: workloads call the provider APIs here with an aicred token
-	// (package gateway). Usage goes to the log and the metrics until it has
-	// a store.
+	// (package gateway). Each usage record goes to the store (in batches,
+	// off the request path), the metrics and the abuse detector; each
+	// refusal to the metrics and the detector. Budgets are spent from
+	// allowances leased from the store, so several servers on one store
+	// share them.
 	gc := &cfg.Gateway
 	prices := gc.prices()
 	gm, err := gateway.NewMetrics(metrics.Registry, prices)
 	if err != nil {
 		return err
 	}
+	dc := gc.Anomaly
+	dc.Audit, dc.Revoker, dc.Roles, dc.Prices, dc.Log = st, tokens, x.Role, prices, log
+	detector, err := gateway.NewDetector(dc)
+	if err != nil {
+		return err
+	}
+	// The detector, the recorder and the leases outlive a cancelled ctx:
+	// they are closed after the server has drained, in closeGateway.
+	if err := detector.Start(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
+	usage := gateway.NewStoreRecorder(st, gateway.StoreRecorderConfig{Log: log})
+	admission := gateway.NewLeasedAdmission(st, gateway.LeaseConfig{ReservationTTL: gc.ReservationTTL, Log: log})
+	defer closeGateway(log, cfg.ShutdownTimeout, usage, admission, detector)
 	gw, err := gateway.New(gateway.Config{
 		Tokens: tokens, Held: st, Opener: ring, Upstreams: gc.upstreams(),
-		Usage: gateway.Recorders{gateway.LogRecorder{Log: log}, gm}, Refusals: gm, Log: log,
-		Roles:  x.Role, // budgets and rate limits of the token's role
-		Prices: prices, Unpriced: gc.Unpriced, MaxBodyBytes: gc.MaxBodyBytes,
+		Usage:     gateway.Recorders{usage, gm, detector},
+		Refusals:  gateway.RefusalObservers{gm, detector},
+		Admission: admission,
+		Log:       log,
+		Roles:     x.Role, // budgets and rate limits of the token's role
+		Prices:    prices, Unpriced: gc.Unpriced, MaxBodyBytes: gc.MaxBodyBytes,
 		UpstreamTimeout: gc.UpstreamTimeout, StreamIdleTimeout: gc.StreamIdleTimeout,
 		KeyTTL: gc.KeyTTL, ReservationTTL: gc.ReservationTTL, DefaultMaxOutput: gc.DefaultMaxOutput,
 	})
@@ -329,6 +354,23 @@ func serve(ctx context.Context, a *app, cfg *serverConfig) error {
 	return nil
 }
 
+// closeGateway flushes the usage records still queued, returns the
+// budget allowances this process holds with their spend, and lets the
+// detector finish its queued alerts, within timeout in all.
+func closeGateway(log *slog.Logger, timeout time.Duration, usage *gateway.StoreRecorder, adm *gateway.LeasedAdmission, det *gateway.Detector) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := usage.Close(ctx); err != nil {
+		log.Error("usage records not written at shutdown", "err", err)
+	}
+	if err := adm.Close(ctx); err != nil {
+		log.Error("budget allowances not returned at shutdown", "err", err)
+	}
+	if err := det.Close(); err != nil {
+		log.Error("anomaly detector", "err", err)
+	}
+}
+
 // nestedKeys are the keys allowed inside the server's own mappings.
 var nestedKeys = map[string]map[string]bool{
 	"tls": {"cert": true, "key": true},
@@ -376,6 +418,8 @@ type gatewayConfig struct {
 	KeyTTL            time.Duration
 	ReservationTTL    time.Duration
 	DefaultMaxOutput  int64
+	// Anomaly tunes the abuse detector (gateway.anomaly).
+	Anomaly gateway.DetectorConfig
 }
 
 // configError is an invalid configuration value, naming its line.
@@ -423,9 +467,11 @@ func parseGatewayConfig(n *yaml.Node) (*gatewayConfig, error) {
 			g.KeyTTL, err = positiveDuration(v, key)
 		case "reservation_ttl":
 			g.ReservationTTL, err = positiveDuration(v, key)
+		case "anomaly":
+			err = v.Decode(&g.Anomaly) // its own keys, checked with their lines
 		default:
 			err = aicred.Errorf(aicred.ErrInvalid, "line %d: unknown key %q in gateway (want upstreams, prices, unpriced, max_body_bytes, "+
-				"upstream_timeout, stream_idle_timeout, key_ttl, reservation_ttl, default_max_output)", k.Line, k.Value)
+				"upstream_timeout, stream_idle_timeout, key_ttl, reservation_ttl, default_max_output, anomaly)", k.Line, k.Value)
 		}
 		if err != nil {
 			return nil, err

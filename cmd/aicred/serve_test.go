@@ -297,6 +297,8 @@ func TestServeConfigErrors(t *testing.T) {
 		{"negative ttl", "gateway:\n  key_ttl: -1m\n", "line 2: gateway.key_ttl: want a positive duration"},
 		{"prices missing", "gateway:\n  prices: " + filepath.Join(dir, "nope.json") + "\n", "line 2: gateway.prices:"},
 		{"prices invalid", "gateway:\n  stream_idle_timeout: 1m\n  prices: " + writeTemp(t, dir, "zero.json", `{"models":[{"provider":"openai","model":"m","input":0,"output":1,"source":"s","as_of":"d"}]}`) + "\n", "line 3: gateway.prices:"},
+		{"anomaly unknown key", "gateway:\n  key_ttl: 1m\n  anomaly:\n    spike: 3\n", `line 4: unknown key "spike" in anomaly`},
+		{"anomaly bad value", "gateway:\n  anomaly:\n    warmup_minutes: 5\n    spike_factor: -2\n", "line 4: anomaly: spike_factor"},
 		{"policy without subject", "issuers:\n  - name: ci\n    type: oidc\n    issuer: https://x.test\n    audiences: [a]\n    jwks: '{\"keys\":[]}'\nroles:\n  - name: r\n    providers: [openai]\n    operations: [chat]\npolicies:\n  - name: p\n    issuer: ci\n    role: r\n    claims: {}\n", "line"},
 	}
 	for _, c := range cases {
@@ -337,6 +339,9 @@ gateway:
   key_ttl: 1m
   reservation_ttl: 2m
   default_max_output: 1024
+  anomaly:
+    spike_factor: 3
+    cooldown: 5m
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -360,6 +365,9 @@ gateway:
 	if g.MaxBodyBytes != want.MaxBodyBytes || g.UpstreamTimeout != want.UpstreamTimeout || g.StreamIdleTimeout != want.StreamIdleTimeout ||
 		g.KeyTTL != want.KeyTTL || g.ReservationTTL != want.ReservationTTL || g.DefaultMaxOutput != want.DefaultMaxOutput {
 		t.Errorf("limits %+v", g)
+	}
+	if g.Anomaly.SpikeFactor != 3 || g.Anomaly.Cooldown != 5*time.Minute {
+		t.Errorf("anomaly %+v", g.Anomaly)
 	}
 
 	// No section, an empty one, and "unpriced: refuse": the defaults.
