@@ -50,7 +50,7 @@ func main() {
 	flag.IntVar(&o.rate, "rate", 2000, "constant request rate of the latency cells (requests per second)")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured time per cell")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured warm-up before each cell, on the same connections")
-	flag.IntVar(&o.rounds, "rounds", 10, "interleaved slices each cell's measured time is split into")
+	flag.IntVar(&o.rounds, "rounds", 50, "interleaved slices each cell's measured time is split into")
 	flag.IntVar(&o.satWorkers, "sat-workers", 32, "requests in flight in the saturation cells")
 	flag.DurationVar(&o.streamGap, "stream-gap", time.Millisecond, "pause between the upstream's stream events after the first")
 	flag.StringVar(&o.format, "format", "md", "output: md or json")
