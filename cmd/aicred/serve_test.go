@@ -44,7 +44,7 @@ type issuer struct {
 	url      string
 }
 
-func newIssuer(t *testing.T, dir string) *issuer {
+func newIssuer(t testing.TB, dir string) *issuer {
 	t.Helper()
 	k, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -59,7 +59,7 @@ func newIssuer(t *testing.T, dir string) *issuer {
 	return &issuer{key: k, jwksFile: p, url: "https://token.ci.example.test"}
 }
 
-func (is *issuer) sign(t *testing.T, key *rsa.PrivateKey, claims map[string]any) string {
+func (is *issuer) sign(t testing.TB, key *rsa.PrivateKey, claims map[string]any) string {
 	t.Helper()
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: "k1"}},
 		(&jose.SignerOptions{}).WithType("JWT"))
@@ -78,7 +78,7 @@ func (is *issuer) sign(t *testing.T, key *rsa.PrivateKey, claims map[string]any)
 	return raw
 }
 
-func (is *issuer) workloadJWT(t *testing.T, sub string) string {
+func (is *issuer) workloadJWT(t testing.TB, sub string) string {
 	now := time.Now()
 	return is.sign(t, is.key, map[string]any{
 		"iss": is.url, "sub": sub, "aud": "aicred", "iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(),
@@ -112,7 +112,7 @@ policies:
 `, "%s", store, is.url, is.jwksFile)
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -123,7 +123,7 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
-func waitHealthy(t *testing.T, base string) {
+func waitHealthy(t testing.TB, base string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -139,7 +139,7 @@ func waitHealthy(t *testing.T, base string) {
 	t.Fatalf("server at %s never became ready", base)
 }
 
-func httpDo(t *testing.T, method, u, token string, body io.Reader) (int, string) {
+func httpDo(t testing.TB, method, u, token string, body io.Reader) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(method, u, body)
 	if token != "" {
