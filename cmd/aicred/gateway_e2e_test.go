@@ -433,6 +433,14 @@ func TestServeGatewaySDKs(t *testing.T) {
 	if code, _ := httpDo(t, "GET", base+"/admin/v1/tokens", tok, nil); code != http.StatusUnauthorized {
 		t.Errorf("a workload token on the admin API: %d", code)
 	}
+	// Prefixes serve does not list reach the gateway through its
+	// catch-all: without a token, the gateway's own 401.
+	for _, p := range []string{"/groq/v1/chat/completions", "/mistral/v1/chat/completions", "/openai/v1/chat/completions"} {
+		code, body := httpDo(t, "POST", base+p, "", strings.NewReader(`{"model":"x"}`))
+		if code != http.StatusUnauthorized || !strings.Contains(body, "missing_api_key") {
+			t.Errorf("POST %s: %d %s", p, code, body)
+		}
+	}
 
 	// Metrics: every request, its cost at the shipped prices, the refusals.
 	prices := gateway.DefaultPrices()
