@@ -105,7 +105,8 @@ func bedrockRegion(base string) string {
 // a "metadata" event holding it. Cache reads and writes are counted apart
 // from inputTokens.
 var converseUsage = &usageShape{
-	json: func(_ *exchange, body []byte) (Usage, bool) { return parseConverseUsage(body) },
+	json:       func(_ *exchange, body []byte) (Usage, bool) { return parseConverseUsage(body) },
+	frameTypes: []string{"metadata"},
 	frame: func(m *meter, eventType string, payload []byte) {
 		if eventType != "metadata" {
 			return
@@ -155,8 +156,9 @@ var invokeUsage = &usageShape{
 		}
 		return u, true
 	},
-	json:  messagesUsage.json,
-	frame: func(m *meter, eventType string, payload []byte) { invokeChunk(m, eventType, payload) },
+	json:       messagesUsage.json,
+	frameTypes: []string{"chunk"},
+	frame:      func(m *meter, eventType string, payload []byte) { invokeChunk(m, eventType, payload) },
 }
 
 // invokeChunk meters one InvokeModelWithResponseStream chunk:

@@ -20,6 +20,10 @@ type eventStreamScanner struct {
 	buf    []byte
 	failed bool
 	dec    *eventstream.Decoder
+	// only, when set, names the event types worth decoding; a message
+	// whose header block names none of them is skipped undecoded (most
+	// of a stream is content deltas).
+	only []string
 }
 
 // feed adds p and calls fn with each complete message's :event-type (or
@@ -37,6 +41,11 @@ func (s *eventStreamScanner) feed(p []byte, fn func(eventType string, payload []
 		}
 		if len(s.buf) < total {
 			return
+		}
+		if !s.wanted(s.buf[:total]) {
+			n := copy(s.buf, s.buf[total:])
+			s.buf = s.buf[:n]
+			continue
 		}
 		if s.dec == nil {
 			s.dec = eventstream.NewDecoder()
@@ -56,4 +65,23 @@ func (s *eventStreamScanner) feed(p []byte, fn func(eventType string, payload []
 		n := copy(s.buf, s.buf[total:])
 		s.buf = s.buf[:n]
 	}
+}
+
+// wanted reports whether a message's header block may name a wanted event
+// type (a byte search: a false yes is decoded and then ignored).
+func (s *eventStreamScanner) wanted(msg []byte) bool {
+	if len(s.only) == 0 {
+		return true
+	}
+	hl := int(binary.BigEndian.Uint32(msg[4:8]))
+	if 12+hl > len(msg) {
+		return true // malformed: let the decoder say so
+	}
+	h := msg[12 : 12+hl]
+	for _, t := range s.only {
+		if bytes.Contains(h, []byte(t)) {
+			return true
+		}
+	}
+	return false
 }

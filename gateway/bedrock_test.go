@@ -56,16 +56,21 @@ func verifySigV4(r seenRequest, host string, creds aws.Credentials, region strin
 
 // eventStream encodes AWS event-stream messages.
 func eventStream(t *testing.T, events ...[2]string) []byte {
-	var b bytes.Buffer
-	enc := eventstream.NewEncoder()
+	var b []byte
 	for _, e := range events {
-		m := eventstream.Message{Payload: []byte(e[1])}
-		m.Headers.Set(":event-type", eventstream.StringValue(e[0]))
-		m.Headers.Set(":content-type", eventstream.StringValue("application/json"))
-		m.Headers.Set(":message-type", eventstream.StringValue("event"))
-		if err := enc.Encode(&b, m); err != nil {
-			t.Fatal(err)
-		}
+		b = append(b, eventStreamBytes(t, e[0], e[1])...)
+	}
+	return b
+}
+
+func eventStreamBytes(t testing.TB, eventType, payload string) []byte {
+	var b bytes.Buffer
+	m := eventstream.Message{Payload: []byte(payload)}
+	m.Headers.Set(":event-type", eventstream.StringValue(eventType))
+	m.Headers.Set(":content-type", eventstream.StringValue("application/json"))
+	m.Headers.Set(":message-type", eventstream.StringValue("event"))
+	if err := eventstream.NewEncoder().Encode(&b, m); err != nil {
+		t.Fatal(err)
 	}
 	return b.Bytes()
 }

@@ -121,6 +121,13 @@ func BenchmarkMeter(b *testing.B) {
 	jsonResp, sseResp := benchResponses(b)
 	antRec := httptest.NewRecorder()
 	anthropicStream(antRec, nil)
+	gemRec := httptest.NewRecorder()
+	geminiSSE(gemRec, nil)
+	var converse bytes.Buffer
+	for i := 0; i < 40; i++ {
+		converse.Write(eventStreamBytes(b, "contentBlockDelta", `{"contentBlockIndex":0,"delta":{"text":"Hello there, how are you"}}`))
+	}
+	converse.Write(eventStreamBytes(b, "metadata", `{"usage":{"inputTokens":100,"outputTokens":30}}`))
 	for _, tc := range []struct {
 		name   string
 		s      *usageShape
@@ -131,6 +138,8 @@ func BenchmarkMeter(b *testing.B) {
 		{"openai-json", chatUsage, modeJSON, false, jsonResp},
 		{"openai-stream-hiding", chatUsage, modeSSE, true, sseResp},
 		{"anthropic-stream", messagesUsage, modeSSE, false, antRec.Body.Bytes()},
+		{"gemini-stream", geminiUsage, modeSSE, false, gemRec.Body.Bytes()},
+		{"bedrock-converse-stream", converseUsage, modeFrames, false, converse.Bytes()},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			x := &exchange{route: &route{usage: tc.s}, r: httptest.NewRequest("POST", "/", nil)}
@@ -141,6 +150,7 @@ func BenchmarkMeter(b *testing.B) {
 				m := &meter{x: x, hideUsageChunk: tc.hiding}
 				m.once.Do(func() {})
 				mb := &meteredBody{rc: io.NopCloser(bytes.NewReader(tc.body)), m: m, mode: tc.mode, hiding: tc.hiding}
+				mb.es.only = tc.s.frameTypes
 				for {
 					if _, err := mb.Read(buf); err != nil {
 						break
@@ -160,6 +170,19 @@ func BenchmarkParseRequest(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		if _, err := parseRequest(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkParseMultipart reads the model of a transcription upload with
+// a 1 MB file part ahead of it.
+func BenchmarkParseMultipart(b *testing.B) {
+	ct, body := form([2]string{"file", strings.Repeat("a", 1<<20)}, [2]string{"model", "whisper-1"})
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if f, err := parseMultipart(body, ct); err != nil || f.Model != "whisper-1" {
 			b.Fatal(err)
 		}
 	}

@@ -410,26 +410,24 @@ func (g *Gateway) dispatch(acts map[string]*route) http.Handler {
 // serve runs one request through the stages and the proxy; action is the
 // model of a "{model}:action" path segment, if the route has one.
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, rt *route, action string) {
-	{
-		if _, ok := g.upstreams[rt.surface.provider]; !ok {
-			rt.surface.writeError(w, http.StatusNotFound, "not_found_error", "unknown_route", "aicred gateway: provider "+rt.surface.provider+" is not configured")
+	if _, ok := g.upstreams[rt.surface.provider]; !ok {
+		rt.surface.writeError(w, http.StatusNotFound, "not_found_error", "unknown_route", "aicred gateway: provider "+rt.surface.provider+" is not configured")
+		return
+	}
+	x := &exchange{w: w, r: r, route: rt, start: g.now(), defaultOut: g.maxOut, action: action}
+	for _, s := range g.stages {
+		if err := s.serve(x); err != nil {
+			g.refuse(x, err)
 			return
 		}
-		x := &exchange{w: w, r: r, route: rt, start: g.now(), defaultOut: g.maxOut, action: action}
-		for _, s := range g.stages {
-			if err := s.serve(x); err != nil {
-				g.refuse(x, err)
-				return
-			}
-		}
-		ctx, cancel := context.WithCancelCause(context.WithValue(r.Context(), exchangeKey{}, x))
-		defer cancel(nil)
-		// Metering settles the reservation; if it never did (a panic),
-		// the reservation is charged.
-		defer x.settleReserved()
-		x.r, x.cancel = r.WithContext(ctx), cancel
-		g.proxy.ServeHTTP(w, x.r)
 	}
+	ctx, cancel := context.WithCancelCause(context.WithValue(r.Context(), exchangeKey{}, x))
+	defer cancel(nil)
+	// Metering settles the reservation; if it never did (a panic),
+	// the reservation is charged.
+	defer x.settleReserved()
+	x.r, x.cancel = r.WithContext(ctx), cancel
+	g.proxy.ServeHTTP(w, x.r)
 }
 
 // A refusal is a stage's answer to the client.

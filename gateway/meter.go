@@ -322,7 +322,7 @@ func (g *Gateway) meterResponse(x *exchange, resp *http.Response) {
 		case isSSE(ct) && u.event != nil:
 			b.mode = modeSSE
 		case isEventStream(ct) && u.frame != nil:
-			b.mode = modeFrames
+			b.mode, b.es.only = modeFrames, u.frameTypes
 		case u.json != nil:
 			b.mode = modeJSON
 		}

@@ -40,8 +40,9 @@ type usageShape struct {
 	// event meters one SSE event into m and reports whether the client
 	// must not see it.
 	event func(m *meter, ev sseEvent) (hide bool)
-	// frame meters one AWS event-stream message.
-	frame func(m *meter, eventType string, payload []byte)
+	// frame meters one AWS event-stream message of a type in frameTypes.
+	frame      func(m *meter, eventType string, payload []byte)
+	frameTypes []string
 	// header reads usage from response headers (Bedrock InvokeModel).
 	header func(h http.Header) (Usage, bool)
 	// request: usage is known from the request itself (speech: the
