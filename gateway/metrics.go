@@ -108,3 +108,60 @@ func (m *Metrics) RecordUsage(_ context.Context, r UsageRecord) error {
 func (m *Metrics) ObserveRefusal(_ context.Context, r Refusal) {
 	m.refusals.WithLabelValues(r.Provider, r.Code, strconv.Itoa(r.Status)).Inc()
 }
+
+// statsCollector reads counters from a component at scrape time, so the
+// component keeps its own atomics and the hot path pays nothing more.
+type statsCollector struct {
+	descs   []*prometheus.Desc
+	collect func(ch chan<- prometheus.Metric)
+}
+
+func (s statsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range s.descs {
+		ch <- d
+	}
+}
+
+func (s statsCollector) Collect(ch chan<- prometheus.Metric) { s.collect(ch) }
+
+// RegisterStoreRecorder exposes r's counters on reg: records written to
+// the store, records lost (the queue was full or the store refused
+// them), records waiting and writes retried. A loss is logged too; the
+// counter is what an alert rule watches.
+func RegisterStoreRecorder(reg prometheus.Registerer, r *StoreRecorder) error {
+	written := prometheus.NewDesc("aicred_gateway_usage_records_written_total", "Usage records written to the store.", nil, nil)
+	lost := prometheus.NewDesc("aicred_gateway_usage_records_lost_total", "Usage records dropped: the queue was full, the recorder closed or the store refused them.", nil, nil)
+	queued := prometheus.NewDesc("aicred_gateway_usage_records_queued", "Usage records waiting to be written.", nil, nil)
+	retries := prometheus.NewDesc("aicred_gateway_usage_write_retries_total", "Failed store writes of usage records, retried.", nil, nil)
+	c := statsCollector{descs: []*prometheus.Desc{written, lost, queued, retries}, collect: func(ch chan<- prometheus.Metric) {
+		s := r.Stats()
+		ch <- prometheus.MustNewConstMetric(written, prometheus.CounterValue, float64(s.Written))
+		ch <- prometheus.MustNewConstMetric(lost, prometheus.CounterValue, float64(s.Lost))
+		ch <- prometheus.MustNewConstMetric(queued, prometheus.GaugeValue, float64(s.Queued))
+		ch <- prometheus.MustNewConstMetric(retries, prometheus.CounterValue, float64(s.Retries))
+	}}
+	if err := reg.Register(c); err != nil {
+		return fmt.Errorf("usage recorder metrics: %w", err)
+	}
+	return nil
+}
+
+// RegisterDetector exposes d's counters on reg: alerts raised by kind,
+// alerts dropped because the queue was full, workloads suspended.
+func RegisterDetector(reg prometheus.Registerer, d *Detector) error {
+	alerts := prometheus.NewDesc("aicred_gateway_anomaly_alerts_total", "Abuse alerts raised, by kind.", []string{"kind"}, nil)
+	dropped := prometheus.NewDesc("aicred_gateway_anomaly_alerts_dropped_total", "Abuse alerts lost because the detector's queue was full.", nil, nil)
+	suspended := prometheus.NewDesc("aicred_gateway_anomaly_suspensions_total", "Workloads suspended by the abuse detector.", nil, nil)
+	c := statsCollector{descs: []*prometheus.Desc{alerts, dropped, suspended}, collect: func(ch chan<- prometheus.Metric) {
+		s := d.Stats()
+		for _, k := range alertKinds {
+			ch <- prometheus.MustNewConstMetric(alerts, prometheus.CounterValue, float64(s.Alerts[k]), string(k))
+		}
+		ch <- prometheus.MustNewConstMetric(dropped, prometheus.CounterValue, float64(s.Dropped))
+		ch <- prometheus.MustNewConstMetric(suspended, prometheus.CounterValue, float64(s.Suspensions))
+	}}
+	if err := reg.Register(c); err != nil {
+		return fmt.Errorf("anomaly detector metrics: %w", err)
+	}
+	return nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"net/http"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/aicred/aicred/sqlite"
 )
 
 // sample reads one series from reg: the counter's value, or the
@@ -238,6 +241,94 @@ func TestMetricsThroughGateway(t *testing.T) {
 	if got, _ := sample(t, reg, "aicred_gateway_refusals_total", map[string]string{"provider": "openai", "code": "invalid_api_key", "status": "401"}); got != 1 {
 		t.Errorf("refusals: %v", got)
 	}
+}
+
+// TestRegisterStoreRecorder: records written to a SQLite store and a
+// record refused after Close are counted.
+func TestRegisterStoreRecorder(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "usage.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rec := NewStoreRecorder(st, StoreRecorderConfig{FlushEvery: 5 * time.Millisecond})
+	reg := prometheus.NewRegistry()
+	if err := RegisterStoreRecorder(reg, rec); err != nil {
+		t.Fatal(err)
+	}
+	r := UsageRecord{Time: time.Now(), TokenID: "tok_metrics", Provider: "openai", Model: "gpt-4o-mini", Outcome: OutcomeOK, CostUSD: 0.01}
+	for range 3 {
+		if err := rec.RecordUsage(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rec.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := rec.RecordUsage(ctx, r); err == nil {
+		t.Fatal("a closed recorder took a record")
+	}
+	for name, want := range map[string]float64{
+		"aicred_gateway_usage_records_written_total": 3,
+		"aicred_gateway_usage_records_lost_total":    1,
+		"aicred_gateway_usage_records_queued":        0,
+		"aicred_gateway_usage_write_retries_total":   0,
+	} {
+		if got := gaugeOrCounter(t, reg, name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	if err := RegisterStoreRecorder(reg, rec); err == nil {
+		t.Error("registering the recorder's metrics twice succeeded")
+	}
+}
+
+// TestRegisterDetector: a burst of authorization failures from one
+// address raises one auth_failures alert, counted by kind.
+func TestRegisterDetector(t *testing.T) {
+	d, err := NewDetector(DetectorConfig{AuthFailures: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	if err := RegisterDetector(reg, d); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for i := range 5 {
+		d.ObserveRefusal(context.Background(), Refusal{Time: now.Add(time.Duration(i) * time.Second), Provider: "openai",
+			Status: http.StatusUnauthorized, Code: "invalid_api_key", SourceIP: "192.0.2.7"})
+	}
+	if got, ok := sample(t, reg, "aicred_gateway_anomaly_alerts_total", map[string]string{"kind": string(AlertAuthFailures)}); !ok || got != 1 {
+		t.Errorf("auth_failures alerts: %v (present %v), want 1", got, ok)
+	}
+	if got, ok := sample(t, reg, "aicred_gateway_anomaly_alerts_total", map[string]string{"kind": string(AlertSpendSpike)}); !ok || got != 0 {
+		t.Errorf("spend_spike alerts: %v (present %v), want 0", got, ok)
+	}
+	if got := gaugeOrCounter(t, reg, "aicred_gateway_anomaly_suspensions_total"); got != 0 {
+		t.Errorf("suspensions %v", got)
+	}
+}
+
+// gaugeOrCounter reads an unlabelled series.
+func gaugeOrCounter(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() == name && len(f.GetMetric()) == 1 {
+			m := f.GetMetric()[0]
+			if g := m.GetGauge(); g != nil {
+				return g.GetValue()
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no series %s", name)
+	return 0
 }
 
 func BenchmarkMetricsRecordUsage(b *testing.B) {
