@@ -470,6 +470,9 @@ func TestServeGatewaySDKs(t *testing.T) {
 		{"aicred_gateway_refusals_total", map[string]string{"provider": "anthropic", "code": "forbidden", "status": "403"}, 1},
 		{"aicred_gateway_refusals_total", map[string]string{"provider": "openai", "code": "request_too_large", "status": "413"}, 1},
 		{"aicred_gateway_upstream_latency_seconds", map[string]string{"provider": "openai"}, 2},
+		{"aicred_gateway_usage_records_written_total", map[string]string{}, 4},
+		{"aicred_gateway_usage_records_lost_total", map[string]string{}, 0},
+		{"aicred_gateway_anomaly_alerts_dropped_total", map[string]string{}, 0},
 	}
 	// A record is written as the response ends, which may be just after
 	// the SDK returned.

@@ -295,6 +295,12 @@ func serve(ctx context.Context, a *app, cfg *serverConfig) error {
 	usage := gateway.NewStoreRecorder(st, gateway.StoreRecorderConfig{Log: log})
 	admission := gateway.NewLeasedAdmission(st, gateway.LeaseConfig{ReservationTTL: gc.ReservationTTL, Log: log})
 	defer closeGateway(log, cfg.ShutdownTimeout, usage, admission, detector)
+	if err := gateway.RegisterStoreRecorder(metrics.Registry, usage); err != nil {
+		return err
+	}
+	if err := gateway.RegisterDetector(metrics.Registry, detector); err != nil {
+		return err
+	}
 	gw, err := gateway.New(gateway.Config{
 		Tokens: tokens, Held: st, Opener: ring, Upstreams: gc.upstreams(),
 		Usage:     gateway.Recorders{usage, gm, detector},
