@@ -552,9 +552,15 @@ func (s readBody) serve(x *exchange) error {
 	if !rt.wild {
 		return nil
 	}
-	// A wildcard may not climb out of its place in the upstream path.
+	// A wildcard may not climb out of its place in the upstream path, even
+	// escaped (%2E%2E, ..%2F): an upstream may decode before it routes.
 	for _, name := range wildcards(rt.upstream) {
-		if v := x.pathValue(name); v == "" || v == "." || v == ".." {
+		v := x.pathValue(name)
+		bad := v == ""
+		for part := range strings.SplitSeq(v, "/") {
+			bad = bad || part == "." || part == ".."
+		}
+		if bad {
 			return refuse(http.StatusBadRequest, "invalid_request_error", "invalid_path", "aicred gateway: invalid path segment {"+name+"}")
 		}
 	}

@@ -174,6 +174,10 @@ func TestOpenAIRouteRefusals(t *testing.T) {
 		{"POST", "/v1/images/generations", media, "application/json", `{"prompt":"x"}`, 403}, // dall-e-2 not granted
 		{"POST", "/v1/embeddings", media, "application/json", `{"input":"x"}`, 400},
 		{"PUT", "/v1/files", chatOnly, "", "", 404},
+		// A wildcard cannot climb out of its place in the upstream path.
+		{"GET", "/v1/files/%2E%2E/content", media, "", "", 400},
+		{"GET", "/v1/batches/..%2Fmodels", media, "", "", 400},
+		{"GET", "/v1/files/a%2F.%2Fb", media, "", "", 400},
 	} {
 		st, body := f.do(t, tc.method, tc.path, tc.token, tc.ct, []byte(tc.body))
 		if st != tc.status {

@@ -191,10 +191,12 @@ func TestAzureOpenAI(t *testing.T) {
 		return resp.StatusCode, string(b)
 	}
 	// The body names an allowed model, but Azure would run the deployment.
-	if st, body := send("/azure/openai/deployments/prod-4o/chat/completions?api-version=2024-10-21", `{"model":"prod-4o-mini","messages":[]}`); st != 403 {
+	st, body := send("/azure/openai/deployments/prod-4o/chat/completions?api-version=2024-10-21", `{"model":"prod-4o-mini","messages":[]}`)
+	if st != 403 {
 		t.Fatalf("other deployment: %d %s", st, body)
 	}
-	st, body := send("/azure/openai/deployments/prod-4o-mini/chat/completions?api-version=2024-10-21", `{"messages":[]}`)
+	openAIShaped(t, body)
+	st, body = send("/azure/openai/deployments/prod-4o-mini/chat/completions?api-version=2024-10-21", `{"messages":[]}`)
 	if st != 200 {
 		t.Fatalf("%d %s", st, body)
 	}
