@@ -212,6 +212,10 @@ detector; role budgets are shared by every server on the same store.`,
 				if err := cfg.Broker.Validate(); err != nil {
 					return errExit(fmt.Errorf("config %s: %w", configPath, err))
 				}
+				// Reads the webhook secret file, as a start would.
+				if _, err := gateway.NewDetector(cfg.Gateway.Anomaly); err != nil {
+					return errExit(fmt.Errorf("config %s: gateway.anomaly: %w", configPath, err))
+				}
 				fmt.Fprintln(a.stdout, "configuration OK")
 				return nil
 			}

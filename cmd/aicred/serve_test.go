@@ -299,6 +299,7 @@ func TestServeConfigErrors(t *testing.T) {
 		{"prices invalid", "gateway:\n  stream_idle_timeout: 1m\n  prices: " + writeTemp(t, dir, "zero.json", `{"models":[{"provider":"openai","model":"m","input":0,"output":1,"source":"s","as_of":"d"}]}`) + "\n", "line 3: gateway.prices:"},
 		{"anomaly unknown key", "gateway:\n  key_ttl: 1m\n  anomaly:\n    spike: 3\n", `line 4: unknown key "spike" in anomaly`},
 		{"anomaly bad value", "gateway:\n  anomaly:\n    warmup_minutes: 5\n    spike_factor: -2\n", "line 4: anomaly: spike_factor"},
+		{"webhook secret missing", "gateway:\n  anomaly:\n    webhook:\n      url: https://hooks.example.test/aicred\n      secret_file: " + filepath.Join(dir, "no-such-secret") + "\n", "gateway.anomaly"},
 		{"policy without subject", "issuers:\n  - name: ci\n    type: oidc\n    issuer: https://x.test\n    audiences: [a]\n    jwks: '{\"keys\":[]}'\nroles:\n  - name: r\n    providers: [openai]\n    operations: [chat]\npolicies:\n  - name: p\n    issuer: ci\n    role: r\n    claims: {}\n", "line"},
 	}
 	for _, c := range cases {
