@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/anthropics/anthropic-sdk-go"
 	"github.com/openai/openai-go/v3"
 )
 
@@ -239,13 +240,20 @@ func TestAnthropicCountTokens(t *testing.T) {
 			t.Fatalf("%s: %d %s", path, st, body)
 		}
 	}
+	// The Anthropic SDK's own call.
+	c := f.anthropicClient(&seen{}, f.token)
+	n, err := c.Messages.CountTokens(context.Background(), anthropic.MessageCountTokensParams{Model: anthropic.ModelClaudeHaiku4_5,
+		Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("hi"))}})
+	if err != nil || n.InputTokens != 14 {
+		t.Fatal(err)
+	}
 	st, body := f.post(t, "/anthropic/v1/messages/count_tokens", f.token, `{"model":"claude-opus-4-1","messages":[]}`)
 	if st != 403 {
 		t.Fatalf("model outside the scope: %d", st)
 	}
 	anthropicShaped(t, body)
-	for _, r := range f.waitRecords(t, 2) {
-		if r.CostUSD != 0 || r.Outcome != OutcomeOK || r.Operation != "chat" || r.Model != "claude-haiku-4-5" {
+	for _, r := range f.waitRecords(t, 3) {
+		if r.CostUSD != 0 || r.Outcome != OutcomeOK || r.Operation != "chat" || !strings.HasPrefix(r.Model, "claude-haiku-4-5") {
 			t.Fatalf("record %+v", r)
 		}
 	}
