@@ -210,12 +210,16 @@ func TestStoreRecorderCloseDeadline(t *testing.T) {
 	waitFor(t, "the writer to give up or finish", func() bool { s := rec.Stats(); return s.Written+s.Lost == 35 })
 }
 
-// BenchmarkStoreRecorder measures the request path's cost: queueing one
-// record, with the writer draining into SQLite behind it.
+// BenchmarkStoreRecorder measures the request path's cost of recording:
+// queueing one record while the writer drains into SQLite behind it.
+// SQLite takes tens of thousands of records a second and the benchmark
+// offers millions, so once the queue is full the calls measured are
+// drops; lost/op says what share.
 func BenchmarkStoreRecorder(b *testing.B) {
 	st := openSQLite(b, filepath.Join(b.TempDir(), "aicred.db"))
-	rec := NewStoreRecorder(st, StoreRecorderConfig{Queue: 1 << 20, Log: slog.New(slog.NewTextHandler(&lockedBuffer{}, nil))})
+	rec := NewStoreRecorder(st, StoreRecorderConfig{Log: slog.New(slog.NewTextHandler(&lockedBuffer{}, nil))})
 	r := usageRecord(1, time.Now())
+	lost0 := rec.Lost()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
@@ -224,10 +228,10 @@ func BenchmarkStoreRecorder(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	if err := rec.Close(context.Background()); err != nil {
+	b.ReportMetric(float64(rec.Lost()-lost0)/float64(b.N), "lost/op")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := rec.Close(ctx); err != nil {
 		b.Fatal(err)
-	}
-	if s := rec.Stats(); s.Lost != 0 {
-		b.Fatalf("lost %d", s.Lost)
 	}
 }
