@@ -293,14 +293,14 @@ func New(c Config) (*Gateway, error) {
 	// ("{model}:generateContent"); such routes share one ServeMux pattern
 	// and are told apart by the part after the colon.
 	geminiRoutes := []route{
-		{method: "POST", path: "/v1beta/models/{model}:generateContent", operation: broker.OpChat, usage: geminiUsage, pathModel: "model"},
-		{method: "POST", path: "/v1beta/models/{model}:streamGenerateContent", operation: broker.OpChat, usage: geminiUsage, pathModel: "model", stream: true},
+		{method: "POST", path: "/models/{model}:generateContent", operation: broker.OpChat, usage: geminiUsage, pathModel: "model"},
+		{method: "POST", path: "/models/{model}:streamGenerateContent", operation: broker.OpChat, usage: geminiUsage, pathModel: "model", stream: true},
 		// Free: counting tokens is not billed.
-		{method: "POST", path: "/v1beta/models/{model}:countTokens", operation: broker.OpChat, pathModel: "model", free: true},
+		{method: "POST", path: "/models/{model}:countTokens", operation: broker.OpChat, pathModel: "model", free: true},
 		// embedContent reports no usage: charged at its reservation.
-		{method: "POST", path: "/v1beta/models/{model}:embedContent", operation: broker.OpEmbeddings, usage: geminiUsage, pathModel: "model"},
-		{method: "GET", path: "/v1beta/models", operation: broker.OpModels, body: bodyAny, free: true},
-		{method: "GET", path: "/v1beta/models/{model}", operation: broker.OpModels, body: bodyAny, free: true},
+		{method: "POST", path: "/models/{model}:embedContent", operation: broker.OpEmbeddings, usage: geminiUsage, pathModel: "model"},
+		{method: "GET", path: "/models", operation: broker.OpModels, body: bodyAny, free: true},
+		{method: "GET", path: "/models/{model}", operation: broker.OpModels, body: bodyAny, free: true},
 	}
 	bedrockRoutes := []route{
 		{method: "POST", path: "/model/{modelId}/converse", operation: broker.OpChat, usage: converseUsage, pathModel: "modelId"},
@@ -339,7 +339,8 @@ func New(c Config) (*Gateway, error) {
 		{"/cerebras/v1", "/v1", compat("cerebras", true), openAIRoutes},
 		{"/huggingface/v1", "/v1", compat("huggingface", true), openAIRoutes},
 		{"/azure/openai", "/openai", azureOpenAI, azureRoutes},
-		{"/gemini", "", gemini, geminiRoutes},
+		{"/gemini/v1beta", "/v1beta", gemini, geminiRoutes},
+		{"/gemini/v1", "/v1", gemini, geminiRoutes},
 		{"/bedrock", "", bedrockSurface(region, c.Now), bedrockRoutes},
 	}
 	registered := map[string]bool{}

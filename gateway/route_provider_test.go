@@ -272,6 +272,7 @@ func TestGemini(t *testing.T) {
 		{"/gemini/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse", "/v1beta/models/gemini-2.5-flash:streamGenerateContent", "alt=sse", (1000*0.30 + 250*2.50) / 1e6},
 		{"/gemini/v1beta/models/gemini-2.5-flash:streamGenerateContent", "/v1beta/models/gemini-2.5-flash:streamGenerateContent", "", (1000*0.30 + 250*2.50) / 1e6},
 		{"/gemini/v1beta/models/gemini-2.5-flash:countTokens", "/v1beta/models/gemini-2.5-flash:countTokens", "", 0},
+		{"/gemini/v1/models/gemini-2.5-flash:generateContent", "/v1/models/gemini-2.5-flash:generateContent", "", flash},
 	} {
 		n := len(f.usage.Records())
 		if st, body := send(tc.path); st != 200 {
