@@ -445,11 +445,17 @@ func (a *LeasedAdmission) maintainPool(ctx context.Context, p *pool, now time.Ti
 			p.spent -= s
 			back = append(back, giveBack{l, s})
 		}
+		if p.spent > 1e-12 {
+			// Spend above the grants with no lease left to carry it
+			// (the last one expired): the store never hears of it.
+			a.log.Warn("budget spend above the allowances not charged to the store", "scope", p.scope, "usd", p.spent)
+		}
 		p.leases, p.granted, p.spent = nil, 0, 0
 	default:
 		// Retire leases spent in full, so the store's spend stays
-		// current and the lease table short.
-		for len(p.leases) > 0 && p.spent >= p.leases[0].granted {
+		// current and the lease table short. The last lease stays: it
+		// carries any spend above the grants until it is given back.
+		for len(p.leases) > 1 && p.spent >= p.leases[0].granted {
 			l := p.leases[0]
 			p.leases = p.leases[1:]
 			p.granted -= l.granted

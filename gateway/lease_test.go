@@ -474,3 +474,34 @@ func TestGatewayWithStoreBudgets(t *testing.T) {
 		t.Fatalf("budget %+v (%v): want the two records' cost spent and no lease out", b, err)
 	}
 }
+
+// TestLeasedAdmissionOverrun: a request that costs more than its
+// reservation (and than the allowance in hand) is charged in full: a
+// spent lease is retired to the store while another carries the excess,
+// and the store's spend ends equal to what was settled.
+func TestLeasedAdmissionOverrun(t *testing.T) {
+	st := openSQLite(t, filepath.Join(t.TempDir(), "aicred.db"))
+	adm := leased(t, st, LeaseConfig{TTL: time.Minute, Idle: time.Minute, Tick: 10 * time.Millisecond})
+	scope := aicred.TokenBudgetScope("tok_1")
+	q := AdmitRequest{TokenID: "tok_1", Workload: "w", Limits: Limits{TokenUSD: 10}, CostUSD: 0.1, Tokens: 10}
+	tk, err := adm.Admit(context.Background(), q) // a $2 allowance
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm.Settle(context.Background(), tk, 2.5, 10)                 // $0.5 more than the allowance
+	if tk, err = adm.Admit(context.Background(), q); err != nil { // a second $2
+		t.Fatal(err)
+	}
+	adm.Settle(context.Background(), tk, 0.1, 10)
+	waitFor(t, "the spent allowance to be retired", func() bool {
+		b, err := st.GetBudget(context.Background(), scope)
+		return err == nil && b.Leases == 1 && math.Abs(b.SpentUSD-2) < 1e-9
+	})
+	if err := adm.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b, err := st.GetBudget(context.Background(), scope)
+	if err != nil || b.Leases != 0 || math.Abs(b.SpentUSD-2.6) > 1e-9 {
+		t.Fatalf("after Close: %+v %v; want $2.60 spent, no lease", b, err)
+	}
+}
