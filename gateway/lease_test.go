@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -211,30 +213,65 @@ func sharedBudget(t *testing.T, open twoStores, limits Limits, scopeOf func(Admi
 	}
 }
 
-// TestLeasedAdmissionDeadHolder: a process that dies holding an
-// allowance leaves a lease that expires and is then charged in full; the
-// survivor never gets it back as unspent.
-func TestLeasedAdmissionDeadHolder(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "aicred.db")
-	dyingStore, err := sqlite.Open(context.Background(), path)
+// Environment of the lease helper process (TestLeaseHelperProcess).
+const (
+	envLeaseHelper = "AICRED_GATEWAY_LEASE_HELPER" // the store's path
+	leaseHelperTTL = 300 * time.Millisecond
+)
+
+// TestLeaseHelperProcess is not a test: TestLeasedAdmissionDeadHolder
+// runs the test binary again with envLeaseHelper set, and this admits one
+// request (taking an allowance), says so, and waits to be killed.
+func TestLeaseHelperProcess(t *testing.T) {
+	path := os.Getenv(envLeaseHelper)
+	if path == "" {
+		t.Skip("helper process only")
+	}
+	st, err := sqlite.Open(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	live := openSQLite(t, path)
-	const ttl = 300 * time.Millisecond
-	dying := NewLeasedAdmission(dyingStore, LeaseConfig{Holder: "dying", TTL: ttl, Log: quietLog()})
+	adm := NewLeasedAdmission(st, LeaseConfig{Holder: "doomed", TTL: leaseHelperTTL, Log: quietLog()})
 	q := AdmitRequest{TokenID: "tok_1", Workload: "w", Limits: Limits{TokenUSD: 10}, CostUSD: 0.1, Tokens: 10}
-	if _, err := dying.Admit(context.Background(), q); err != nil { // takes a $2 allowance, never settles
+	if _, err := adm.Admit(context.Background(), q); err != nil { // takes a $2 allowance, never settles
 		t.Fatal(err)
 	}
-	// The process dies: its store goes away with it, nothing is returned
-	// or renewed.
-	dyingStore.Close()
-	defer dying.Close(context.Background())
+	os.Stdout.WriteString("admitted\n")
+	select {}
+}
+
+// TestLeasedAdmissionDeadHolder: a gateway process killed (SIGKILL)
+// while holding an allowance leaves a lease that expires and is then
+// charged in full; the survivor never gets it back as unspent.
+func TestLeasedAdmissionDeadHolder(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "aicred.db")
+	live := openSQLite(t, path)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestLeaseHelperProcess$")
+	cmd.Env = append(os.Environ(), envLeaseHelper+"="+path)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || line != "admitted\n" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("helper: %q %v", line, err)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	const ttl = leaseHelperTTL
+	q := AdmitRequest{TokenID: "tok_1", Workload: "w", Limits: Limits{TokenUSD: 10}, CostUSD: 0.1, Tokens: 10}
 	scope := aicred.TokenBudgetScope("tok_1")
 	b, err := live.GetBudget(context.Background(), scope)
 	if err != nil || b.Leases != 1 || math.Abs(b.OutstandingUSD-2) > 1e-9 {
-		t.Fatalf("before expiry: %+v %v", b, err)
+		t.Fatalf("the killed process's lease: %+v %v", b, err)
 	}
 
 	survivor := leased(t, live, LeaseConfig{Holder: "survivor", TTL: time.Minute})
@@ -245,7 +282,7 @@ func TestLeasedAdmissionDeadHolder(t *testing.T) {
 	}
 	time.Sleep(2 * ttl)
 	more := q
-	more.CostUSD = 0.6 // 0.5 is left: refused, dead lease or not
+	more.CostUSD = 0.6 // $0.5 is left; $2.5 had the dead lease been freed
 	if _, err := survivor.Admit(context.Background(), more); err == nil {
 		t.Fatal("the dead holder's allowance came back as unspent")
 	} else if ae, ok := err.(*AdmitError); !ok || ae.Reason != RefusedTokenBudget {
