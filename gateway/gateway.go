@@ -331,9 +331,9 @@ func New(c Config) (*Gateway, error) {
 		{"/deepseek/v1", "", compat("deepseek", true), openAIRoutes},
 		{"/openrouter/v1", "/api/v1", compat("openrouter", true), openAIRoutes},
 		{"/xai/v1", "/v1", compat("xai", true), openAIRoutes},
-		// Perplexity serves Sonar through the Responses API under /v1 since
-		// chat completions ended (2026-09-27); both routes are mounted.
-		{"/perplexity/v1", "/v1", compat("perplexity", false), openAIRoutes},
+		// Perplexity serves its OpenAI-shaped API at the root of its base
+		// URL (https://api.perplexity.ai/chat/completions), like DeepSeek.
+		{"/perplexity/v1", "", compat("perplexity", false), openAIRoutes},
 		{"/fireworks/v1", "/inference/v1", compat("fireworks", true), openAIRoutes},
 		{"/nvidia/v1", "/v1", compat("nvidia", true), openAIRoutes},
 		{"/cerebras/v1", "/v1", compat("cerebras", true), openAIRoutes},

@@ -76,7 +76,7 @@ func TestOpenAICompatibleProviders(t *testing.T) {
 		{"/deepseek", "deepseek", "/chat/completions"},
 		{"/openrouter", "openrouter", "/api/v1/chat/completions"},
 		{"/xai", "xai", "/v1/chat/completions"},
-		{"/perplexity", "perplexity", "/v1/chat/completions"},
+		{"/perplexity", "perplexity", "/chat/completions"},
 		{"/fireworks", "fireworks", "/inference/v1/chat/completions"},
 		{"/nvidia", "nvidia", "/v1/chat/completions"},
 		{"/cerebras", "cerebras", "/v1/chat/completions"},
