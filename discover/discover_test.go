@@ -90,6 +90,19 @@ func TestMatchesKind(t *testing.T) {
 	g := provider.NewGen(30)
 	anth, _ := provider.LookupKind("anthropic", "api-key")
 	cohere, _ := provider.LookupKind("cohere", "api-key")
+	aws, _ := provider.LookupKind("aws", "access-key-id")
+	// An AWS key id whose account bits decode (the rule checks them).
+	var awsID string
+	for _, ex := range aws.Rule.Examples(g) {
+		if strings.HasPrefix(ex.Secret, "AKIA") {
+			awsID = ex.Secret
+			break
+		}
+	}
+	if awsID == "" {
+		t.Fatal("no AKIA example in the aws access-key-id rule")
+	}
+	awsSK := g.B64(40)
 	cases := []struct {
 		k      *provider.Kind
 		secret string
@@ -100,6 +113,13 @@ func TestMatchesKind(t *testing.T) {
 		{anth, "not a key", false},
 		{cohere, g.Alnum(40), true}, // a context rule: the check supplies the context
 		{cohere, g.Alnum(39), false},
+		{aws, awsID, true},
+		{aws, awsID + ":" + awsSK, true}, // the pair the gateway signs with
+		{aws, awsID + ":" + awsSK + ":" + g.B64(300), true},
+		{aws, awsID + ":" + awsSK[:39], false},
+		{aws, awsID + ":" + awsSK + ":", false},
+		{aws, awsID + ":" + awsSK + ":a:b", false},
+		{aws, "AKIA:" + awsSK, false},
 	}
 	for i, c := range cases {
 		if got := MatchesKind(c.k, aicred.NewSecret(c.secret)); got != c.want {
