@@ -79,10 +79,9 @@ func (e *AdmitError) Error() string { return e.Msg }
 // count (once per ticket). Implementations must be safe for concurrent
 // use.
 //
-// MemoryAdmission serves one process. Several gateway processes sharing
-// budgets need a store-backed Admission that takes allowances from the
-// store atomically in slices and spends them locally, as the
-// architecture describes; that is not implemented yet.
+// MemoryAdmission serves one process. LeasedAdmission (lease.go) serves
+// several processes sharing budgets: it takes allowances from the store
+// atomically in slices and spends them locally.
 type Admission interface {
 	Admit(ctx context.Context, q AdmitRequest) (Ticket, error)
 	Settle(ctx context.Context, t Ticket, costUSD float64, tokens int64)
