@@ -59,6 +59,9 @@ type childConfig struct {
 	TokenHash  string        `json:"token_hash,omitempty"`
 	StreamGap  time.Duration `json:"stream_gap,omitempty"`
 	CPUProfile string        `json:"cpu_profile,omitempty"`
+	// NoUsageStore leaves the StoreRecorder out of the gateway, to see
+	// what writing usage to SQLite in-process costs.
+	NoUsageStore bool `json:"no_usage_store,omitempty"`
 }
 
 type childHello struct {
@@ -235,8 +238,9 @@ func benchRoleDef() broker.Role {
 
 // Notes on what the gateway child runs, printed with the table.
 const (
-	recorderNote  = "gateway.StoreRecorder into the SQLite store, gateway.LogRecorder (JSON handler to io.Discard) and gateway metrics, as serve wires them, plus a counter"
-	admissionNote = "gateway.LeasedAdmission over the SQLite store (budgets spent from leased allowances, rates per process)"
+	recorderNote        = "gateway.StoreRecorder into the SQLite store, gateway.LogRecorder (JSON handler to io.Discard) and gateway metrics, as serve wires them, plus a counter"
+	recorderNoStoreNote = "gateway.LogRecorder (JSON handler to io.Discard) and gateway metrics plus a counter; the StoreRecorder was left out (-no-usage-store)"
+	admissionNote       = "gateway.LeasedAdmission over the SQLite store (budgets spent from leased allowances, rates per process)"
 )
 
 // buildGateway wires the gateway as cmd/aicred/serve.go does: a SQLite
@@ -320,17 +324,26 @@ func buildGateway(ctx context.Context, cfg childConfig) (http.Handler, func(cont
 	if err != nil {
 		return fail("metrics", err)
 	}
-	stored := gateway.NewStoreRecorder(st, gateway.StoreRecorderConfig{Log: log})
+	counter := &usageCounter{}
+	recorders := gateway.Recorders{gateway.LogRecorder{Log: log}, gm, counter}
+	var stored *gateway.StoreRecorder
+	if !cfg.NoUsageStore {
+		stored = gateway.NewStoreRecorder(st, gateway.StoreRecorderConfig{Log: log})
+		recorders = append(recorders, stored)
+	}
 	admission := gateway.NewLeasedAdmission(st, gateway.LeaseConfig{Log: log})
 	closeAll := func(ctx context.Context) error {
-		return errors.Join(admission.Close(ctx), stored.Close(ctx))
+		err := admission.Close(ctx)
+		if stored != nil {
+			err = errors.Join(err, stored.Close(ctx))
+		}
+		return err
 	}
-	counter := &usageCounter{}
 	upstreams := gateway.DefaultUpstreams()
 	upstreams["openai"] = cfg.Upstream
 	gw, err := gateway.New(gateway.Config{
 		Tokens: tokens, Held: st, Opener: ring, Upstreams: upstreams,
-		Usage:     gateway.Recorders{gateway.LogRecorder{Log: log}, gm, stored, counter},
+		Usage:     recorders,
 		Refusals:  gm,
 		Log:       log,
 		Roles:     x.Role,
@@ -348,8 +361,10 @@ func buildGateway(ctx context.Context, cfg childConfig) (http.Handler, func(cont
 		if err := closeAll(ctx); err != nil {
 			bye.Error = err.Error()
 		}
-		st := stored.Stats()
-		bye.StoreWritten, bye.StoreLost = st.Written, st.Lost
+		if stored != nil {
+			st := stored.Stats()
+			bye.StoreWritten, bye.StoreLost = st.Written, st.Lost
+		}
 		bye.UsageRecords, bye.Outcomes = counter.snapshot()
 		cleanup()
 		return bye

@@ -55,6 +55,7 @@ func main() {
 	flag.DurationVar(&o.streamGap, "stream-gap", time.Millisecond, "pause between the upstream's stream events after the first")
 	flag.StringVar(&o.format, "format", "md", "output: md or json")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the gateway child to this file")
+	flag.BoolVar(&o.noUsageStore, "no-usage-store", false, "diagnosis: leave the SQLite usage store recorder out of the gateway")
 	render := flag.String("render", "", "print a report saved with -format json in -format, without measuring")
 	flag.Parse()
 	if *render != "" {
@@ -87,6 +88,7 @@ type options struct {
 	streamGap        time.Duration
 	format           string
 	cpuProfile       string
+	noUsageStore     bool
 }
 
 func (o *options) check() error {
@@ -214,7 +216,7 @@ func run(ctx context.Context, o options, progress io.Writer) (*report, error) {
 		return nil, err
 	}
 	gw, err := start(childConfig{Role: roleGateway, Upstream: up.url(), HeldKey: creds.heldKey,
-		TokenHash: aicred.HashToken(creds.token), CPUProfile: o.cpuProfile})
+		TokenHash: aicred.HashToken(creds.token), CPUProfile: o.cpuProfile, NoUsageStore: o.noUsageStore})
 	if err != nil {
 		return nil, err
 	}
@@ -227,7 +229,11 @@ func run(ctx context.Context, o options, progress io.Writer) (*report, error) {
 	}
 	paths := []path{{pathDirect, up.url(), creds.heldKey, up}, {pathBare, bare.url(), creds.heldKey, bare}, {pathGateway, gw.url(), creds.token, gw}}
 	rep := &report{Rate: o.rate, Duration: o.duration, Warmup: o.warmup, SatWorkers: o.satWorkers, StreamGap: o.streamGap,
-		Rounds: o.rounds, Machine: machine(), Recorder: recorderNote, Admission: admissionNote, LoadBefore: loadAvg()}
+		Rounds: o.rounds, Machine: machine(), Recorder: recorderNote, Admission: admissionNote, LoadBefore: loadAvg(),
+		NoUsageStore: o.noUsageStore}
+	if o.noUsageStore {
+		rep.Recorder = recorderNoStoreNote
+	}
 	// Each kind of traffic warms every path, then measures the paths in
 	// interleaved slices, so that a burst of load from elsewhere on the
 	// machine falls on all of them rather than on one.

@@ -253,6 +253,23 @@ func TestEvaluate(t *testing.T) {
 	}
 }
 
+// TestEvaluateWithoutUsageStore: with the store recorder left out, its
+// row is context, not a failure.
+func TestEvaluateWithoutUsageStore(t *testing.T) {
+	r := &report{Rate: 2000, NoUsageStore: true, Memory: map[string]memory{roleGateway: {PeakBytes: 30 << 20}},
+		UsageRecords: 110, Outcomes: map[string]int64{"ok": 110},
+		Cells: []cell{{Traffic: trafficJSON, Path: pathGateway, Warmup: 10, sample: sample{Requests: 100, OK: 100}}}}
+	r.evaluate()
+	if !r.Passed() {
+		t.Fatalf("want pass: %+v", r.Checks)
+	}
+	for _, c := range r.Checks {
+		if strings.HasPrefix(c.Name, "usage records in the SQLite store") && c.Target != "" {
+			t.Errorf("store row has a target: %+v", c)
+		}
+	}
+}
+
 // TestFailure classifies results the way the success column counts them.
 func TestFailure(t *testing.T) {
 	done := []byte("data: {\"choices\":[{}]}\n\ndata: [DONE]\n\n")
