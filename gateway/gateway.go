@@ -805,7 +805,11 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 	if resp.StatusCode == http.StatusUnauthorized {
 		// The provider refused the held key; its message may quote part of
 		// it. The workload's token was fine, so this is a gateway fault.
+		// The key may have been rotated: read it again next time.
 		_ = resp.Body.Close()
+		if x.key != nil {
+			g.keys.forget(x.key)
+		}
 		m := &meter{g: g, x: x, status: http.StatusBadGateway}
 		m.requestID = resp.Header.Get(x.route.surface.requestID)
 		m.record(OutcomeUpstreamError)

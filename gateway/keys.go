@@ -23,6 +23,7 @@ type keyCache struct {
 }
 
 type keyEntry struct {
+	id          string
 	provider    string
 	kind        string // the catalog kind ("access-key-id" for an AWS key pair)
 	environment string
@@ -50,7 +51,7 @@ func (c *keyCache) get(ctx context.Context, id string) (*keyEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	e = &keyEntry{provider: h.Provider, kind: h.Kind, environment: h.Environment, key: s, heldExpires: h.ExpiresAt, expires: c.now().Add(c.ttl)}
+	e = &keyEntry{id: id, provider: h.Provider, kind: h.Kind, environment: h.Environment, key: s, heldExpires: h.ExpiresAt, expires: c.now().Add(c.ttl)}
 	c.mu.Lock()
 	c.m[id] = e
 	c.mu.Unlock()
@@ -62,4 +63,15 @@ func (c *keyCache) get(ctx context.Context, id string) (*keyEntry, error) {
 		c.mu.Unlock()
 	})
 	return e, nil
+}
+
+// forget drops e from the cache, so the next request reads the held
+// credential again: the provider refused e's key, which is what follows a
+// rotation once the old key is revoked at the provider.
+func (c *keyCache) forget(e *keyEntry) {
+	c.mu.Lock()
+	if c.m[e.id] == e {
+		delete(c.m, e.id)
+	}
+	c.mu.Unlock()
 }

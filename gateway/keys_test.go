@@ -94,3 +94,29 @@ func TestTokenStoreDownFailsClosed(t *testing.T) {
 		t.Fatal("upstream called")
 	}
 }
+
+// After the provider refuses a key (a rotation, once the old key is
+// revoked), the next request reads the held credential again.
+func TestKeyCacheForgetReadsRotatedKey(t *testing.T) {
+	h := &countingHeld{heldMap: heldMap{"hc": {ID: "hc", Provider: "openai", Sealed: []byte("old")}}}
+	c := newKeyCache(h, plainOpener{}, time.Hour, time.Now)
+	e, err := c.get(t.Context(), "hc")
+	if err != nil || e.key.Reveal() != "old" {
+		t.Fatal(e, err)
+	}
+	h.heldMap["hc"] = &aicred.HeldCredential{ID: "hc", Provider: "openai", Sealed: []byte("new")}
+	if e2, _ := c.get(t.Context(), "hc"); e2.key.Reveal() != "old" {
+		t.Fatal("the cache was not used within its TTL")
+	}
+	c.forget(e)
+	c.forget(e) // twice is harmless
+	e3, err := c.get(t.Context(), "hc")
+	if err != nil || e3.key.Reveal() != "new" || h.n != 2 {
+		t.Fatalf("after forget: %v, %v, %d store reads", e3, err, h.n)
+	}
+	// A stale entry forgotten late does not drop its successor.
+	c.forget(e)
+	if e4, _ := c.get(t.Context(), "hc"); e4 != e3 || h.n != 2 {
+		t.Fatal("forgetting an old entry dropped the current one")
+	}
+}
