@@ -77,17 +77,31 @@ var errStalled = errors.New("upstream stream stalled")
 
 func (b *meteredBody) Read(p []byte) (int, error) {
 	defer b.touch()
-	if !b.hiding {
+	// The end of the body is metered (usage decoded, cost settled,
+	// records written) only after the proxy has passed the last bytes on:
+	// net/http returns them together with io.EOF, and metering first would
+	// hold them back from the client.
+	if b.err != nil {
+		if b.outPos == len(b.out) {
+			b.end(b.err)
+			return 0, b.err
+		}
+	} else if !b.hiding {
 		n, err := b.rc.Read(p)
 		b.observe(p[:n])
 		if err != nil {
-			b.end(err)
+			b.err = err
+			if n == 0 {
+				b.end(err)
+				return 0, err
+			}
 		}
-		return n, err
+		return n, nil
 	}
 	for b.outPos == len(b.out) {
 		b.out, b.outPos = b.out[:0], 0
 		if b.err != nil {
+			b.end(b.err)
 			return 0, b.err
 		}
 		n, err := b.rc.Read(p)
@@ -96,7 +110,6 @@ func (b *meteredBody) Read(p []byte) (int, error) {
 			b.out = append(b.out, b.sc.rest()...)
 			b.sc.buf = nil
 			b.err = err
-			b.end(err)
 		}
 	}
 	n := copy(p, b.out[b.outPos:])
