@@ -114,7 +114,10 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	// NORMAL in WAL mode: a crash of the process loses nothing; a power
 	// loss may lose the last transactions but never leaves them half done.
 	q.Add("_pragma", "synchronous(NORMAL)")
-	q.Add("_pragma", "cache_size(-65536)") // KiB: 64 MiB, so batch writes rarely read pages back
+	// 16 MiB of page cache per connection: a long-running gateway writes
+	// usage records without end, and a bigger cache only grows its memory
+	// (64 MiB measured no faster for 100,000 sightings on this machine).
+	q.Add("_pragma", "cache_size(-16384)")
 	q.Add("_pragma", "wal_autocheckpoint(8192)")
 	reader := q.Encode()
 	q.Set("_txlock", "immediate")
