@@ -238,8 +238,8 @@ func benchRoleDef() broker.Role {
 
 // Notes on what the gateway child runs, printed with the table.
 const (
-	recorderNote        = "gateway.StoreRecorder into the SQLite store, gateway.LogRecorder (JSON handler to io.Discard) and gateway metrics, as serve wires them, plus a counter"
-	recorderNoStoreNote = "gateway.LogRecorder (JSON handler to io.Discard) and gateway metrics plus a counter; the StoreRecorder was left out (-no-usage-store)"
+	recorderNote        = "gateway.StoreRecorder into the SQLite store, gateway metrics and the abuse detector, as serve wires them, plus a counter"
+	recorderNoStoreNote = "gateway metrics and the abuse detector plus a counter; the StoreRecorder was left out (-no-usage-store)"
 	admissionNote       = "gateway.LeasedAdmission over the SQLite store (budgets spent from leased allowances, rates per process)"
 )
 
@@ -324,12 +324,28 @@ func buildGateway(ctx context.Context, cfg childConfig) (http.Handler, func(cont
 	if err != nil {
 		return fail("metrics", err)
 	}
+	// The abuse detector hears every record and refusal; this run's
+	// token volume crosses its no-baseline ceiling, so it also audits
+	// an alert, as it would in production.
+	detector, err := gateway.NewDetector(gateway.DetectorConfig{Audit: st, Revoker: tokens, Roles: x.Role, Prices: prices, Log: log})
+	if err != nil {
+		return fail("detector", err)
+	}
+	if err := detector.Start(watchCtx); err != nil {
+		return fail("detector", err)
+	}
+	if err := gateway.RegisterDetector(metrics.Registry, detector); err != nil {
+		return fail("detector", err)
+	}
 	counter := &usageCounter{}
-	recorders := gateway.Recorders{gateway.LogRecorder{Log: log}, gm, counter}
+	recorders := gateway.Recorders{gm, detector, counter}
 	var stored *gateway.StoreRecorder
 	if !cfg.NoUsageStore {
 		stored = gateway.NewStoreRecorder(st, gateway.StoreRecorderConfig{Log: log})
-		recorders = append(recorders, stored)
+		if err := gateway.RegisterStoreRecorder(metrics.Registry, stored); err != nil {
+			return fail("store recorder", err)
+		}
+		recorders = append(gateway.Recorders{stored}, recorders...)
 	}
 	admission := gateway.NewLeasedAdmission(st, gateway.LeaseConfig{Log: log})
 	closeAll := func(ctx context.Context) error {
@@ -337,14 +353,14 @@ func buildGateway(ctx context.Context, cfg childConfig) (http.Handler, func(cont
 		if stored != nil {
 			err = errors.Join(err, stored.Close(ctx))
 		}
-		return err
+		return errors.Join(err, detector.Close())
 	}
 	upstreams := gateway.DefaultUpstreams()
 	upstreams["openai"] = cfg.Upstream
 	gw, err := gateway.New(gateway.Config{
 		Tokens: tokens, Held: st, Opener: ring, Upstreams: upstreams,
 		Usage:     recorders,
-		Refusals:  gm,
+		Refusals:  gateway.RefusalObservers{gm, detector},
 		Log:       log,
 		Roles:     x.Role,
 		Prices:    prices,
