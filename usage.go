@@ -12,7 +12,19 @@ type Usage struct {
 	// Anthropic's one-hour cache, priced higher than the five-minute one.
 	CacheWrite1hTokens int64 `json:"cache_write_1h_tokens,omitempty"`
 	OutputTokens       int64 `json:"output_tokens"`
+	// Units counts what a model priced per unit rather than per token
+	// consumed (Unit: UnitImage, UnitSecond of audio, UnitCharacter of
+	// speech input); such calls have no token counts.
+	Units int64  `json:"units,omitempty"`
+	Unit  string `json:"unit,omitempty"`
 }
+
+// Units of models priced per unit.
+const (
+	UnitImage     = "image"
+	UnitSecond    = "second"
+	UnitCharacter = "character"
+)
 
 // Total is every token counted in u.
 func (u Usage) Total() int64 {

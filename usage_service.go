@@ -170,6 +170,10 @@ func (r *UsageRecord) Validate() error {
 	case r.Usage.InputTokens < 0 || r.Usage.CachedTokens < 0 || r.Usage.CacheWriteTokens < 0 ||
 		r.Usage.CacheWrite1hTokens < 0 || r.Usage.OutputTokens < 0:
 		return bad("negative token count")
+	case r.Usage.Units < 0:
+		return bad("negative unit count")
+	case r.Usage.Units > 0 && r.Usage.Unit != UnitImage && r.Usage.Unit != UnitSecond && r.Usage.Unit != UnitCharacter:
+		return bad("units without a known unit")
 	case r.Usage.CacheWrite1hTokens > r.Usage.CacheWriteTokens:
 		return bad("more one-hour cache writes than cache writes")
 	case math.IsNaN(r.CostUSD) || math.IsInf(r.CostUSD, 0) || r.CostUSD < 0:

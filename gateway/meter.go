@@ -268,6 +268,11 @@ func (m *meter) record(outcome string) {
 			outcome = OutcomeOK
 		}
 		r.Outcome = outcome
+		if x.units {
+			// A unit-priced model is metered with its units in the input
+			// count at a per-unit rate; the record names them as units.
+			r.Usage = Usage{Units: r.Usage.InputTokens, Unit: x.route.unit.name()}
+		}
 		x.settle(r.CostUSD, r.Usage)
 		if err := m.g.usage.RecordUsage(context.WithoutCancel(x.r.Context()), r); err != nil {
 			m.g.log.Error("usage record lost", "token", r.TokenID, "err", err)

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"github.com/aicred/aicred"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -151,6 +152,14 @@ func TestOpenAIRoutes(t *testing.T) {
 		r := f.waitRecords(t, n+1)[n]
 		if r.Operation != tc.op || r.Model != tc.model || r.Outcome != OutcomeOK || !near(r.CostUSD, tc.cost) || r.Estimated {
 			t.Errorf("%s %s: record %+v, want op %s model %q cost %g", tc.method, tc.path, r, tc.op, tc.model, tc.cost)
+		}
+		// Unit-priced calls are recorded in their units, not as tokens.
+		if want, ok := map[string]Usage{
+			"/v1/images/generations":   {Units: 2, Unit: aicred.UnitImage},
+			"/v1/audio/transcriptions": {Units: 62, Unit: aicred.UnitSecond},
+			"/v1/audio/speech":         {Units: 11, Unit: aicred.UnitCharacter},
+		}[tc.path]; ok && r.Usage != want {
+			t.Errorf("%s: usage %+v, want %+v", tc.path, r.Usage, want)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/aicred/aicred"
 	"github.com/aicred/aicred/broker"
 )
 
@@ -68,6 +69,19 @@ const (
 	unitSeconds          // per second of audio (priced per minute)
 	unitChars            // per character of input (speech)
 )
+
+// name is the unit as usage records name it.
+func (u unitKind) name() string {
+	switch u {
+	case unitImages:
+		return aicred.UnitImage
+	case unitSeconds:
+		return aicred.UnitSecond
+	case unitChars:
+		return aicred.UnitCharacter
+	}
+	return ""
+}
 
 // A route ties a method and path to a surface, an operation and the
 // upstream path.

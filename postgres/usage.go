@@ -12,7 +12,7 @@ import (
 )
 
 var usageColumns = []string{"at", "token_id", "workload", "role", "environment", "provider", "model", "operation", "stream",
-	"input_tokens", "cached_tokens", "cache_write_tokens", "cache_write_1h_tokens", "output_tokens",
+	"input_tokens", "cached_tokens", "cache_write_tokens", "cache_write_1h_tokens", "output_tokens", "units", "unit",
 	"cost_usd", "estimated", "status", "outcome", "latency_ns", "upstream_request_id", "source_ip", "user_agent"}
 
 // RecordUsage implements aicred.UsageService with one COPY, which is
@@ -34,7 +34,7 @@ func (s *Store) RecordUsage(ctx context.Context, recs []aicred.UsageRecord) erro
 			aicred.StorableText(r.Role), aicred.StorableText(r.Environment), aicred.StorableText(r.Provider),
 			aicred.StorableText(r.Model), aicred.StorableText(r.Operation), r.Stream,
 			r.Usage.InputTokens, r.Usage.CachedTokens, r.Usage.CacheWriteTokens, r.Usage.CacheWrite1hTokens, r.Usage.OutputTokens,
-			r.CostUSD, r.Estimated, int32(r.Status), aicred.StorableText(r.Outcome), int64(r.Latency),
+			r.Usage.Units, aicred.StorableText(r.Usage.Unit), r.CostUSD, r.Estimated, int32(r.Status), aicred.StorableText(r.Outcome), int64(r.Latency),
 			aicred.StorableText(r.UpstreamRequestID), aicred.StorableText(r.SourceIP), aicred.StorableText(r.UserAgent)}, nil
 	})
 	if _, err := s.pool.CopyFrom(ctx, pgx.Identifier{"usage_records"}, usageColumns, rows); err != nil {
@@ -167,7 +167,7 @@ func (s *Store) ListUsage(ctx context.Context, f aicred.UsageFilter) ([]aicred.U
 		)
 		if err := rows.Scan(&r.Time, &r.TokenID, &r.Workload, &r.Role, &r.Environment, &r.Provider, &r.Model, &r.Operation, &r.Stream,
 			&r.Usage.InputTokens, &r.Usage.CachedTokens, &r.Usage.CacheWriteTokens, &r.Usage.CacheWrite1hTokens, &r.Usage.OutputTokens,
-			&r.CostUSD, &r.Estimated, &status, &r.Outcome, &latency, &r.UpstreamRequestID, &r.SourceIP, &r.UserAgent); err != nil {
+			&r.Usage.Units, &r.Usage.Unit, &r.CostUSD, &r.Estimated, &status, &r.Outcome, &latency, &r.UpstreamRequestID, &r.SourceIP, &r.UserAgent); err != nil {
 			return nil, classify(err, "list usage")
 		}
 		r.Time, r.Status, r.Latency = aicred.StoreTime(r.Time), int(status), time.Duration(latency)

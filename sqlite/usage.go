@@ -10,10 +10,10 @@ import (
 )
 
 const usageColumns = `at, token_id, workload, role, environment, provider, model, operation, stream,
-	input_tokens, cached_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens,
+	input_tokens, cached_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens, units, unit,
 	cost_usd, estimated, status, outcome, latency_ns, upstream_request_id, source_ip, user_agent`
 
-// usageRowsPerInsert bounds one multi-row INSERT: 22 columns each, well
+// usageRowsPerInsert bounds one multi-row INSERT: 24 columns each, well
 // under SQLite's 32,766 parameters, and large enough that statement
 // overhead stops mattering.
 const usageRowsPerInsert = 200
@@ -34,8 +34,8 @@ func (s *Store) RecordUsage(ctx context.Context, recs []aicred.UsageRecord) erro
 		return classify(err, "record usage: begin")
 	}
 	defer tx.Rollback()
-	row := "(" + strings.Repeat("?, ", 21) + "?)"
-	args := make([]any, 0, 22*min(len(recs), usageRowsPerInsert))
+	row := "(" + strings.Repeat("?, ", 23) + "?)"
+	args := make([]any, 0, 24*min(len(recs), usageRowsPerInsert))
 	for start := 0; start < len(recs); start += usageRowsPerInsert {
 		batch := recs[start:min(start+usageRowsPerInsert, len(recs))]
 		args = args[:0]
@@ -45,7 +45,7 @@ func (s *Store) RecordUsage(ctx context.Context, recs []aicred.UsageRecord) erro
 				aicred.StorableText(r.Role), aicred.StorableText(r.Environment), aicred.StorableText(r.Provider),
 				aicred.StorableText(r.Model), aicred.StorableText(r.Operation), r.Stream,
 				r.Usage.InputTokens, r.Usage.CachedTokens, r.Usage.CacheWriteTokens, r.Usage.CacheWrite1hTokens, r.Usage.OutputTokens,
-				r.CostUSD, r.Estimated, r.Status, aicred.StorableText(r.Outcome), int64(r.Latency),
+				r.Usage.Units, aicred.StorableText(r.Usage.Unit), r.CostUSD, r.Estimated, r.Status, aicred.StorableText(r.Outcome), int64(r.Latency),
 				aicred.StorableText(r.UpstreamRequestID), aicred.StorableText(r.SourceIP), aicred.StorableText(r.UserAgent))
 		}
 		q := `INSERT INTO usage_records (` + usageColumns + `) VALUES ` + row + strings.Repeat(", "+row, len(batch)-1)
@@ -182,7 +182,7 @@ func (s *Store) ListUsage(ctx context.Context, f aicred.UsageFilter) ([]aicred.U
 		)
 		if err := rows.Scan(&at, &r.TokenID, &r.Workload, &r.Role, &r.Environment, &r.Provider, &r.Model, &r.Operation, &r.Stream,
 			&r.Usage.InputTokens, &r.Usage.CachedTokens, &r.Usage.CacheWriteTokens, &r.Usage.CacheWrite1hTokens, &r.Usage.OutputTokens,
-			&r.CostUSD, &r.Estimated, &r.Status, &r.Outcome, &latency, &r.UpstreamRequestID, &r.SourceIP, &r.UserAgent); err != nil {
+			&r.Usage.Units, &r.Usage.Unit, &r.CostUSD, &r.Estimated, &r.Status, &r.Outcome, &latency, &r.UpstreamRequestID, &r.SourceIP, &r.UserAgent); err != nil {
 			return nil, classify(err, "list usage")
 		}
 		var err error

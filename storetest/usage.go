@@ -59,6 +59,10 @@ func UsageRecords(seed uint64, n, days int, start time.Time) []aicred.UsageRecor
 			UserAgent:   "OpenAI/Python 1.40.0",
 		}
 		out[i].UpstreamRequestID = fmt.Sprintf("req_%x", r.Uint64())
+		if i%11 == 5 {
+			// A model priced per image: units, no tokens.
+			out[i].Operation, out[i].Usage = "images", aicred.Usage{Units: int64(i%4 + 1), Unit: aicred.UnitImage}
+		}
 	}
 	slices.SortStableFunc(out, func(x, y aicred.UsageRecord) int { return x.Time.Compare(y.Time) })
 	return out
@@ -274,6 +278,9 @@ func testUsageInvalid(t *testing.T, b Backend) {
 		func(r *aicred.UsageRecord) { r.CostUSD = math.Inf(1) },
 		func(r *aicred.UsageRecord) { r.Latency = -time.Second },
 		func(r *aicred.UsageRecord) { r.Usage.CacheWriteTokens, r.Usage.CacheWrite1hTokens = 1, 2 },
+		func(r *aicred.UsageRecord) { r.Usage.Units, r.Usage.Unit = -1, aicred.UnitImage },
+		func(r *aicred.UsageRecord) { r.Usage.Units = 3 },
+		func(r *aicred.UsageRecord) { r.Usage.Units, r.Usage.Unit = 3, "pixel" },
 	}
 	for i, mut := range bad {
 		batch := slices.Clone(good)

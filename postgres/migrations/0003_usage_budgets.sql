@@ -17,6 +17,8 @@ CREATE TABLE usage_records (
 	cache_write_tokens    bigint NOT NULL DEFAULT 0,
 	cache_write_1h_tokens bigint NOT NULL DEFAULT 0,
 	output_tokens         bigint NOT NULL DEFAULT 0,
+	units                 bigint NOT NULL DEFAULT 0,
+	unit                  text NOT NULL DEFAULT '',
 	cost_usd              double precision NOT NULL DEFAULT 0,
 	estimated             boolean NOT NULL DEFAULT false,
 	status                integer NOT NULL DEFAULT 0,

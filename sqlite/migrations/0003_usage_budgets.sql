@@ -18,6 +18,8 @@ CREATE TABLE usage_records (
 	cache_write_tokens    INTEGER NOT NULL DEFAULT 0,
 	cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0,
 	output_tokens         INTEGER NOT NULL DEFAULT 0,
+	units                 INTEGER NOT NULL DEFAULT 0,
+	unit                  TEXT NOT NULL DEFAULT '',
 	cost_usd              REAL NOT NULL DEFAULT 0,
 	estimated             INTEGER NOT NULL DEFAULT 0,
 	status                INTEGER NOT NULL DEFAULT 0,
