@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -232,7 +233,9 @@ detector; role budgets are shared by every server on the same store.`,
 
 // serve runs the server until ctx ends, then shuts it down gracefully.
 func serve(ctx context.Context, a *app, cfg *serverConfig) error {
-	log := newLogger(a.stderr, cfg.Log)
+	// The log and the listening line share stderr from several goroutines.
+	stderr := &lockedWriter{w: a.stderr}
+	log := newLogger(stderr, cfg.Log)
 	st, err := a.openStore(ctx)
 	if err != nil {
 		return err
@@ -346,7 +349,7 @@ func serve(ctx context.Context, a *app, cfg *serverConfig) error {
 	}()
 	log.Info("aicred serving", "addr", ln.Addr().String(), "tls", cfg.TLS.Cert != "",
 		"issuers", len(cfg.Broker.Issuers), "roles", len(cfg.Broker.Roles), "policies", len(cfg.Broker.Policies))
-	fmt.Fprintf(a.stderr, "aicred: listening on %s://%s\n", scheme, ln.Addr())
+	fmt.Fprintf(stderr, "aicred: listening on %s://%s\n", scheme, ln.Addr())
 	select {
 	case err := <-errc:
 		return err
@@ -625,4 +628,16 @@ func (g *gatewayConfig) prices() *gateway.PriceTable {
 		return g.Prices
 	}
 	return gateway.DefaultPrices()
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
