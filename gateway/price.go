@@ -130,6 +130,20 @@ func (p Price) rated() bool {
 	return false
 }
 
+// Over returns a table with every entry of over and, for the models over
+// does not price, t's: a configured price file corrects or extends the
+// shipped table without repeating it.
+func (t *PriceTable) Over(over *PriceTable) *PriceTable {
+	m := make(map[string]Price, len(t.m)+len(over.m))
+	for k, p := range t.m {
+		m[k] = p
+	}
+	for k, p := range over.m {
+		m[k] = p
+	}
+	return &PriceTable{m: m}
+}
+
 // Lookup returns the price of provider's model; a dated snapshot
 // ("gpt-4o-2024-08-06", "claude-haiku-4-5-20251001") falls back to its
 // undated id.

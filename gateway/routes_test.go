@@ -128,6 +128,30 @@ func TestPriceTable(t *testing.T) {
 	}
 }
 
+// A configured table corrects and extends the shipped one.
+func TestPriceTableOver(t *testing.T) {
+	over, err := ParsePrices([]byte(`{"models":[
+		{"provider":"openai","model":"gpt-4o","input":2,"output":8,"source":"contract","as_of":"2026-11-01"},
+		{"provider":"mistral","model":"in-house-7b","input":0.1,"output":0.1,"source":"internal","as_of":"2026-11-01"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := DefaultPrices()
+	merged := base.Over(over)
+	if p, _ := merged.Lookup("openai", "gpt-4o-2024-08-06"); p.Input != 2 || p.Source != "contract" {
+		t.Errorf("override not applied to a dated id: %+v", p)
+	}
+	if _, ok := merged.Lookup("mistral", "in-house-7b"); !ok {
+		t.Error("extension missing")
+	}
+	if _, ok := merged.Lookup("anthropic", "claude-haiku-4-5"); !ok {
+		t.Error("shipped entry lost")
+	}
+	if p, _ := base.Lookup("openai", "gpt-4o"); p.Input != 2.5 {
+		t.Errorf("the base table changed: %+v", p)
+	}
+}
+
 func TestGlob(t *testing.T) {
 	for _, tc := range []struct {
 		p, s string

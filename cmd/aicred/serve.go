@@ -169,8 +169,8 @@ The gateway section (every key optional):
     upstreams:                 # provider id -> base URL, over the defaults
       openai: https://openai-proxy.internal.example
       anthropic: off           # "off": the provider is not served (404)
-    prices: /etc/aicred/prices.json  # the gateway/prices.json format; this
-                               # table replaces the shipped one
+    prices: /etc/aicred/prices.json  # the gateway/prices.json format; its
+                               # entries override or extend the shipped table
     unpriced: refuse           # default; or {input: 5, output: 15} (USD per
                                # million tokens, positive) for unknown models
     max_body_bytes: 33554432   # request body limit (default 32 MB, 413 beyond)
@@ -620,12 +620,11 @@ func (g *gatewayConfig) upstreams() map[string]string {
 	return ups
 }
 
-// prices is the table the gateway meters with and the metrics label by.
-// A configured file replaces the shipped table: gateway.PriceTable has no
-// way to layer one table over another yet.
+// prices is the table the gateway meters with and the metrics label by:
+// the shipped table with a configured file's entries over it.
 func (g *gatewayConfig) prices() *gateway.PriceTable {
 	if g.Prices != nil {
-		return g.Prices
+		return gateway.DefaultPrices().Over(g.Prices)
 	}
 	return gateway.DefaultPrices()
 }
