@@ -136,6 +136,9 @@ type exchange struct {
 	r     *http.Request
 	route *route
 	start time.Time
+	// query is the query string forwarded: the client's, less any "key"
+	// parameter (a key or token in a URL ends up in access logs).
+	query string
 
 	grant     *aicred.Grant
 	body      []byte
@@ -536,6 +539,28 @@ func (s readBody) serve(x *exchange) error {
 	}
 	x.body = buf.Bytes()
 	rt := x.route
+	if rt.method == http.MethodGet || rt.method == http.MethodDelete {
+		// Nothing a GET or DELETE carries is read, so nothing is sent:
+		// a body there could turn into a call the gateway never saw
+		// (X-HTTP-Method-Override).
+		x.body = nil
+	}
+	if len(x.r.Header.Values("Content-Type")) > 1 {
+		// The provider might parse the body by another one than the
+		// gateway did (two multipart boundaries).
+		return refuse(http.StatusBadRequest, "invalid_request_error", "invalid_content_type", "aicred gateway: more than one Content-Type header")
+	}
+	if raw := x.r.URL.RawQuery; raw != "" {
+		q, err := url.ParseQuery(raw)
+		if err != nil {
+			return refuse(http.StatusBadRequest, "invalid_request_error", "invalid_query", "aicred gateway: malformed query string")
+		}
+		x.query = raw
+		if q.Has("key") {
+			q.Del("key")
+			x.query = q.Encode()
+		}
+	}
 	switch rt.body {
 	case bodyJSON:
 		f, err := parseRequest(x.body)
@@ -557,7 +582,7 @@ func (s readBody) serve(x *exchange) error {
 	// escaped (%2E%2E, ..%2F): an upstream may decode before it routes.
 	for _, name := range wildcards(rt.upstream) {
 		v := x.pathValue(name)
-		bad := v == ""
+		bad := v == "" || !wildcardValue(v, name == "modelId")
 		for part := range strings.SplitSeq(v, "/") {
 			bad = bad || part == "." || part == ".."
 		}
@@ -712,16 +737,14 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	} else {
 		out.URL.Path, out.URL.RawPath = base.Path+rt.upstream, ""
 	}
-	out.URL.RawQuery = pr.In.URL.RawQuery
-	if rt.surface.queryKey && strings.Contains(out.URL.RawQuery, "key") {
-		q := pr.In.URL.Query()
-		q.Del("key")
-		out.URL.RawQuery = q.Encode()
-	}
+	out.URL.RawQuery = x.query
 	out.Host = ""
 	h := out.Header
 	for _, k := range []string{"Authorization", "X-Api-Key", "Api-Key", "X-Goog-Api-Key", "Cookie",
-		"Openai-Organization", "Openai-Project", "Accept-Encoding", "Content-Length"} {
+		"Openai-Organization", "Openai-Project", "Accept-Encoding", "Content-Length",
+		// A method override would make the provider run another call
+		// than the route the gateway authorized.
+		"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"} {
 		h.Del(k)
 	}
 	for k := range h {
@@ -857,4 +880,22 @@ func (x *exchange) grantID() string {
 		return ""
 	}
 	return x.grant.ID
+}
+
+// wildcardValue reports whether v may fill a path wildcard: ids, model and
+// deployment names are letters, digits, '.', '_' and '-'; a Bedrock model
+// id may also be an ARN or a versioned id (':' and '/'). Anything else
+// (a second ":action", backslashes, spaces, control bytes) could be read
+// differently upstream than the gateway read it.
+func wildcardValue(v string, bedrockModel bool) bool {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
+		case bedrockModel && (c == ':' || c == '/'):
+		default:
+			return false
+		}
+	}
+	return true
 }

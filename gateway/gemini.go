@@ -26,7 +26,6 @@ var gemini = &surface{
 		b.WriteString("}}\n")
 		writeJSON(w, status, b.Bytes())
 	},
-	queryKey: true,
 }
 
 // geminiUsage reads usageMetadata: from a whole response, from the JSON

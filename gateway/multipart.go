@@ -37,9 +37,30 @@ func parseMultipart(body []byte, contentType string) (requestFacts, error) {
 		if err != nil {
 			return f, errors.New("malformed multipart body")
 		}
-		name := p.FormName()
-		if p.FileName() != "" || (name != "model" && name != "n" && name != "stream") {
+		// The part's name is read from its Content-Disposition whatever
+		// its type or filename: a provider's form parser may take a
+		// "model" that Go's FormName would skip (an attachment, a part
+		// with a filename), so such a part is refused, not ignored.
+		cd := p.Header.Values("Content-Disposition")
+		if len(cd) != 1 {
+			return f, errors.New("a form part has no single Content-Disposition")
+		}
+		disp, dp, err := mime.ParseMediaType(cd[0])
+		if err != nil {
+			return f, errors.New("a form part has a malformed Content-Disposition")
+		}
+		name := dp["name"]
+		field := ""
+		for _, k := range [...]string{"model", "n", "stream"} {
+			if strings.EqualFold(name, k) {
+				field = k
+			}
+		}
+		if field == "" {
 			continue
+		}
+		if name != field || disp != "form-data" || dp["filename"] != "" || dp["filename*"] != "" {
+			return f, errors.New("form field " + strconv.Quote(field) + " must be a plain form-data field")
 		}
 		n, err := io.ReadFull(p, val[:])
 		if err != io.ErrUnexpectedEOF && err != io.EOF {

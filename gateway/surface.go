@@ -28,9 +28,6 @@ type surface struct {
 	// askUsage: the provider honours stream_options.include_usage on chat
 	// completions, so the gateway asks for the usage chunk.
 	askUsage bool
-	// queryKey: the provider also takes a key in the "key" query
-	// parameter, which the gateway strips (it would carry the token).
-	queryKey bool
 }
 
 // usageShape says where a route's response reports usage. A model call

@@ -1,0 +1,132 @@
+package gateway
+
+import (
+	"bytes"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"strings"
+	"testing"
+)
+
+// Requests built so that the provider could read another call than the
+// one the gateway authorized are refused, or forwarded without the part
+// that would differ.
+func TestSmuggledRequests(t *testing.T) {
+	f := newFixture(t, 60, nil)
+	type seenReq struct {
+		method, query string
+		header        http.Header
+		body          []byte
+	}
+	var last seenReq
+	f.openai = func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		last = seenReq{r.Method, r.URL.RawQuery, r.Header.Clone(), b}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"object":"list","data":[]}`)
+	}
+	tok, _ := f.issue(t, nil2gen(61), []string{"images", "models", "files", "provider:openai", "model:dall-e-2"})
+
+	// A "model" form part the gateway would skip as a file or an
+	// attachment, or by the case of its name.
+	part := func(disposition string) (string, []byte) {
+		var b bytes.Buffer
+		mw := multipart.NewWriter(&b)
+		w, _ := mw.CreateFormFile("image", "a.png")
+		w.Write([]byte("png"))
+		h := textproto.MIMEHeader{}
+		h.Set("Content-Disposition", disposition)
+		w, _ = mw.CreatePart(h)
+		w.Write([]byte("gpt-image-1"))
+		mw.WriteField("prompt", "a cat")
+		mw.Close()
+		return mw.FormDataContentType(), b.Bytes()
+	}
+	for _, d := range []string{
+		`form-data; name="model"; filename="m.txt"`,
+		`attachment; name="model"`,
+		`form-data; name="Model"`,
+		`form-data; name="model"; filename*=UTF-8''m.txt`,
+		`form-data; name="model`, // malformed
+	} {
+		calls := f.upstreamCalls()
+		ct, body := part(d)
+		if st, msg := f.do(t, "POST", "/v1/images/edits", tok, ct, body); st != http.StatusBadRequest {
+			t.Errorf("%s: status %d %s, want 400", d, st, msg)
+		}
+		if f.upstreamCalls() != calls {
+			t.Errorf("%s: reached upstream", d)
+		}
+	}
+
+	// Two Content-Type headers: the provider may split the body by the
+	// other boundary.
+	ct, body := form([2]string{"file", "png"}, [2]string{"model", "dall-e-2"})
+	req, _ := http.NewRequest("POST", f.srv.URL+"/v1/images/edits", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Add("Content-Type", ct)
+	req.Header.Add("Content-Type", "multipart/form-data; boundary=other")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("two Content-Type headers: %d, want 400", resp.StatusCode)
+	}
+
+	// A GET with a body and a method override: forwarded as a plain GET.
+	req, _ = http.NewRequest("GET", f.srv.URL+"/v1/models?%6Bey="+tok+"&limit=2", strings.NewReader(`{"model":"gpt-4o","messages":[]}`))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("X-HTTP-Method-Override", "POST")
+	req.Header.Set("X-Method-Override", "POST")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /v1/models: %d", resp.StatusCode)
+	}
+	if last.method != "GET" || len(last.body) != 0 || last.header.Get("X-Http-Method-Override") != "" || last.header.Get("X-Method-Override") != "" {
+		t.Errorf("upstream got %s with %d body bytes and overrides %q %q", last.method, len(last.body),
+			last.header.Get("X-Http-Method-Override"), last.header.Get("X-Method-Override"))
+	}
+	// A "key" parameter, however escaped, never reaches the provider.
+	if strings.Contains(last.query, "ey=") || strings.Contains(last.query, tok) || last.query != "limit=2" {
+		t.Errorf("upstream query %q", last.query)
+	}
+
+	// A wildcard holding anything but an id's characters.
+	for _, p := range []string{"/v1/files/file%5Cabc", "/v1/files/a%20b", "/v1/files/x%3Ay"} {
+		if st, _ := f.do(t, "GET", p, tok, "", nil); st != http.StatusBadRequest {
+			t.Errorf("%s: %d, want 400", p, st)
+		}
+	}
+	if st, _ := f.do(t, "GET", "/v1/models?a=%zz", tok, "", nil); st != http.StatusBadRequest {
+		t.Errorf("malformed query: %d, want 400", st)
+	}
+}
+
+func TestWildcardValue(t *testing.T) {
+	for _, tc := range []struct {
+		v       string
+		bedrock bool
+		ok      bool
+	}{
+		{"gemini-2.5-flash", false, true},
+		{"gemini-2.5-flash-lite:generateContent", false, false}, // a second action
+		{"file-abc_1", false, true},
+		{`dep\x`, false, false},
+		{"anthropic.claude-3-5-sonnet-20240620-v1:0", true, true},
+		{"arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude", true, true},
+		{"a b", true, false},
+		{"", false, true}, // emptiness is checked by the caller
+	} {
+		if got := wildcardValue(tc.v, tc.bedrock); got != tc.ok {
+			t.Errorf("wildcardValue(%q, %v) = %v", tc.v, tc.bedrock, got)
+		}
+	}
+}
