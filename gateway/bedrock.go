@@ -42,6 +42,16 @@ func bedrockSurface(region string, now func() time.Time) *surface {
 	signer := v4.NewSigner()
 	return &surface{
 		provider: "aws",
+		// AWS answers an unknown key or a bad signature with 403 and
+		// names the exception in x-amzn-ErrorType.
+		rejected: func(status int, h http.Header, _ []byte) bool {
+			if status == http.StatusUnauthorized {
+				return true
+			}
+			et := h.Get("X-Amzn-Errortype")
+			return status == http.StatusForbidden && (strings.HasPrefix(et, "UnrecognizedClientException") ||
+				strings.HasPrefix(et, "InvalidSignatureException") || strings.HasPrefix(et, "ExpiredTokenException"))
+		},
 		usable: func(e *keyEntry) bool {
 			if e.kind != awsKeyPairKind {
 				return true

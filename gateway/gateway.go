@@ -825,7 +825,7 @@ func escapeSegment(s string) string {
 
 func (g *Gateway) modifyResponse(resp *http.Response) error {
 	x := resp.Request.Context().Value(exchangeKey{}).(*exchange)
-	if resp.StatusCode == http.StatusUnauthorized {
+	if g.heldRejected(x.route.surface, resp) {
 		// The provider refused the held key; its message may quote part of
 		// it. The workload's token was fine, so this is a gateway fault.
 		// The key may have been rotated: read it again next time.
@@ -848,6 +848,40 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 }
 
 var errHeldRejected = errors.New("upstream rejected the held credential")
+
+// heldRejected reports whether resp says the provider refused the held
+// key. For a surface that tells so in a 400 or 403 body, that error body
+// is read (bounded) and put back for the client.
+func (g *Gateway) heldRejected(s *surface, resp *http.Response) bool {
+	if s.rejected == nil {
+		return resp.StatusCode == http.StatusUnauthorized
+	}
+	if resp.StatusCode < 400 {
+		return false
+	}
+	var body []byte
+	if resp.StatusCode == http.StatusBadRequest {
+		b, err := io.ReadAll(io.LimitReader(resp.Body, maxRejectedBody))
+		if err != nil {
+			// The client gets what was read, then the read error.
+			resp.Body = struct {
+				io.Reader
+				io.Closer
+			}{io.MultiReader(bytes.NewReader(b), errReader{err}), resp.Body}
+			return false
+		}
+		body = b
+		resp.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(b), resp.Body), resp.Body}
+	}
+	return s.rejected(resp.StatusCode, resp.Header, body)
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 // proxyError answers when the upstream cannot be reached, is too slow or
 // rejected the held key, in the provider's shape and without the key.

@@ -12,6 +12,11 @@ import (
 // A "key" query parameter is stripped: it would carry the aicred token.
 var gemini = &surface{
 	provider: "google",
+	// Google answers an invalid key with 400 and reason API_KEY_INVALID.
+	rejected: func(status int, _ http.Header, body []byte) bool {
+		return status == http.StatusUnauthorized ||
+			(status == http.StatusBadRequest && bytes.Contains(body, []byte("API_KEY_INVALID")))
+	},
 	inject: func(out *http.Request, key *keyEntry, _ []byte) {
 		out.Header.Set("X-Goog-Api-Key", key.key.Reveal())
 	},

@@ -28,7 +28,14 @@ type surface struct {
 	// askUsage: the provider honours stream_options.include_usage on chat
 	// completions, so the gateway asks for the usage chunk.
 	askUsage bool
+	// rejected reports whether an error response says the provider
+	// refused the held key itself (nil: a 401). Its error body is passed
+	// whole, at most maxRejectedBody bytes.
+	rejected func(status int, h http.Header, body []byte) bool
 }
+
+// maxRejectedBody bounds the error body read to tell a rejected key.
+const maxRejectedBody = 64 << 10
 
 // usageShape says where a route's response reports usage. A model call
 // without one is charged at its reservation.
