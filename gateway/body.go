@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -17,13 +20,19 @@ type requestFacts struct {
 	Model    string
 	HasModel bool
 	Stream   bool
-	// MaxTokens is max_tokens, max_completion_tokens or
-	// max_output_tokens (the largest); 0 = not given.
+	// MaxTokens is the largest output limit the request sets: max_tokens,
+	// max_completion_tokens, max_output_tokens,
+	// generationConfig.maxOutputTokens (Gemini) or inferenceConfig.maxTokens
+	// (Bedrock Converse); 0 = not given. A fraction is rounded up.
 	MaxTokens int64
 	// IncludeUsage is stream_options.include_usage as the client sent it.
 	IncludeUsage bool
-	// N is "n" (images to generate); 0 = not given.
+	// N is "n" (images to generate, or chat completions); 0 = not given.
 	N int64
+	// Choices is how many completions the request asks for, each up to
+	// MaxTokens: "n" (OpenAI chat) or generationConfig.candidateCount
+	// (Gemini), the larger; 0 = not given (one).
+	Choices int64
 	// InputChars counts the characters of a string "input" (speech).
 	InputChars int64
 	// streamOptions is the byte span of the stream_options value, or
@@ -36,6 +45,16 @@ type requestFacts struct {
 }
 
 var errBody = errors.New("request body is not a JSON object")
+
+// Bounds on the counts the gateway reads. Providers refuse more (output
+// limits are a model's maximum, at most some hundred thousand tokens; n
+// and candidateCount are capped well below 128), so a request asking for
+// more is refused here rather than reserved at a worst case it cannot
+// have.
+const (
+	maxOutputLimit = 10_000_000
+	maxChoices     = 128
+)
 
 // parseRequest checks that body is one valid JSON object and extracts its
 // facts. Errors name the problem, never quote the body.
@@ -50,8 +69,7 @@ func parseRequest(body []byte) (requestFacts, error) {
 	if i >= len(body) || body[i] != '{' {
 		return f, errBody
 	}
-	i++
-	f.open = i
+	f.open = i + 1
 	seen := 0
 	const (
 		seenModel = 1 << iota
@@ -60,62 +78,58 @@ func parseRequest(body []byte) (requestFacts, error) {
 		seenMax
 		seenMaxC
 		seenMaxO
+		seenN
+		seenGen
+		seenInf
 	)
 	once := func(bit int, name string) error {
 		if seen&bit != 0 {
-			return errors.New("request body repeats the key " + strconv.Quote(name))
+			return repeated(name)
 		}
 		seen |= bit
 		return nil
 	}
-	i = skipWS(body, i)
-	if body[i] == '}' {
-		f.empty = true
-		return f, nil
+	limit := func(name string, val []byte) error {
+		n, err := count(name, val, maxOutputLimit)
+		f.MaxTokens = max(f.MaxTokens, n)
+		return err
 	}
-	for {
-		i = skipWS(body, i)
-		kEnd := skipString(body, i)
-		key, err := keyText(body[i:kEnd])
-		if err != nil {
-			return f, err
-		}
-		i = skipWS(body, kEnd)
-		i = skipWS(body, i+1) // ':'
-		vStart := i
-		i = skipValue(body, i)
-		val := body[vStart:i]
+	empty, err := members(body, i, func(key string, vStart, vEnd int) error {
+		val := body[vStart:vEnd]
 		switch key {
 		case "model":
 			if err := once(seenModel, key); err != nil {
-				return f, err
+				return err
 			}
 			var s string
 			if val[0] != '"' || json.Unmarshal(val, &s) != nil {
-				return f, errors.New(`"model" must be a string`)
+				return errors.New(`"model" must be a string`)
 			}
 			f.Model, f.HasModel = s, true
 		case "stream":
 			if err := once(seenStream, key); err != nil {
-				return f, err
+				return err
 			}
 			f.Stream = string(val) == "true"
 		case "stream_options":
 			if err := once(seenOpts, key); err != nil {
-				return f, err
+				return err
 			}
-			f.streamOptions = [2]int{vStart, i}
+			f.streamOptions = [2]int{vStart, vEnd}
 			if val[0] == '{' {
 				var o map[string]json.RawMessage
 				if err := json.Unmarshal(val, &o); err != nil {
-					return f, err
+					return err
 				}
 				f.IncludeUsage = string(o["include_usage"]) == "true"
 			}
 		case "n":
-			if n, err := strconv.ParseInt(string(val), 10, 64); err == nil && n > 0 {
-				f.N = n
+			if err := once(seenN, key); err != nil {
+				return err
 			}
+			n, err := count(`"n"`, val, maxChoices)
+			f.N, f.Choices = n, max(f.Choices, n)
+			return err
 		case "input":
 			if val[0] == '"' {
 				// Escapes count as their source characters: a bound from above.
@@ -130,18 +144,147 @@ func parseRequest(body []byte) (requestFacts, error) {
 				bit = seenMaxO
 			}
 			if err := once(bit, key); err != nil {
-				return f, err
+				return err
 			}
-			if n, err := strconv.ParseInt(string(val), 10, 64); err == nil && n > f.MaxTokens {
-				f.MaxTokens = n
+			return limit(strconv.Quote(key), val)
+		case "generationConfig", "generation_config":
+			// Gemini. Its JSON parser takes a proto field by either name,
+			// so both spellings are one key, inside and out.
+			if err := once(seenGen, "generationConfig"); err != nil {
+				return err
 			}
+			var in int
+			return object(key, val, func(k string, v []byte) error {
+				bit, name := 0, ""
+				switch k {
+				case "maxOutputTokens", "max_output_tokens":
+					bit, name = 1, "maxOutputTokens"
+				case "candidateCount", "candidate_count":
+					bit, name = 2, "candidateCount"
+				default:
+					return nil
+				}
+				name = "generationConfig." + name
+				if in&bit != 0 {
+					return repeated(name)
+				}
+				in |= bit
+				if bit == 1 {
+					return limit(strconv.Quote(name), v)
+				}
+				n, err := count(strconv.Quote(name), v, maxChoices)
+				f.Choices = max(f.Choices, n)
+				return err
+			})
+		case "inferenceConfig":
+			// Bedrock Converse (maxTokens); Amazon Nova's InvokeModel
+			// body names its limit max_new_tokens.
+			if err := once(seenInf, key); err != nil {
+				return err
+			}
+			var in int
+			return object(key, val, func(k string, v []byte) error {
+				bit := 0
+				switch k {
+				case "maxTokens":
+					bit = 1
+				case "max_new_tokens":
+					bit = 2
+				default:
+					return nil
+				}
+				name := "inferenceConfig." + k
+				if in&bit != 0 {
+					return repeated(name)
+				}
+				in |= bit
+				return limit(strconv.Quote(name), v)
+			})
 		}
-		i = skipWS(body, i)
-		if body[i] == '}' {
-			return f, nil
+		return nil
+	})
+	f.empty = empty
+	return f, err
+}
+
+func repeated(name string) error {
+	return errors.New("request body repeats the key " + strconv.Quote(name))
+}
+
+// members calls fn with each member of the (valid) JSON object at b[i]:
+// its key, unescaped, and the span of its value. It reports whether the
+// object has no members.
+func members(b []byte, i int, fn func(key string, vStart, vEnd int) error) (empty bool, err error) {
+	i = skipWS(b, i+1)
+	if b[i] == '}' {
+		return true, nil
+	}
+	for {
+		i = skipWS(b, i)
+		kEnd := skipString(b, i)
+		key, err := keyText(b[i:kEnd])
+		if err != nil {
+			return false, err
+		}
+		i = skipWS(b, kEnd)
+		i = skipWS(b, i+1) // ':'
+		vStart := i
+		i = skipValue(b, i)
+		if err := fn(key, vStart, i); err != nil {
+			return false, err
+		}
+		i = skipWS(b, i)
+		if b[i] == '}' {
+			return false, nil
 		}
 		i++ // ','
 	}
+}
+
+// object calls fn with each member of val, the (valid) value of the
+// top-level key name, which must be an object or null.
+func object(name string, val []byte, fn func(key string, v []byte) error) error {
+	if string(val) == "null" {
+		return nil
+	}
+	if val[0] != '{' {
+		return errors.New(strconv.Quote(name) + " must be an object")
+	}
+	_, err := members(val, 0, func(k string, vStart, vEnd int) error {
+		return fn(k, val[vStart:vEnd])
+	})
+	return err
+}
+
+// count reads a count (an output limit, a number of choices) from a
+// valid JSON value: a number, with a fraction rounded up, since the
+// gateway must not assume less than a provider may take; or a string
+// holding one, which Gemini's proto JSON and lenient parsers accept; null
+// is not given (0). Anything else, a negative number or one over most is
+// refused; the error names the field (quoted), never the value.
+func count(name string, val []byte, most int64) (int64, error) {
+	bad := fmt.Errorf("%s must be a number from 0 to %d", name, most)
+	if string(val) == "null" {
+		return 0, nil
+	}
+	if val[0] == '"' {
+		var s string
+		if json.Unmarshal(val, &s) != nil {
+			return 0, bad
+		}
+		val = []byte(strings.TrimSpace(s))
+		if !json.Valid(val) {
+			return 0, bad
+		}
+	}
+	if len(val) == 0 || (val[0] != '-' && (val[0] < '0' || val[0] > '9')) {
+		return 0, bad
+	}
+	v, err := strconv.ParseFloat(string(val), 64)
+	if err != nil || math.IsNaN(v) || v < 0 || v > float64(most) {
+		return 0, bad
+	}
+	return int64(math.Ceil(v)), nil
 }
 
 // keyText returns a quoted JSON string's text; escapes are rare in keys,

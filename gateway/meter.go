@@ -285,9 +285,10 @@ func (m *meter) record(outcome string) {
 // transcription priced per minute.
 const audioBytesPerSecond = 4000
 
-// estimate is the worst case of a request: about four bytes a token in,
-// max_tokens (or Config.DefaultMaxOutput) out; for a unit-priced model,
-// its units.
+// estimate is the worst case of a request: about four bytes a token in;
+// out, the number of choices times the output limit (the request's, else
+// the model's max_output, else Config.DefaultMaxOutput); for a
+// unit-priced model, its units.
 func (x *exchange) estimate() Usage {
 	if rt := x.route; rt != nil {
 		switch {
@@ -306,14 +307,23 @@ func (x *exchange) estimate() Usage {
 			return Usage{InputTokens: int64(len(x.body))/4 + 1}
 		}
 	}
-	out := x.facts.MaxTokens
-	if out <= 0 {
+	// Each of the choices asked for (n, candidateCount) may run to the
+	// limit. The limit is the request's, else the model's maximum, else
+	// the configured default; a request's limit over the model's maximum
+	// is refused by the provider, so the maximum bounds it.
+	out, most := x.facts.MaxTokens, x.price.MaxOutput
+	switch {
+	case out > 0 && most > 0:
+		out = min(out, most)
+	case out > 0:
+	case most > 0:
+		out = most
+	case x.defaultOut > 0:
 		out = x.defaultOut
-	}
-	if out <= 0 {
+	default:
 		out = defaultMaxOutput
 	}
-	return Usage{InputTokens: int64(len(x.body))/4 + 1, OutputTokens: out}
+	return Usage{InputTokens: int64(len(x.body))/4 + 1, OutputTokens: out * max(x.facts.Choices, 1)}
 }
 
 // meterResponse wraps resp's body so that its usage is recorded.

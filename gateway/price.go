@@ -33,8 +33,13 @@ type Price struct {
 	PerMinute float64 `json:"per_minute,omitempty"`
 	// PerMillionChars is US dollars per million characters of speech input.
 	PerMillionChars float64 `json:"per_million_chars,omitempty"`
-	Source          string  `json:"source"`
-	AsOf            string  `json:"as_of"`
+	// MaxOutput is the most output tokens the provider lets one
+	// completion of the model have; 0 = not known. The worst case of a
+	// request that sets no limit is this (else Config.DefaultMaxOutput),
+	// and a larger limit is taken as this, since the provider refuses it.
+	MaxOutput int64  `json:"max_output,omitempty"`
+	Source    string `json:"source"`
+	AsOf      string `json:"as_of"`
 }
 
 // Cost returns the cost in US dollars of u at p.
@@ -87,7 +92,8 @@ func DefaultPrices() *PriceTable {
 }
 
 // ParsePrices reads a table in the prices.json format. Every entry needs
-// a positive input and output rate, a source and a date.
+// a positive input and output rate, a source and a date; max_output, where
+// given, is a whole number of tokens, not negative.
 func ParsePrices(b []byte) (*PriceTable, error) {
 	var f struct {
 		Models []Price `json:"models"`
@@ -103,6 +109,8 @@ func ParsePrices(b []byte) (*PriceTable, error) {
 		case p.Input < 0 || p.Output < 0 || p.CachedInput < 0 || p.CacheWrite < 0 || p.CacheWrite1h < 0 ||
 			p.PerImage < 0 || p.PerMinute < 0 || p.PerMillionChars < 0:
 			return nil, fmt.Errorf("models[%d] %s/%s: a price is negative", i, p.Provider, p.Model)
+		case p.MaxOutput < 0:
+			return nil, fmt.Errorf("models[%d] %s/%s: max_output is negative", i, p.Provider, p.Model)
 		case !p.rated():
 			return nil, fmt.Errorf("models[%d] %s/%s: mode %q needs positive rates (chat: input and output; embedding: input; image, audio: a unit rate or input and output)", i, p.Provider, p.Model, p.Mode)
 		case p.Source == "" || p.AsOf == "":
