@@ -76,8 +76,20 @@ func (e *AdmitError) Error() string { return e.Msg }
 // Admission checks budgets and rate limits and holds reservations.
 // Admit checks and reserves for both the token and the workload
 // atomically; Settle replaces the reservation by the real cost and token
-// count (once per ticket). Implementations must be safe for concurrent
-// use.
+// count (once per ticket: settling a ticket again does nothing).
+// Implementations must be safe for concurrent use.
+//
+// Reservations expire: one not settled within a TTL is charged in full
+// as spend and its in-flight slot is freed. A settlement that was lost
+// must not hold budget forever, but the request may also still be
+// running (a long stream), so releasing the reservation could let new
+// requests overspend the budget; charging it is the safe side (the same
+// rule the store applies to expired leases). A Settle that arrives after
+// its ticket expired still counts: the budget is charged the real cost
+// minus the reservation already charged, so a real cost above the
+// reservation adds the difference and one below it credits the
+// difference back (the real cost is known then, so crediting cannot
+// overspend). The in-flight slot is not released a second time.
 //
 // MemoryAdmission serves one process. LeasedAdmission (lease.go) serves
 // several processes sharing budgets: it takes allowances from the store
@@ -89,7 +101,11 @@ type Admission interface {
 
 // MemoryAdmission is an in-memory Admission for one process. A
 // reservation not settled within TTL (a request whose settlement was
-// lost) is released, so it never holds budget forever.
+// lost, or one still streaming) is charged in full as spend and its
+// in-flight slot freed (see Admission); a settlement arriving later, up
+// to lateKeep(TTL) after the expiry, replaces that charge by the real
+// cost. A settlement later still is ignored: the reservation stays
+// charged.
 type MemoryAdmission struct {
 	ttl time.Duration
 	now func() time.Time
@@ -99,7 +115,8 @@ type MemoryAdmission struct {
 	tokens    map[string]*tokenState
 	workloads map[string]*workloadState
 	held      map[uint64]*held
-	minExpiry time.Time // no reservation expires before this
+	expired   map[uint64]*lapsed // charged at expiry, awaiting a late Settle
+	minExpiry time.Time          // no reservation expires before this
 	nextGC    time.Time
 }
 
@@ -121,6 +138,19 @@ type held struct {
 	expires time.Time
 }
 
+// A lapsed reservation was charged in full at expiry; a late Settle
+// corrects the charge to the real cost.
+type lapsed struct {
+	t      Ticket
+	day    int64 // the workload day the reservation was charged to
+	forget time.Time
+}
+
+// lateKeep is how long after a reservation expired its settlement is
+// still accepted: long enough for long streams, bounded so that lost
+// settlements are eventually forgotten.
+func lateKeep(ttl time.Duration) time.Duration { return max(time.Hour, 6*ttl) }
+
 // NewMemoryAdmission returns an Admission whose reservations expire after
 // ttl (default 10 minutes); now defaults to time.Now.
 func NewMemoryAdmission(ttl time.Duration, now func() time.Time) *MemoryAdmission {
@@ -131,7 +161,7 @@ func NewMemoryAdmission(ttl time.Duration, now func() time.Time) *MemoryAdmissio
 		now = time.Now
 	}
 	return &MemoryAdmission{ttl: ttl, now: now, tokens: map[string]*tokenState{},
-		workloads: map[string]*workloadState{}, held: map[uint64]*held{}}
+		workloads: map[string]*workloadState{}, held: map[uint64]*held{}, expired: map[uint64]*lapsed{}}
 }
 
 func utcDay(t time.Time) int64 { return t.Unix() / 86400 }
@@ -157,10 +187,8 @@ func (a *MemoryAdmission) Admit(_ context.Context, q AdmitRequest) (Ticket, erro
 	if ws == nil {
 		ws = &workloadState{day: day}
 		a.workloads[q.Workload] = ws
-	} else if ws.day != day {
-		// A new day: spend starts again; reservations still out stay,
-		// and are charged to the day they settle in.
-		ws.day, ws.spent = day, 0
+	} else {
+		ws.roll(day)
 	}
 
 	// Check everything first, then take: all or nothing.
@@ -209,12 +237,28 @@ func (a *MemoryAdmission) Admit(_ context.Context, q AdmitRequest) (Ticket, erro
 	return t, nil
 }
 
-// Settle implements Admission. A ticket whose reservation already expired
-// is still charged its real cost.
+// roll starts a new day's spend: reservations still out stay, and are
+// charged to the day they settle (or expire) in.
+func (ws *workloadState) roll(day int64) {
+	if ws.day != day {
+		ws.day, ws.spent = day, 0
+	}
+}
+
+// Settle implements Admission. A ticket whose reservation expired (and
+// was charged in full) is charged the difference between its real cost
+// and the reservation: more when it cost more, credited back when it
+// cost less (see Admission). Its in-flight slot was freed at expiry and
+// is not freed again. A ticket settled already, or unknown, changes
+// nothing.
 func (a *MemoryAdmission) Settle(_ context.Context, t Ticket, costUSD float64, tokens int64) {
+	now := a.now()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	ts, ws := a.tokens[t.TokenID], a.workloads[t.Workload]
+	if ws != nil {
+		ws.roll(utcDay(now))
+	}
 	if _, ok := a.held[t.ID]; ok {
 		delete(a.held, t.ID)
 		a.release(t, ts, ws)
@@ -222,13 +266,50 @@ func (a *MemoryAdmission) Settle(_ context.Context, t Ticket, costUSD float64, t
 			// Give back the tokens reserved but not used.
 			ts.tpm.level = min(ts.tpm.capacity, ts.tpm.level+float64(t.Tokens-tokens))
 		}
+		if ts != nil {
+			ts.spent += costUSD
+		}
+		if ws != nil {
+			ws.spent += costUSD
+		}
+		return
 	}
+	l, ok := a.expired[t.ID]
+	if !ok {
+		return // settled already (or never admitted here)
+	}
+	delete(a.expired, t.ID)
+	d := costUSD - l.t.CostUSD
 	if ts != nil {
-		ts.spent += costUSD
+		ts.spent = max(0, ts.spent+d)
+	}
+	if ws == nil && d > 0 {
+		// Forgotten since (idle on a past day): the excess is today's.
+		ws = &workloadState{day: utcDay(now)}
+		a.workloads[t.Workload] = ws
+	}
+	// A credit goes back only to the day that was charged: crediting
+	// today for yesterday's over-charge would let today overspend.
+	if ws != nil && (d > 0 || ws.day == l.day) {
+		ws.spent = max(0, ws.spent+d)
+	}
+}
+
+// expire charges an expired reservation in full as spend and frees its
+// in-flight slot, keeping a record for a late Settle. Called under a.mu.
+func (a *MemoryAdmission) expire(t Ticket, now time.Time) {
+	ts, ws := a.tokens[t.TokenID], a.workloads[t.Workload]
+	a.release(t, ts, ws)
+	l := &lapsed{t: t, day: -1, forget: now.Add(lateKeep(a.ttl))}
+	if ts != nil {
+		ts.spent += t.CostUSD
 	}
 	if ws != nil {
-		ws.spent += costUSD
+		ws.roll(utcDay(now))
+		ws.spent += t.CostUSD
+		l.day = ws.day
 	}
+	a.expired[t.ID] = l
 }
 
 func (a *MemoryAdmission) release(t Ticket, ts *tokenState, ws *workloadState) {
@@ -250,14 +331,15 @@ func (a *MemoryAdmission) release(t Ticket, ts *tokenState, ws *workloadState) {
 	}
 }
 
-// sweep releases expired reservations and forgets expired tokens and
-// idle workloads of past days. Called under a.mu.
+// sweep charges expired reservations (see expire), and forgets expired
+// tokens, idle workloads of past days and expired reservations whose
+// settlement never came. Called under a.mu.
 func (a *MemoryAdmission) sweep(now time.Time) {
 	a.minExpiry = time.Time{}
 	for id, h := range a.held {
 		if !now.Before(h.expires) {
 			delete(a.held, id)
-			a.release(h.t, a.tokens[h.t.TokenID], a.workloads[h.t.Workload])
+			a.expire(h.t, now)
 			continue
 		}
 		if a.minExpiry.IsZero() || h.expires.Before(a.minExpiry) {
@@ -278,6 +360,11 @@ func (a *MemoryAdmission) sweep(now time.Time) {
 		for k, ws := range a.workloads {
 			if ws.day != day && ws.inflight == 0 {
 				delete(a.workloads, k)
+			}
+		}
+		for id, l := range a.expired {
+			if !now.Before(l.forget) {
+				delete(a.expired, id)
 			}
 		}
 	}

@@ -75,7 +75,7 @@ func reservation(t testing.TB, provider, model, body string) float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x := &exchange{body: []byte(body), facts: f}
+	x := &exchange{body: []byte(body), facts: f, price: p}
 	return p.Cost(x.estimate())
 }
 
@@ -188,37 +188,45 @@ func TestSettleOnUpstreamFailures(t *testing.T) {
 	}
 }
 
+// TestReservationExpires: a reservation past its TTL is charged in full
+// (the request may still be streaming), never released to make room, and
+// its in-flight slot is freed; its late settlement corrects the charge to
+// the real cost without freeing the slot again.
 func TestReservationExpires(t *testing.T) {
 	ctx := t.Context()
 	clk := &fakeClock{t: time.Date(2026, 1, 2, 12, 0, 0, 0, time.UTC)}
 	adm := NewMemoryAdmission(10*time.Minute, clk.Now)
-	q := AdmitRequest{TokenID: "tok_1", Workload: "w", Limits: Limits{TokenUSD: 1, Concurrent: 1}, CostUSD: 0.6, Tokens: 100}
+	q := AdmitRequest{TokenID: "tok_1", Workload: "w", Limits: Limits{TokenUSD: 2, Concurrent: 1}, CostUSD: 0.6, Tokens: 100}
 	t1, err := adm.Admit(ctx, q)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := adm.Admit(ctx, q); err == nil {
-		t.Fatal("admitted over the budget")
+		t.Fatal("admitted over Concurrent: 1")
 	}
 	clk.Add(9 * time.Minute)
 	if _, err := adm.Admit(ctx, q); err == nil {
-		t.Fatal("reservation released before its TTL")
+		t.Fatal("in-flight slot freed before its TTL")
 	}
 	clk.Add(time.Minute)
-	t2, err := adm.Admit(ctx, q)
+	t2, err := adm.Admit(ctx, q) // the slot is free, the $0.6 charged
 	if err != nil {
-		t.Fatalf("expired reservation still held: %v", err)
+		t.Fatalf("expired reservation's slot still held: %v", err)
 	}
-	// The lost request finally settles: its real cost is charged, the
-	// reservation that expired is not released twice.
+	if s, r := adm.Spent("tok_1"); !near(s, 0.6) || !near(r, 0.6) {
+		t.Errorf("spent %v reserved %v, want 0.6 (the expired one, charged) and 0.6", s, r)
+	}
+	// The first request finally settles: its real cost replaces the
+	// charge, and the reservation that expired is not released twice.
 	adm.Settle(ctx, t1, 0.3, 50)
 	if s, r := adm.Spent("tok_1"); !near(s, 0.3) || !near(r, 0.6) {
 		t.Errorf("spent %v reserved %v, want 0.3 and 0.6", s, r)
 	}
 	adm.Settle(ctx, t2, 0.5, 50)
-	adm.Settle(ctx, t2, 0.5, 50) // a second settle of the same ticket charges again but releases nothing
-	if s, r := adm.Spent("tok_1"); r != 0 || !near(s, 1.3) {
-		t.Errorf("spent %v reserved %v", s, r)
+	adm.Settle(ctx, t2, 0.5, 50) // a second settle of the same ticket changes nothing
+	adm.Settle(ctx, t1, 0.3, 50)
+	if s, r := adm.Spent("tok_1"); r != 0 || !near(s, 0.8) {
+		t.Errorf("spent %v reserved %v, want 0.8 and 0", s, r)
 	}
 }
 

@@ -35,9 +35,18 @@ type LeaseConfig struct {
 	SliceFraction float64
 	SliceRequests float64
 	// ReservationTTL bounds how long a reservation waits for its
-	// settlement before it is charged at its worst case (default 10m),
-	// as MemoryAdmission does for rates.
+	// settlement before it is charged at its worst case and its
+	// in-flight slot freed (default 10m), as MemoryAdmission does (see
+	// Admission): the request may still be running, so the reservation
+	// is charged, never released.
 	ReservationTTL time.Duration
+	// LateSettle is how long after a reservation expired its settlement
+	// still corrects the charge to the real cost (default max(1h, 6 x
+	// ReservationTTL)). Until then the budget's pool keeps its last
+	// lease, renewed, to carry the correction to the store; after it
+	// the reservation stays charged (logged) and a settlement changes
+	// nothing.
+	LateSettle time.Duration
 	// DryRetry is how long a budget the store refused to top up, or
 	// failed to, is refused locally without asking again (default 1s).
 	DryRetry time.Duration
@@ -70,6 +79,7 @@ type LeasedAdmission struct {
 	mu      sync.RWMutex
 	pools   map[poolKey]*pool
 	tickets map[uint64]leasedTicket
+	late    map[uint64]leasedTicket // expired and charged, awaiting a late Settle
 	closed  bool
 
 	stop chan struct{}
@@ -85,7 +95,9 @@ type poolKey struct {
 type leasedTicket struct {
 	token, workload *pool
 	cost            float64
-	expires         time.Time
+	// expires: in tickets, when the reservation is charged; in late,
+	// when a late settlement stops being awaited.
+	expires time.Time
 }
 
 // A pool is this process's share of one budget: the leases it holds,
@@ -100,6 +112,7 @@ type pool struct {
 	spent     float64 // settled spend not yet returned to the store
 	reserved  float64
 	inflight  int
+	late      int // reservations charged at expiry, awaiting a late Settle: keep a lease to carry the correction
 	lastUse   time.Time
 	dryUntil  time.Time // the store had no more: refuse locally until then
 	downErr   error     // the store failed: refuse with this until downUntil
@@ -142,6 +155,9 @@ func NewLeasedAdmission(store aicred.BudgetService, cfg LeaseConfig) *LeasedAdmi
 	if cfg.ReservationTTL <= 0 {
 		cfg.ReservationTTL = 10 * time.Minute
 	}
+	if cfg.LateSettle <= 0 {
+		cfg.LateSettle = lateKeep(cfg.ReservationTTL)
+	}
 	if cfg.DryRetry <= 0 {
 		cfg.DryRetry = time.Second
 	}
@@ -153,7 +169,7 @@ func NewLeasedAdmission(store aicred.BudgetService, cfg LeaseConfig) *LeasedAdmi
 	}
 	a := &LeasedAdmission{store: store, cfg: cfg, log: cfg.Log, now: cfg.Now,
 		rates: NewMemoryAdmission(cfg.ReservationTTL, cfg.Now),
-		pools: map[poolKey]*pool{}, tickets: map[uint64]leasedTicket{},
+		pools: map[poolKey]*pool{}, tickets: map[uint64]leasedTicket{}, late: map[uint64]leasedTicket{},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go a.maintain()
 	return a
@@ -213,16 +229,26 @@ func (a *LeasedAdmission) budgetErr(err error, reason string, now time.Time) err
 
 // Settle implements Admission: the reservation becomes spend against the
 // allowances (a cost above the reservation included), and the rate
-// limiter settles its tokens.
+// limiter settles its tokens. For a ticket whose reservation expired
+// (charged in full by tick) the spend is corrected by the real cost
+// minus the reservation, up or down (see Admission); its pools kept a
+// lease to carry that to the store. Settling a ticket again does
+// nothing.
 func (a *LeasedAdmission) Settle(ctx context.Context, t Ticket, costUSD float64, tokens int64) {
 	a.mu.Lock()
 	lt, ok := a.tickets[t.ID]
 	delete(a.tickets, t.ID)
+	late, isLate := a.late[t.ID]
+	delete(a.late, t.ID)
 	a.mu.Unlock()
-	if ok {
-		now := a.now()
+	now := a.now()
+	switch {
+	case ok:
 		lt.token.settle(lt.cost, costUSD, now)
 		lt.workload.settle(lt.cost, costUSD, now)
+	case isLate:
+		late.token.settleLate(late.cost, costUSD, now)
+		late.workload.settleLate(late.cost, costUSD, now)
 	}
 	a.rates.Settle(ctx, t, costUSD, tokens)
 }
@@ -360,6 +386,52 @@ func (p *pool) settle(reserved, cost float64, now time.Time) {
 	p.mu.Unlock()
 }
 
+// expire charges a reservation whose settlement did not come in time in
+// full, frees its in-flight slot, and keeps the pool (and its last
+// lease) for a late settlement.
+func (p *pool) expire(reserved float64, now time.Time) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	p.reserved -= reserved
+	p.inflight--
+	if p.inflight <= 0 {
+		p.inflight, p.reserved = 0, 0
+	}
+	p.spent += reserved
+	p.late++
+	p.lastUse = now
+	p.mu.Unlock()
+}
+
+// settleLate corrects the charge of an expired reservation to the real
+// cost. An excess becomes spend, carried to the store by the pool's
+// lease like any spend above the grants. A credit lowers the spend not
+// yet returned to the store (all of it is this budget's); what of the
+// charge was returned already stays charged: over-counted, never
+// overspent.
+func (p *pool) settleLate(charged, cost float64, now time.Time) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	p.late = max(0, p.late-1)
+	p.spent = max(0, p.spent+cost-charged)
+	p.lastUse = now
+	p.mu.Unlock()
+}
+
+// forgetLate stops waiting for an expired reservation's settlement.
+func (p *pool) forgetLate() {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	p.late = max(0, p.late-1)
+	p.mu.Unlock()
+}
+
 // maintain renews, retires and returns leases every Tick, and charges
 // reservations never settled.
 func (a *LeasedAdmission) maintain() {
@@ -382,10 +454,22 @@ func (a *LeasedAdmission) tick(ctx context.Context) {
 	a.mu.Lock()
 	for id, lt := range a.tickets {
 		if now.After(lt.expires) {
-			// A settlement lost: charge the worst case.
+			// A settlement lost, or a request still running: charge the
+			// worst case, never release it (see Admission), and await
+			// a late settlement.
 			delete(a.tickets, id)
-			lt.token.settle(lt.cost, lt.cost, now)
-			lt.workload.settle(lt.cost, lt.cost, now)
+			lt.token.expire(lt.cost, now)
+			lt.workload.expire(lt.cost, now)
+			lt.expires = now.Add(a.cfg.LateSettle)
+			a.late[id] = lt
+		}
+	}
+	for id, lt := range a.late {
+		if now.After(lt.expires) {
+			delete(a.late, id)
+			lt.token.forgetLate()
+			lt.workload.forgetLate()
+			a.log.Warn("budget reservation expired and never settled: it stays charged at its worst case", "usd", lt.cost)
 		}
 	}
 	pools := make(map[poolKey]*pool, len(a.pools))
@@ -397,7 +481,7 @@ func (a *LeasedAdmission) tick(ctx context.Context) {
 		if empty, _ := a.maintainPool(ctx, p, now); empty {
 			a.mu.Lock()
 			p.mu.Lock()
-			if len(p.leases) == 0 && p.inflight == 0 && p.taking == nil {
+			if len(p.leases) == 0 && p.inflight == 0 && p.late == 0 && p.taking == nil {
 				delete(a.pools, k)
 				p.dead = true
 			}
@@ -433,7 +517,9 @@ func (a *LeasedAdmission) maintainPool(ctx context.Context, p *pool, now time.Ti
 		p.spent = max(0, p.spent-l.granted)
 	}
 	p.leases = kept
-	idle := p.inflight == 0 && p.taking == nil && now.Sub(p.lastUse) >= a.cfg.Idle
+	// A pool awaiting a late settlement is not idle: it keeps its last
+	// lease (renewed) to carry the correction to the store.
+	idle := p.inflight == 0 && p.late == 0 && p.taking == nil && now.Sub(p.lastUse) >= a.cfg.Idle
 	switch {
 	case idle:
 		// Give everything back, the spend on the first leases first.
@@ -511,7 +597,8 @@ func (a *LeasedAdmission) maintainPool(ctx context.Context, p *pool, now time.Ti
 }
 
 // Close stops maintenance and returns every allowance held, with its
-// spend; reservations still in flight are charged at their worst case.
+// spend; reservations still in flight are charged at their worst case,
+// and so stay those that expired (a Settle after Close changes nothing).
 // After Close, Admit refuses budgeted requests.
 func (a *LeasedAdmission) Close(ctx context.Context) error {
 	a.mu.Lock()
@@ -529,12 +616,14 @@ func (a *LeasedAdmission) Close(ctx context.Context) error {
 	for _, p := range a.pools {
 		pools = append(pools, p)
 	}
+	clear(a.tickets)
+	clear(a.late)
 	a.mu.Unlock()
 	var failed int
 	for _, p := range pools {
 		p.mu.Lock()
 		p.spent += p.reserved
-		p.reserved, p.inflight = 0, 0
+		p.reserved, p.inflight, p.late = 0, 0, 0
 		p.lastUse = time.Time{}
 		p.mu.Unlock()
 		_, n := a.maintainPool(ctx, p, a.now())

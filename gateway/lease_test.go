@@ -471,7 +471,8 @@ func TestGatewayWithStoreBudgets(t *testing.T) {
 	})
 	f.openai = exactUsage(false)
 	small := reservation(t, "openai", "gpt-4o-mini", oaiBody)
-	bigBody := strings.Replace(oaiBody, `"max_tokens":1000`, `"max_tokens":50000`, 1)
+	// Three completions of up to the model's most output (16384 tokens).
+	bigBody := strings.Replace(oaiBody, `"max_tokens":1000`, `"max_tokens":16384,"n":3`, 1)
 	if big := reservation(t, "openai", "gpt-4o-mini", bigBody); big < 0.02 || 20*small > 0.02 {
 		t.Fatalf("reservations %v and %v: the test needs the big one above the first allowance (max(10%% of the limit, 20 small ones))", small, big)
 	}
