@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -60,6 +62,11 @@ func FuzzParseRequest(f *testing.F) {
 		`{"stream_options":null,"model":"m"}`,
 		`{"mod\u0065l":"x","max_completion_tokens":5}`,
 		`{}`, ` { "model" : "a\"b" } `, `{"model":"a","model":"b"}`, `[]`, `{"a":[{"model":"no"}],"model":"yes"}`,
+		`{"model":"gpt-4o","n":128,"max_tokens":4096.5}`, `{"max_completion_tokens":1.6e4,"n":"2"}`, `{"n":1000}`, `{"max_tokens":-1}`,
+		`{"generationConfig":{"maxOutputTokens":60000,"candidateCount":4},"contents":[]}`,
+		`{"generation_config":{"max_output_tokens":"8192","candidate_count":2}}`,
+		`{"generationConfig":{"maxOutputTokens":1,"max_output_tokens":2}}`, `{"generationConfig":{},"generation_config":null}`,
+		`{"inferenceConfig":{"maxTokens":2000,"max_new_tokens":1e3}}`, `{"inferenceConfig":[1]}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -67,8 +74,9 @@ func FuzzParseRequest(f *testing.F) {
 		facts, err := parseRequest(body)
 		var m map[string]json.RawMessage
 		derr := json.Unmarshal(body, &m)
+		limit, choices, n, countsOK := refCounts(m)
 		if err != nil {
-			if derr == nil && m != nil && !repeats(body) {
+			if derr == nil && m != nil && !repeats(body) && countsOK {
 				if raw, ok := m["model"]; !ok || raw[0] == '"' {
 					if _, ok := m["stream_options"]; !ok || m["stream_options"][0] == '{' || string(m["stream_options"]) == "null" {
 						t.Fatalf("refused a valid object: %v: %s", err, body)
@@ -92,6 +100,12 @@ func FuzzParseRequest(f *testing.F) {
 		}
 		if facts.Stream != (string(m["stream"]) == "true") {
 			t.Fatalf("stream %v: %s", facts.Stream, body)
+		}
+		if !countsOK {
+			t.Fatalf("accepted a count out of bounds: %s", body)
+		}
+		if facts.MaxTokens != limit || facts.Choices != choices || facts.N != n {
+			t.Fatalf("limit %d choices %d n %d, want %d %d %d: %s", facts.MaxTokens, facts.Choices, facts.N, limit, choices, n, body)
 		}
 		out, err := withIncludeUsage(body, facts)
 		if err != nil {
@@ -118,8 +132,17 @@ func FuzzParseRequest(f *testing.F) {
 	})
 }
 
-// repeats reports whether a top-level key the gateway acts on repeats.
+// repeats reports whether a key the gateway acts on repeats: at the top
+// level, or in generationConfig or inferenceConfig.
 func repeats(body []byte) bool {
+	return repeatsIn(body, map[string]string{
+		"model": "model", "stream": "stream", "stream_options": "stream_options", "n": "n",
+		"max_tokens": "max_tokens", "max_completion_tokens": "max_completion_tokens", "max_output_tokens": "max_output_tokens",
+		"generationConfig": "gen", "generation_config": "gen", "inferenceConfig": "inf",
+	})
+}
+
+func repeatsIn(body []byte, names map[string]string) bool {
 	d := json.NewDecoder(bytes.NewReader(body))
 	if t, err := d.Token(); err != nil || t != json.Delim('{') {
 		return false
@@ -130,20 +153,90 @@ func repeats(body []byte) bool {
 		if err != nil {
 			return false
 		}
-		ks := k.(string)
-		switch ks {
-		case "model", "stream", "stream_options", "max_tokens", "max_completion_tokens", "max_output_tokens":
-			if seen[ks] {
+		name, acts := names[k.(string)]
+		if acts {
+			if seen[name] {
 				return true
 			}
-			seen[ks] = true
+			seen[name] = true
 		}
 		var v json.RawMessage
 		if d.Decode(&v) != nil {
 			return false
 		}
+		switch {
+		case name == "gen" && repeatsIn(v, map[string]string{"maxOutputTokens": "max", "max_output_tokens": "max", "candidateCount": "n", "candidate_count": "n"}):
+			return true
+		case name == "inf" && repeatsIn(v, map[string]string{"maxTokens": "maxTokens", "max_new_tokens": "max_new_tokens"}):
+			return true
+		}
 	}
 	return false
+}
+
+// refCounts is what parseRequest must read from an object as
+// encoding/json decodes it: the largest output limit, the choices and n;
+// ok is false where it must refuse a count (not a number or a string
+// holding one, negative, or over the bounds) or a config that is not an
+// object.
+func refCounts(m map[string]json.RawMessage) (limit, choices, n int64, ok bool) {
+	num := func(raw json.RawMessage, most int64) (int64, bool) {
+		if raw == nil || string(raw) == "null" {
+			return 0, true
+		}
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			raw = json.RawMessage(strings.TrimSpace(s))
+		}
+		var v json.Number
+		if len(raw) == 0 || raw[0] == '"' || json.Unmarshal(raw, &v) != nil {
+			return 0, false
+		}
+		x, err := strconv.ParseFloat(v.String(), 64)
+		if err != nil || x < 0 || x > float64(most) {
+			return 0, false
+		}
+		return int64(math.Ceil(x)), true
+	}
+	counts := func(o map[string]json.RawMessage, limits, choiceKeys []string) bool {
+		for _, k := range limits {
+			v, ok := num(o[k], maxOutputLimit)
+			if !ok {
+				return false
+			}
+			limit = max(limit, v)
+		}
+		for _, k := range choiceKeys {
+			v, ok := num(o[k], maxChoices)
+			if !ok {
+				return false
+			}
+			choices = max(choices, v)
+		}
+		return true
+	}
+	sub := func(raw json.RawMessage) (map[string]json.RawMessage, bool) {
+		var o map[string]json.RawMessage
+		if raw == nil || string(raw) == "null" {
+			return nil, true
+		}
+		return o, raw[0] == '{' && json.Unmarshal(raw, &o) == nil
+	}
+	if n, ok = num(m["n"], maxChoices); !ok || !counts(m, []string{"max_tokens", "max_completion_tokens", "max_output_tokens"}, nil) {
+		return 0, 0, 0, false
+	}
+	choices = n
+	for _, k := range []string{"generationConfig", "generation_config"} {
+		o, ok := sub(m[k])
+		if !ok || !counts(o, []string{"maxOutputTokens", "max_output_tokens"}, []string{"candidateCount", "candidate_count"}) {
+			return 0, 0, 0, false
+		}
+	}
+	o, ok := sub(m["inferenceConfig"])
+	if !ok || !counts(o, []string{"maxTokens", "max_new_tokens"}, nil) {
+		return 0, 0, 0, false
+	}
+	return limit, choices, n, true
 }
 
 // TestHideUsageChunkAnySplit streams an OpenAI answer through the meter in
