@@ -96,7 +96,19 @@ func parseRequest(body []byte) (requestFacts, error) {
 	}
 	empty, err := members(body, i, func(key string, vStart, vEnd int) error {
 		val := body[vStart:vEnd]
+		if key != "model" && strings.EqualFold(key, "model") {
+			// A parser that matches keys without case (Go's encoding/json
+			// in a self-hosted server) would run this one.
+			return errors.New("the body has a key that differs from \"model\" only in case")
+		}
 		switch key {
+		case "service_tier":
+			// Priority processing is billed above the rates the gateway
+			// meters with; the default and flex tiers are not.
+			var t *string
+			if json.Unmarshal(val, &t) != nil || (t != nil && *t != "auto" && *t != "default" && *t != "flex") {
+				return errors.New(`"service_tier" may be auto, default or flex: other tiers are billed above the metered rates`)
+			}
 		case "model":
 			if err := once(seenModel, key); err != nil {
 				return err

@@ -71,11 +71,12 @@ type Config struct {
 	// Admission holds the reservations (default: a MemoryAdmission with
 	// ReservationTTL, for one process).
 	Admission Admission
-	// ReservationTTL bounds how long an unsettled reservation holds
-	// budget (default 10 minutes).
+	// ReservationTTL bounds how long an unsettled reservation waits for
+	// its settlement before it is charged in full (default 10 minutes).
 	ReservationTTL time.Duration
-	// DefaultMaxOutput is the output assumed for the worst case when a
-	// request sets no max_tokens (default 4096).
+	// DefaultMaxOutput is the output per choice assumed for the worst case
+	// when neither the request nor the price table's max_output bounds it
+	// (default 4096).
 	DefaultMaxOutput int64
 	// BedrockRegion is the AWS region requests to Bedrock are signed for
 	// (default: the region in Upstreams["aws"]'s host, else us-east-1).

@@ -130,3 +130,27 @@ func TestWildcardValue(t *testing.T) {
 		}
 	}
 }
+
+// Keys another parser could read as "model", and tiers billed above the
+// metered rates, are refused.
+func TestParseRequestRefusesLookalikes(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		ok   bool
+	}{
+		{`{"model":"gpt-4o-mini","MODEL":"gpt-4o"}`, false},
+		{`{"Model":"gpt-4o"}`, false},
+		{`{"model":"gpt-4o-mini","modelx":"y"}`, true},
+		{`{"model":"gpt-4o-mini","service_tier":"priority"}`, false},
+		{`{"model":"gpt-4o-mini","service_tier":"scale"}`, false},
+		{`{"model":"gpt-4o-mini","service_tier":7}`, false},
+		{`{"model":"gpt-4o-mini","service_tier":"flex"}`, true},
+		{`{"model":"gpt-4o-mini","service_tier":"auto"}`, true},
+		{`{"model":"gpt-4o-mini","service_tier":null}`, true},
+	} {
+		_, err := parseRequest([]byte(tc.body))
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: err %v, want ok=%v", tc.body, err, tc.ok)
+		}
+	}
+}
