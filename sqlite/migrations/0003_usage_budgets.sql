@@ -29,12 +29,12 @@ CREATE TABLE usage_records (
 	source_ip             TEXT NOT NULL DEFAULT '',
 	user_agent            TEXT NOT NULL DEFAULT ''
 );
--- Summaries are nearly always over a time range, often for one workload
--- or role; a token's history is what incident response reads.
+-- Summaries are nearly always over a time range, often for one workload.
+-- The embedded store lives in the gateway process, where every index is
+-- paid on each usage record: role and token queries read the time index
+-- (a token lives at most an hour), and PostgreSQL carries those indexes.
 CREATE INDEX usage_records_at ON usage_records (at);
 CREATE INDEX usage_records_workload_at ON usage_records (workload, at);
-CREATE INDEX usage_records_role_at ON usage_records (role, at);
-CREATE INDEX usage_records_token_at ON usage_records (token_id, at);
 
 -- One row per budget scope (token:<id>, workload:<issuer subject>:<day>).
 -- Amounts are integer nano-dollars so sums are exact.
