@@ -363,11 +363,7 @@ func (p *pool) unreserve(cost float64) {
 		return
 	}
 	p.mu.Lock()
-	p.reserved -= cost
-	p.inflight--
-	if p.inflight <= 0 {
-		p.inflight, p.reserved = 0, 0
-	}
+	p.releaseLocked(cost)
 	p.mu.Unlock()
 }
 
@@ -376,11 +372,7 @@ func (p *pool) settle(reserved, cost float64, now time.Time) {
 		return
 	}
 	p.mu.Lock()
-	p.reserved -= reserved
-	p.inflight--
-	if p.inflight <= 0 {
-		p.inflight, p.reserved = 0, 0
-	}
+	p.releaseLocked(reserved)
 	p.spent += cost
 	p.lastUse = now
 	p.mu.Unlock()
@@ -394,11 +386,7 @@ func (p *pool) expire(reserved float64, now time.Time) {
 		return
 	}
 	p.mu.Lock()
-	p.reserved -= reserved
-	p.inflight--
-	if p.inflight <= 0 {
-		p.inflight, p.reserved = 0, 0
-	}
+	p.releaseLocked(reserved)
 	p.spent += reserved
 	p.late++
 	p.lastUse = now
@@ -648,4 +636,13 @@ func (a *LeasedAdmission) Held(scope string) (granted, spent, reserved float64) 
 		}
 	}
 	return
+}
+
+// releaseLocked drops a reservation and its in-flight slot; p.mu is held.
+func (p *pool) releaseLocked(reserved float64) {
+	p.reserved -= reserved
+	p.inflight--
+	if p.inflight <= 0 {
+		p.inflight, p.reserved = 0, 0
+	}
 }
