@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -179,6 +180,8 @@ The gateway section (every key optional):
     key_ttl: 5m                # how long a decrypted held key stays in memory
     reservation_ttl: 10m       # how long an unsettled budget reservation lasts
     default_max_output: 4096   # output tokens assumed when a request sets none
+    bedrock_region: eu-west-1  # region Bedrock requests are signed for (default:
+                               # the one in the aws upstream's host, else us-east-1)
     anomaly:                   # the abuse detector: spike_factor, warmup_minutes,
       webhook: {url: https://hooks.example/aicred, secret_file: /etc/aicred/whsec}
                                # cost_floor_usd, auth_failures, cooldown ...
@@ -318,6 +321,7 @@ func serve(ctx context.Context, a *app, cfg *serverConfig) error {
 		Prices:    prices, Unpriced: gc.Unpriced, MaxBodyBytes: gc.MaxBodyBytes,
 		UpstreamTimeout: gc.UpstreamTimeout, StreamIdleTimeout: gc.StreamIdleTimeout,
 		KeyTTL: gc.KeyTTL, ReservationTTL: gc.ReservationTTL, DefaultMaxOutput: gc.DefaultMaxOutput,
+		BedrockRegion: gc.BedrockRegion,
 	})
 	if err != nil {
 		return err
@@ -431,6 +435,9 @@ type gatewayConfig struct {
 	KeyTTL            time.Duration
 	ReservationTTL    time.Duration
 	DefaultMaxOutput  int64
+	// BedrockRegion is the region Bedrock requests are signed for when
+	// the aws upstream's host does not name one (a VPC endpoint).
+	BedrockRegion string
 	// Anomaly tunes the abuse detector (gateway.anomaly).
 	Anomaly gateway.DetectorConfig
 }
@@ -480,11 +487,16 @@ func parseGatewayConfig(n *yaml.Node) (*gatewayConfig, error) {
 			g.KeyTTL, err = positiveDuration(v, key)
 		case "reservation_ttl":
 			g.ReservationTTL, err = positiveDuration(v, key)
+		case "bedrock_region":
+			g.BedrockRegion, err = scalar(v, key)
+			if err == nil && !awsRegion(g.BedrockRegion) {
+				err = configError(v, key, "want an AWS region such as us-east-1")
+			}
 		case "anomaly":
 			err = v.Decode(&g.Anomaly) // its own keys, checked with their lines
 		default:
 			err = aicred.Errorf(aicred.ErrInvalid, "line %d: unknown key %q in gateway (want upstreams, prices, unpriced, max_body_bytes, "+
-				"upstream_timeout, stream_idle_timeout, key_ttl, reservation_ttl, default_max_output, anomaly)", k.Line, k.Value)
+				"upstream_timeout, stream_idle_timeout, key_ttl, reservation_ttl, default_max_output, bedrock_region, anomaly)", k.Line, k.Value)
 		}
 		if err != nil {
 			return nil, err
@@ -639,4 +651,26 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// awsRegion reports whether s has the shape of an AWS region name
+// (us-east-1, eu-central-2, us-gov-west-1).
+func awsRegion(s string) bool {
+	parts := strings.Split(s, "-")
+	if len(parts) < 3 || len(s) > 32 {
+		return false
+	}
+	for i, p := range parts {
+		if p == "" {
+			return false
+		}
+		for j := 0; j < len(p); j++ {
+			c := p[j]
+			last := i == len(parts)-1 // the number: digits only
+			if last != ('0' <= c && c <= '9') || (!last && (c < 'a' || c > 'z')) {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -340,6 +340,7 @@ gateway:
   key_ttl: 1m
   reservation_ttl: 2m
   default_max_output: 1024
+  bedrock_region: eu-west-1
   anomaly:
     spike_factor: 3
     cooldown: 5m
@@ -357,6 +358,20 @@ gateway:
 	}
 	if p, ok := g.prices().Lookup("openai", "ft:acme-1"); !ok || p.Input != 3 || p.Output != 12 {
 		t.Errorf("price from the file: %+v %v", p, ok)
+	}
+	if _, ok := g.prices().Lookup("anthropic", "claude-haiku-4-5"); !ok {
+		t.Error("the price file replaced the shipped table instead of extending it")
+	}
+	if g.BedrockRegion != "eu-west-1" {
+		t.Errorf("bedrock_region %q", g.BedrockRegion)
+	}
+	for _, bad := range []string{"eu", "EU-WEST-1", "eu-west-1a-", "us-east-1; rm", "us-gov-west-1x"} {
+		if awsRegion(bad) {
+			t.Errorf("awsRegion(%q) = true", bad)
+		}
+	}
+	if _, err := parseServerConfig([]byte("gateway:\n  bedrock_region: moon-1\n")); err == nil || !strings.Contains(err.Error(), "line 2") {
+		t.Errorf("a bad region: %v", err)
 	}
 	if g.Unpriced == nil || g.Unpriced.Input != 5 || g.Unpriced.Output != 15.5 {
 		t.Errorf("unpriced %+v", g.Unpriced)
