@@ -35,6 +35,10 @@ type requestFacts struct {
 	Choices int64
 	// InputChars counts the characters of a string "input" (speech).
 	InputChars int64
+	// ServerTool names a tool the provider runs and bills per use (web
+	// search, code execution ...), which no usage count covers; "" when
+	// the request asks for none.
+	ServerTool string
 	// streamOptions is the byte span of the stream_options value, or
 	// {-1,-1} when absent.
 	streamOptions [2]int
@@ -142,6 +146,21 @@ func parseRequest(body []byte) (requestFacts, error) {
 			n, err := count(`"n"`, val, maxChoices)
 			f.N, f.Choices = n, max(f.Choices, n)
 			return err
+		case "tools":
+			if t := serverTool(val); t != "" && f.ServerTool == "" {
+				f.ServerTool = t
+			}
+		case "anthropic_beta":
+			// Bedrock's InvokeModel body for Claude: the long-context beta
+			// bills above the metered rates.
+			if strings.Contains(strings.ToLower(string(val)), "context-1m") {
+				f.ServerTool = "context-1m"
+			}
+		case "web_search_options":
+			// OpenAI chat's search models bill each search.
+			if string(val) != "null" {
+				f.ServerTool = key
+			}
 		case "input":
 			if val[0] == '"' {
 				// Escapes count as their source characters: a bound from above.
@@ -395,4 +414,40 @@ func withIncludeUsage(body []byte, f requestFacts) ([]byte, error) {
 	out = append(out, body[:f.streamOptions[0]]...)
 	out = append(out, nv...)
 	return append(out, body[f.streamOptions[1]:]...), nil
+}
+
+// Tools the providers run themselves and bill per call, search or
+// session on top of tokens: Anthropic's and OpenAI's by type prefix,
+// Gemini's by key. A client-side tool (a function the caller runs) is
+// billed as tokens only and is not listed.
+var (
+	serverToolTypes = []string{"web_search", "web_fetch", "code_execution", "code_interpreter", "file_search", "image_generation"}
+	serverToolKeys  = []string{"googleSearch", "google_search", "googleSearchRetrieval", "google_search_retrieval",
+		"codeExecution", "code_execution", "googleMaps", "google_maps", "urlContext", "url_context"}
+)
+
+// serverTool returns the first priced server-side tool in a "tools"
+// array, or "". A value that is not an array of objects is left to the
+// provider to refuse.
+func serverTool(val []byte) string {
+	var tools []map[string]json.RawMessage
+	if json.Unmarshal(val, &tools) != nil {
+		return ""
+	}
+	for _, t := range tools {
+		var typ string
+		if raw, ok := t["type"]; ok && json.Unmarshal(raw, &typ) == nil {
+			for _, p := range serverToolTypes {
+				if strings.HasPrefix(typ, p) {
+					return typ
+				}
+			}
+		}
+		for _, k := range serverToolKeys {
+			if _, ok := t[k]; ok {
+				return k
+			}
+		}
+	}
+	return ""
 }

@@ -154,3 +154,56 @@ func TestParseRequestRefusesLookalikes(t *testing.T) {
 		}
 	}
 }
+
+// Tools the provider runs and bills per use are found in each API's
+// shape; functions the caller runs are not.
+func TestServerTools(t *testing.T) {
+	for _, tc := range []struct{ body, want string }{
+		{`{"model":"m","tools":[{"type":"function","function":{"name":"f"}}]}`, ""},
+		{`{"model":"m","tools":[{"name":"get_weather","input_schema":{}}]}`, ""},
+		{`{"model":"m","tools":[{"type":"bash_20250124","name":"bash"}]}`, ""},
+		{`{"model":"m","tools":[{"name":"f","input_schema":{}},{"type":"web_search_20250305","name":"web_search"}]}`, "web_search_20250305"},
+		{`{"model":"m","tools":[{"type":"code_execution_20250522","name":"c"}]}`, "code_execution_20250522"},
+		{`{"model":"m","input":"x","tools":[{"type":"file_search","vector_store_ids":["vs"]}]}`, "file_search"},
+		{`{"model":"m","input":"x","tools":[{"type":"web_search_preview"}]}`, "web_search_preview"},
+		{`{"contents":[],"tools":[{"functionDeclarations":[]},{"googleSearch":{}}]}`, "googleSearch"},
+		{`{"contents":[],"tools":[{"google_search_retrieval":{}}]}`, "google_search_retrieval"},
+		{`{"model":"gpt-4o-search-preview","web_search_options":{}}`, "web_search_options"},
+		{`{"model":"m","web_search_options":null}`, ""},
+		{`{"anthropic_version":"bedrock-2023-05-31","anthropic_beta":["context-1m-2025-08-07"],"max_tokens":5,"messages":[]}`, "context-1m"},
+		{`{"anthropic_version":"bedrock-2023-05-31","anthropic_beta":["token-efficient-tools-2025-02-19"],"max_tokens":5,"messages":[]}`, ""},
+		{`{"model":"m","tools":"not an array"}`, ""},
+	} {
+		f, err := parseRequest([]byte(tc.body))
+		if err != nil || f.ServerTool != tc.want {
+			t.Errorf("%s: server tool %q, %v; want %q", tc.body, f.ServerTool, err, tc.want)
+		}
+	}
+
+	f := newFixture(t, 69, nil)
+	calls := f.upstreamCalls()
+	st, body := f.post(t, "/v1/chat/completions", f.token, `{"model":"gpt-4o-mini","messages":[],"web_search_options":{}}`)
+	if st != http.StatusForbidden || !strings.Contains(body, "unmetered_tool") || f.upstreamCalls() != calls {
+		t.Errorf("a billed server tool: %d %s", st, body)
+	}
+}
+
+// The long-context beta bills above the metered rates.
+func TestContext1MBetaRefused(t *testing.T) {
+	f := newFixture(t, 70, nil)
+	calls := f.upstreamCalls()
+	req, _ := http.NewRequest("POST", f.srv.URL+"/v1/messages", strings.NewReader(`{"model":"claude-haiku-4-5","max_tokens":10,"messages":[]}`))
+	req.Header.Set("X-Api-Key", f.token)
+	req.Header.Set("Anthropic-Version", "2023-06-01")
+	req.Header.Add("Anthropic-Beta", "prompt-caching-2024-07-31")
+	req.Header.Add("Anthropic-Beta", "Context-1M-2025-08-07")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(b), "context-1m") || f.upstreamCalls() != calls {
+		t.Errorf("context-1m beta: %d %s", resp.StatusCode, b)
+	}
+}
