@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/aicred/aicred/broker"
 )
 
 // requestFacts are the parts of a request body the gateway acts on. They
@@ -35,6 +37,9 @@ type requestFacts struct {
 	Choices int64
 	// InputChars counts the characters of a string "input" (speech).
 	InputChars int64
+	// Batch lists the distinct operations and models of a batch input
+	// file's lines (a file upload with purpose "batch").
+	Batch []batchCall
 	// ServerTool names a tool the provider runs and bills per use (web
 	// search, code execution ...), which no usage count covers; "" when
 	// the request asks for none.
@@ -450,4 +455,10 @@ func serverTool(val []byte) string {
 		}
 	}
 	return ""
+}
+
+// A batchCall is one kind of request a batch file asks the provider to run.
+type batchCall struct {
+	op    broker.Operation
+	model string
 }

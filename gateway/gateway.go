@@ -648,6 +648,24 @@ func (authorize) serve(x *exchange) error {
 		return refuse(http.StatusForbidden, "permission_error", "unmetered_tool",
 			"aicred gateway: the server-side tool "+quoteModel(x.facts.ServerTool)+" is billed per use and cannot be metered, so it is not allowed")
 	}
+	// A batch file's lines run later on the held key: each operation and
+	// model they name must be one this token may use directly.
+	for _, c := range x.facts.Batch {
+		opOK, modelOK := false, false
+		for _, v := range x.grant.Scope {
+			if m, ok := strings.CutPrefix(v, "model:"); ok {
+				modelOK = modelOK || globMatch(m, c.model)
+			} else {
+				opOK = opOK || v == string(c.op)
+			}
+		}
+		if !opOK {
+			return deny("the batch file asks for " + string(c.op) + ", which this token may not perform")
+		}
+		if !modelOK {
+			return deny("the batch file names model " + quoteModel(c.model) + ", which this token may not use")
+		}
+	}
 	return nil
 }
 

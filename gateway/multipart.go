@@ -2,12 +2,16 @@ package gateway
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
 	"strconv"
 	"strings"
+
+	"github.com/aicred/aicred/broker"
 )
 
 // maxFormValue bounds a form field the gateway reads (model, n, stream);
@@ -29,9 +33,16 @@ func parseMultipart(body []byte, contentType string) (requestFacts, error) {
 	}
 	r := multipart.NewReader(bytes.NewReader(body), params["boundary"])
 	var val [maxFormValue + 1]byte
+	var purpose string
+	var file []byte
 	for {
 		p, err := r.NextRawPart()
 		if err == io.EOF {
+			if purpose == "batch" && file != nil {
+				if err := batchFacts(&f, file); err != nil {
+					return f, err
+				}
+			}
 			return f, nil
 		}
 		if err != nil {
@@ -57,6 +68,17 @@ func parseMultipart(body []byte, contentType string) (requestFacts, error) {
 			}
 		}
 		if field == "" {
+			switch {
+			case name == "purpose" && dp["filename"] == "":
+				n, _ := io.ReadFull(p, val[:])
+				purpose = strings.TrimSpace(string(val[:n]))
+			case name == "file" && file == nil:
+				// Kept for a batch upload's lines (the body is in memory
+				// already, within the body limit).
+				if file, err = io.ReadAll(p); err != nil {
+					return f, errors.New("malformed multipart body")
+				}
+			}
 			continue
 		}
 		if name != field || disp != "form-data" || dp["filename"] != "" || dp["filename*"] != "" {
@@ -84,4 +106,51 @@ func parseMultipart(body []byte, contentType string) (requestFacts, error) {
 			f.Stream = strings.TrimSpace(v) == "true"
 		}
 	}
+}
+
+// maxBatchModels bounds the distinct models a batch file may name.
+const maxBatchModels = 64
+
+// batchFacts reads the lines of a batch input file: each names an
+// endpoint and a request body, run later by the provider on the held
+// key. The models and operations they name are authorized like a direct
+// call's, so a batch cannot reach a model the token may not call.
+func batchFacts(f *requestFacts, file []byte) error {
+	ops := map[string]broker.Operation{
+		"/v1/chat/completions": broker.OpChat, "/v1/completions": broker.OpChat,
+		"/v1/responses": broker.OpResponses, "/v1/embeddings": broker.OpEmbeddings,
+	}
+	seen := map[string]bool{}
+	for i, line := range bytes.Split(file, []byte("\n")) {
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
+			continue
+		}
+		var l struct {
+			URL  string          `json:"url"`
+			Body json.RawMessage `json:"body"`
+		}
+		if json.Unmarshal(line, &l) != nil || len(l.Body) == 0 {
+			return fmt.Errorf("batch file line %d is not a request (url and body)", i+1)
+		}
+		op, ok := ops[l.URL]
+		if !ok {
+			return fmt.Errorf("batch file line %d: endpoint %s cannot be batched through the gateway", i+1, quoteModel(l.URL))
+		}
+		bf, err := parseRequest(l.Body)
+		if err != nil {
+			return fmt.Errorf("batch file line %d: %v", i+1, err)
+		}
+		if !bf.HasModel || bf.Model == "" {
+			return fmt.Errorf("batch file line %d names no model", i+1)
+		}
+		if k := string(op) + "\x00" + bf.Model; !seen[k] {
+			if len(seen) == maxBatchModels {
+				return fmt.Errorf("batch file names more than %d models", maxBatchModels)
+			}
+			seen[k] = true
+			f.Batch = append(f.Batch, batchCall{op: op, model: bf.Model})
+		}
+	}
+	return nil
 }

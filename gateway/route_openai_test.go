@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"errors"
 	"github.com/aicred/aicred"
 	"io"
 	"mime/multipart"
@@ -113,7 +114,8 @@ func TestOpenAIRoutes(t *testing.T) {
 	noModels, _ := f.issue(t, nil2gen(42), []string{"models", "files", "batches", "fine-tuning", "provider:openai"})
 	mpCT, mpBody := form([2]string{"file", "RIFF-audio-bytes"}, [2]string{"model", "whisper-1"})
 	editCT, editBody := form([2]string{"image", "png"}, [2]string{"model", "dall-e-2"}, [2]string{"prompt", "a cat"})
-	upCT, upBody := form([2]string{"purpose", "batch"}, [2]string{"file", "{}\n"})
+	batchLine := `{"custom_id":"1","method":"POST","url":"/v1/embeddings","body":{"model":"text-embedding-3-small","input":"x"}}` + "\n"
+	upCT, upBody := form([2]string{"purpose", "batch"}, [2]string{"file", batchLine})
 	for _, tc := range []struct {
 		method, path, token, ct, body string
 		op, model                     string
@@ -128,7 +130,7 @@ func TestOpenAIRoutes(t *testing.T) {
 		// 61.2 s billed as 62 s at $0.006 a minute.
 		{"POST", "/v1/audio/transcriptions", all, mpCT, string(mpBody), "audio", "whisper-1", 62 * 0.006 / 60},
 		{"POST", "/v1/audio/speech", all, "application/json", `{"model":"tts-1","input":"hello world","voice":"alloy"}`, "audio", "tts-1", 11 * 15.0 / 1e6},
-		{"POST", "/v1/files", noModels, upCT, string(upBody), "files", "", 0},
+		{"POST", "/v1/files", all, upCT, string(upBody), "files", "", 0},
 		{"GET", "/v1/files?purpose=batch", noModels, "", "", "files", "", 0},
 		{"GET", "/v1/files/file-abc", noModels, "", "", "files", "", 0},
 		{"DELETE", "/v1/files/file-abc", noModels, "", "", "files", "", 0},
@@ -222,9 +224,20 @@ func TestOpenAIRoutesSDK(t *testing.T) {
 	if err != nil || tr.Text != "hello" {
 		t.Fatal(err)
 	}
-	if _, err := c.Files.New(ctx, openai.FileNewParams{Purpose: openai.FilePurposeBatch,
-		File: openai.File(strings.NewReader("{}\n"), "d.jsonl", "application/jsonl")}); err != nil {
+	batch := func(model string) error {
+		line := `{"custom_id":"a","method":"POST","url":"/v1/embeddings","body":{"model":"` + model + `","input":"x"}}` + "\n"
+		_, err := c.Files.New(ctx, openai.FileNewParams{Purpose: openai.FilePurposeBatch,
+			File: openai.File(strings.NewReader(line+line), "d.jsonl", "application/jsonl")})
+		return err
+	}
+	if err := batch("text-embedding-3-small"); err != nil {
 		t.Fatal(err)
+	}
+	// A batch would run its lines later on the held key: a model the
+	// token may not call is refused at upload.
+	var apiErr *openai.Error
+	if err := batch("text-embedding-3-large"); !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusForbidden {
+		t.Fatalf("a batch naming a model out of scope: %v", err)
 	}
 	recs := f.waitRecords(t, 4)
 	if recs[2].Model != "whisper-1" || recs[2].Estimated || recs[3].CostUSD != 0 {

@@ -207,3 +207,38 @@ func TestContext1MBetaRefused(t *testing.T) {
 		t.Errorf("context-1m beta: %d %s", resp.StatusCode, b)
 	}
 }
+
+// A batch input file's lines are read for what they will run.
+func TestBatchFacts(t *testing.T) {
+	line := func(url, body string) string {
+		return `{"custom_id":"x","method":"POST","url":"` + url + `","body":` + body + "}\n"
+	}
+	chat := line("/v1/chat/completions", `{"model":"gpt-4o-mini","messages":[]}`)
+	for _, tc := range []struct {
+		file  string
+		calls int
+		ok    bool
+	}{
+		{chat + chat + "\n" + line("/v1/embeddings", `{"model":"text-embedding-3-small","input":"a"}`), 2, true},
+		{chat + line("/v1/responses", `{"model":"gpt-4o","input":"a"}`), 2, true},
+		{"not json\n", 0, false},
+		{line("/v1/images/generations", `{"model":"dall-e-3","prompt":"a"}`), 0, false}, // not batchable here
+		{line("/v1/chat/completions", `{"messages":[]}`), 0, false},                     // no model
+		{line("/v1/chat/completions", `{"model":"a","model":"gpt-4o"}`), 0, false},      // repeated key
+		{line("/v1/chat/completions", `{"model":"a","MODEL":"gpt-4o"}`), 0, false},      // case look-alike
+	} {
+		var f requestFacts
+		err := batchFacts(&f, []byte(tc.file))
+		if (err == nil) != tc.ok || len(f.Batch) != tc.calls {
+			t.Errorf("%q: %d calls, %v", tc.file, len(f.Batch), err)
+		}
+	}
+	var many strings.Builder
+	for i := range maxBatchModels + 1 {
+		many.WriteString(line("/v1/chat/completions", `{"model":"m`+strings.Repeat("x", i)+`"}`))
+	}
+	var f requestFacts
+	if err := batchFacts(&f, []byte(many.String())); err == nil {
+		t.Error("a batch naming more models than the bound was accepted")
+	}
+}
