@@ -115,9 +115,28 @@ func parseRequest(body []byte) (requestFacts, error) {
 			// Priority processing is billed above the rates the gateway
 			// meters with; the default and flex tiers are not.
 			var t *string
-			if json.Unmarshal(val, &t) != nil || (t != nil && *t != "auto" && *t != "default" && *t != "flex") {
-				return errors.New(`"service_tier" may be auto, default or flex: other tiers are billed above the metered rates`)
+			if json.Unmarshal(val, &t) != nil || (t != nil && *t != "auto" && *t != "default" && *t != "flex" && *t != "standard_only") {
+				return errors.New(`"service_tier" may be auto, default, flex or standard_only: other tiers are billed above the metered rates`)
 			}
+		case "serviceTier":
+			// Bedrock Converse: {"type": "priority"} is billed above the
+			// metered rates.
+			if bytes.Contains(bytes.ToLower(val), []byte("priority")) {
+				return errors.New(`"serviceTier" priority is billed above the metered rates`)
+			}
+		case "additionalModelRequestFields":
+			// Bedrock Converse passes these to the model as its own body
+			// fields (Claude's anthropic_beta, tools).
+			if bytes.Contains(bytes.ToLower(val), []byte("context-1m")) {
+				f.ServerTool = "context-1m"
+			} else if t := nestedServerTool(val); t != "" {
+				f.ServerTool = t
+			}
+		case "best_of":
+			// Legacy completions generate best_of candidates and bill all.
+			n, err := count(`"best_of"`, val, maxChoices)
+			f.Choices = max(f.Choices, n)
+			return err
 		case "model":
 			if err := once(seenModel, key); err != nil {
 				return err
@@ -428,18 +447,23 @@ func withIncludeUsage(body []byte, f requestFacts) ([]byte, error) {
 var (
 	serverToolTypes = []string{"web_search", "web_fetch", "code_execution", "code_interpreter", "file_search", "image_generation"}
 	serverToolKeys  = []string{"googleSearch", "google_search", "googleSearchRetrieval", "google_search_retrieval",
-		"codeExecution", "code_execution", "googleMaps", "google_maps", "urlContext", "url_context"}
+		"codeExecution", "code_execution", "googleMaps", "google_maps", "urlContext", "url_context",
+		"enterpriseWebSearch", "enterprise_web_search", "fileSearch", "file_search"}
 )
 
 // serverTool returns the first priced server-side tool in a "tools"
 // array, or "". A value that is not an array of objects is left to the
 // provider to refuse.
 func serverTool(val []byte) string {
-	var tools []map[string]json.RawMessage
-	if json.Unmarshal(val, &tools) != nil {
+	var elems []json.RawMessage
+	if json.Unmarshal(val, &elems) != nil {
 		return ""
 	}
-	for _, t := range tools {
+	for _, e := range elems {
+		var t map[string]json.RawMessage
+		if json.Unmarshal(e, &t) != nil {
+			continue // not an object: the provider refuses it
+		}
 		var typ string
 		if raw, ok := t["type"]; ok && json.Unmarshal(raw, &typ) == nil {
 			for _, p := range serverToolTypes {
@@ -461,4 +485,15 @@ func serverTool(val []byte) string {
 type batchCall struct {
 	op    broker.Operation
 	model string
+}
+
+// nestedServerTool finds a priced server tool in an object's "tools".
+func nestedServerTool(val []byte) string {
+	var o struct {
+		Tools json.RawMessage `json:"tools"`
+	}
+	if json.Unmarshal(val, &o) != nil || len(o.Tools) == 0 {
+		return ""
+	}
+	return serverTool(o.Tools)
 }

@@ -637,12 +637,13 @@ func (authorize) serve(x *exchange) error {
 		return deny("this token may not perform " + string(rt.operation))
 	case !modelOK:
 		return deny("this token may not use model " + quoteModel(x.facts.Model))
-	case strings.Contains(strings.ToLower(strings.Join(x.r.Header.Values("Anthropic-Beta"), ",")), "context-1m"):
+	case !rt.free && strings.Contains(strings.ToLower(strings.Join(x.r.Header.Values("Anthropic-Beta"), ",")), "context-1m"):
 		// The long-context beta bills input above 200k tokens at a higher
 		// rate than the price table's.
 		return refuse(http.StatusForbidden, "permission_error", "unmetered_tool",
 			"aicred gateway: the context-1m beta is billed above the metered rates, so it is not allowed")
-	case x.facts.ServerTool != "":
+	case !rt.free && x.facts.ServerTool != "":
+		// (Counting tokens with the tools declared is free.)
 		// Billed per use on top of tokens, and no usage count says how
 		// much: the gateway could not keep such a call within a budget.
 		return refuse(http.StatusForbidden, "permission_error", "unmetered_tool",

@@ -12,10 +12,33 @@ import (
 // A "key" query parameter is stripped: it would carry the aicred token.
 var gemini = &surface{
 	provider: "google",
-	// Google answers an invalid key with 400 and reason API_KEY_INVALID.
+	// Google answers an invalid key with 400 and an ErrorInfo detail
+	// whose reason is API_KEY_INVALID. The detail is parsed, not searched
+	// for: a client could make a message echo those words.
 	rejected: func(status int, _ http.Header, body []byte) bool {
-		return status == http.StatusUnauthorized ||
-			(status == http.StatusBadRequest && bytes.Contains(body, []byte("API_KEY_INVALID")))
+		if status == http.StatusUnauthorized {
+			return true
+		}
+		if status != http.StatusBadRequest {
+			return false
+		}
+		var e struct {
+			Error struct {
+				Details []struct {
+					Reason string `json:"reason"`
+					Domain string `json:"domain"`
+				} `json:"details"`
+			} `json:"error"`
+		}
+		if json.Unmarshal(body, &e) != nil {
+			return false
+		}
+		for _, d := range e.Error.Details {
+			if d.Reason == "API_KEY_INVALID" && (d.Domain == "" || d.Domain == "googleapis.com") {
+				return true
+			}
+		}
+		return false
 	},
 	inject: func(out *http.Request, key *keyEntry, _ []byte) {
 		out.Header.Set("X-Goog-Api-Key", key.key.Reveal())

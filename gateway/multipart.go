@@ -38,7 +38,7 @@ func parseMultipart(body []byte, contentType string) (requestFacts, error) {
 	for {
 		p, err := r.NextRawPart()
 		if err == io.EOF {
-			if purpose == "batch" && file != nil {
+			if strings.EqualFold(strings.TrimSpace(purpose), "batch") && file != nil {
 				if err := batchFacts(&f, file); err != nil {
 					return f, err
 				}
@@ -69,10 +69,18 @@ func parseMultipart(body []byte, contentType string) (requestFacts, error) {
 		}
 		if field == "" {
 			switch {
-			case name == "purpose" && dp["filename"] == "":
+			case strings.EqualFold(name, "purpose"):
+				if purpose != "" || name != "purpose" || dp["filename"] != "" {
+					return f, errors.New(`form field "purpose" must be one plain form-data field`)
+				}
 				n, _ := io.ReadFull(p, val[:])
-				purpose = strings.TrimSpace(string(val[:n]))
-			case name == "file" && file == nil:
+				if purpose = strings.TrimSpace(string(val[:n])); purpose == "" {
+					purpose = " " // given, even if empty: a second one is a repeat
+				}
+			case strings.EqualFold(name, "file"):
+				if file != nil || name != "file" {
+					return f, errors.New(`the form must carry one "file" part`)
+				}
 				// Kept for a batch upload's lines (the body is in memory
 				// already, within the body limit).
 				if file, err = io.ReadAll(p); err != nil {
@@ -126,12 +134,34 @@ func batchFacts(f *requestFacts, file []byte) error {
 		if len(line) == 0 {
 			continue
 		}
+		// Keys are read exactly, once each, and a look-alike in another
+		// case is refused: Go's decoder would match it, the provider not.
 		var l struct {
-			URL  string          `json:"url"`
-			Body json.RawMessage `json:"body"`
+			URL  string
+			Body []byte
 		}
-		if json.Unmarshal(line, &l) != nil || len(l.Body) == 0 {
-			return fmt.Errorf("batch file line %d is not a request (url and body)", i+1)
+		notReq := fmt.Errorf("batch file line %d is not a request (url and body)", i+1)
+		if !json.Valid(line) || line[0] != '{' {
+			return notReq
+		}
+		seenKey := map[string]bool{}
+		_, err := members(line, 0, func(k string, vs, ve int) error {
+			for _, want := range [...]string{"url", "body", "method", "custom_id"} {
+				if strings.EqualFold(k, want) && (k != want || seenKey[want]) {
+					return notReq
+				}
+			}
+			seenKey[k] = true
+			switch k {
+			case "url":
+				return json.Unmarshal(line[vs:ve], &l.URL)
+			case "body":
+				l.Body = line[vs:ve]
+			}
+			return nil
+		})
+		if err != nil || len(l.Body) == 0 {
+			return notReq
 		}
 		op, ok := ops[l.URL]
 		if !ok {
@@ -143,6 +173,9 @@ func batchFacts(f *requestFacts, file []byte) error {
 		}
 		if !bf.HasModel || bf.Model == "" {
 			return fmt.Errorf("batch file line %d names no model", i+1)
+		}
+		if bf.ServerTool != "" {
+			return fmt.Errorf("batch file line %d asks for %s, which is billed per use and cannot be metered", i+1, quoteModel(bf.ServerTool))
 		}
 		if k := string(op) + "\x00" + bf.Model; !seen[k] {
 			if len(seen) == maxBatchModels {

@@ -242,3 +242,106 @@ func TestBatchFacts(t *testing.T) {
 		t.Error("a batch naming more models than the bound was accepted")
 	}
 }
+
+// Second-review cases: look-alike batch keys, repeated form parts, Bedrock
+// pass-through fields, tiers, best_of and Google's echoed key error.
+func TestSecondReviewCases(t *testing.T) {
+	chat := `{"model":"gpt-4o-mini","messages":[]}`
+	for _, file := range []string{
+		`{"url":"/v1/chat/completions","body":` + chat + `,"Body":{"model":"o1-pro"}}`,
+		`{"URL":"/v1/embeddings","url":"/v1/chat/completions","body":` + chat + `}`,
+		`{"url":"/v1/chat/completions","body":` + chat + `,"body":{"model":"o1-pro"}}`,
+		`{"url":"/v1/responses","body":{"model":"gpt-4o","input":"a","tools":[{"type":"web_search"}]}}`,
+	} {
+		var f requestFacts
+		if err := batchFacts(&f, []byte(file+"\n")); err == nil {
+			t.Errorf("batch line accepted: %s", file)
+		}
+	}
+	formOf := func(parts ...[3]string) (string, []byte) {
+		var b bytes.Buffer
+		mw := multipart.NewWriter(&b)
+		for _, p := range parts {
+			h := textproto.MIMEHeader{}
+			h.Set("Content-Disposition", p[0])
+			w, _ := mw.CreatePart(h)
+			w.Write([]byte(p[1]))
+		}
+		mw.Close()
+		return mw.FormDataContentType(), b.Bytes()
+	}
+	good := `{"url":"/v1/chat/completions","body":` + chat + "}\n"
+	bad := `{"url":"/v1/chat/completions","body":{"model":"o1-pro","messages":[]}}` + "\n"
+	purpose := [3]string{`form-data; name="purpose"`, "batch"}
+	file := func(s string) [3]string { return [3]string{`form-data; name="file"; filename="b.jsonl"`, s} }
+	for i, parts := range [][][3]string{
+		{purpose, file(good), {`form-data; name="purpose"`, "assistants"}},
+		{purpose, file(good), file(bad)},
+		{{`form-data; name="PURPOSE"`, "batch"}, file(bad)},
+		{purpose, {`form-data; name="File"; filename="b.jsonl"`, bad}},
+	} {
+		ct, body := formOf(parts...)
+		if _, err := parseMultipart(body, ct); err == nil {
+			t.Errorf("form %d accepted", i)
+		}
+	}
+	ct, body := formOf(file(bad), [3]string{`form-data; name="purpose"`, "batch"})
+	if f, err := parseMultipart(body, ct); err != nil || len(f.Batch) != 1 || f.Batch[0].model != "o1-pro" {
+		t.Errorf("purpose after file: %+v %v", f.Batch, err)
+	}
+
+	for _, tc := range []struct {
+		body    string
+		tool    string
+		choices int64
+		ok      bool
+	}{
+		{`{"messages":[],"additionalModelRequestFields":{"anthropic_beta":["context-1m-2025-08-07"]}}`, "context-1m", 0, true},
+		{`{"messages":[],"additionalModelRequestFields":{"tools":[{"type":"web_search_20250305"}]}}`, "web_search_20250305", 0, true},
+		{`{"messages":[],"additionalModelRequestFields":{"top_k":5}}`, "", 0, true},
+		{`{"messages":[],"serviceTier":{"type":"priority"}}`, "", 0, false},
+		{`{"messages":[],"serviceTier":{"type":"default"}}`, "", 0, true},
+		{`{"model":"m","service_tier":"standard_only"}`, "", 0, true},
+		{`{"model":"m","prompt":"a","best_of":20,"max_tokens":100}`, "", 20, true},
+		{`{"model":"m","tools":[5,{"type":"web_search_preview"}]}`, "web_search_preview", 0, true},
+		{`{"contents":[],"tools":[{"enterpriseWebSearch":{}}]}`, "enterpriseWebSearch", 0, true},
+	} {
+		f, err := parseRequest([]byte(tc.body))
+		if (err == nil) != tc.ok || (err == nil && (f.ServerTool != tc.tool || f.Choices != tc.choices)) {
+			t.Errorf("%s: tool %q choices %d err %v", tc.body, f.ServerTool, f.Choices, err)
+		}
+	}
+
+	// A 400 whose message only echoes the words is not a rejected key.
+	echo := []byte(`{"error":{"code":400,"message":"Invalid JSON payload received. Unknown name \"API_KEY_INVALID\": Cannot find field.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.BadRequest"}]}}`)
+	if gemini.rejected(http.StatusBadRequest, nil, echo) {
+		t.Error("an echoed field name was taken for a rejected key")
+	}
+	real := []byte(`{"error":{"code":400,"message":"API key not valid.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID","domain":"googleapis.com"}]}}`)
+	if !gemini.rejected(http.StatusBadRequest, nil, real) {
+		t.Error("Google's invalid-key answer not recognised")
+	}
+}
+
+// Counting tokens with the tools an agent declares is free, so it is not
+// refused for naming a server tool.
+func TestCountTokensWithServerTools(t *testing.T) {
+	f := newFixture(t, 71, nil)
+	f.anthropic = func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"input_tokens":12}`)
+	}
+	req, _ := http.NewRequest("POST", f.srv.URL+"/v1/messages/count_tokens",
+		strings.NewReader(`{"model":"claude-haiku-4-5","messages":[],"tools":[{"type":"web_search_20250305","name":"web_search"}]}`))
+	req.Header.Set("X-Api-Key", f.token)
+	req.Header.Set("Anthropic-Version", "2023-06-01")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("count_tokens with a server tool: %d %s", resp.StatusCode, b)
+	}
+}
