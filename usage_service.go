@@ -187,3 +187,19 @@ func (r *UsageRecord) Validate() error {
 // UsageDay is the UTC date of t, as usage summaries and daily budget
 // scopes name it.
 func UsageDay(t time.Time) string { return t.UTC().Format(time.DateOnly) }
+
+// Field is the member of u that group g fills.
+func (u *UsageSummary) Field(g UsageGroup) *string {
+	switch g {
+	case GroupWorkload:
+		return &u.Workload
+	case GroupRole:
+		return &u.Role
+	case GroupModel:
+		return &u.Model
+	case GroupProvider:
+		return &u.Provider
+	default:
+		return &u.Day
+	}
+}

@@ -128,7 +128,7 @@ func (s *Store) SummarizeUsage(ctx context.Context, q aicred.UsageQuery) ([]aicr
 		var u aicred.UsageSummary
 		dest := make([]any, 0, len(q.By)+8)
 		for _, g := range q.By {
-			dest = append(dest, summaryField(&u, g))
+			dest = append(dest, u.Field(g))
 		}
 		dest = append(dest, &u.Requests, &u.InputTokens, &u.CachedTokens, &u.CacheWriteTokens, &u.OutputTokens,
 			&u.CostUSD, &u.EstimatedUSD, &u.Errors)
@@ -141,21 +141,6 @@ func (s *Store) SummarizeUsage(ctx context.Context, q aicred.UsageQuery) ([]aicr
 		return nil, classify(err, "summarize usage")
 	}
 	return out, nil
-}
-
-func summaryField(u *aicred.UsageSummary, g aicred.UsageGroup) *string {
-	switch g {
-	case aicred.GroupWorkload:
-		return &u.Workload
-	case aicred.GroupRole:
-		return &u.Role
-	case aicred.GroupModel:
-		return &u.Model
-	case aicred.GroupProvider:
-		return &u.Provider
-	default:
-		return &u.Day
-	}
 }
 
 // ListUsage implements aicred.UsageService.

@@ -116,21 +116,6 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%q: want a duration (7d, 36h), a date (2006-01-02) or an RFC 3339 time", s)
 }
 
-func groupValue(g aicred.UsageGroup, u aicred.UsageSummary) string {
-	switch g {
-	case aicred.GroupWorkload:
-		return u.Workload
-	case aicred.GroupRole:
-		return u.Role
-	case aicred.GroupModel:
-		return u.Model
-	case aicred.GroupProvider:
-		return u.Provider
-	default:
-		return u.Day
-	}
-}
-
 func writeUsageTable(w io.Writer, by []aicred.UsageGroup, groups []aicred.UsageSummary, total aicred.UsageSummary) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	var head []string
@@ -147,7 +132,7 @@ func writeUsageTable(w io.Writer, by []aicred.UsageGroup, groups []aicred.UsageS
 		for _, u := range groups {
 			labels := make([]string, len(by))
 			for i, g := range by {
-				v := groupValue(g, u)
+				v := *u.Field(g)
 				if v == "" {
 					v = "-"
 				}
