@@ -37,8 +37,14 @@ type Price struct {
 	// completion of the model have; 0 = not known. The worst case of a
 	// request that sets no limit is this (else Config.DefaultMaxOutput),
 	// and a larger limit is taken as this, since the provider refuses it.
-	MaxOutput int64  `json:"max_output,omitempty"`
-	Source    string `json:"source"`
+	MaxOutput int64 `json:"max_output,omitempty"`
+	// ContextWindow is the most tokens (input and output together) one
+	// request to the model may hold; 0 = not known. It bounds input the
+	// gateway cannot see (an image URL, a file id, a previous response):
+	// such a request is reserved and, without usage, charged as if its
+	// input filled the window.
+	ContextWindow int64  `json:"context_window,omitempty"`
+	Source        string `json:"source"`
 	AsOf      string `json:"as_of"`
 }
 
@@ -109,8 +115,8 @@ func ParsePrices(b []byte) (*PriceTable, error) {
 		case p.Input < 0 || p.Output < 0 || p.CachedInput < 0 || p.CacheWrite < 0 || p.CacheWrite1h < 0 ||
 			p.PerImage < 0 || p.PerMinute < 0 || p.PerMillionChars < 0:
 			return nil, fmt.Errorf("models[%d] %s/%s: a price is negative", i, p.Provider, p.Model)
-		case p.MaxOutput < 0:
-			return nil, fmt.Errorf("models[%d] %s/%s: max_output is negative", i, p.Provider, p.Model)
+		case p.MaxOutput < 0 || p.ContextWindow < 0:
+			return nil, fmt.Errorf("models[%d] %s/%s: max_output or context_window is negative", i, p.Provider, p.Model)
 		case !p.rated():
 			return nil, fmt.Errorf("models[%d] %s/%s: mode %q needs positive rates (chat: input and output; embedding: input; image, audio: a unit rate or input and output)", i, p.Provider, p.Model, p.Mode)
 		case p.Source == "" || p.AsOf == "":
