@@ -45,7 +45,7 @@ type Price struct {
 	// input filled the window.
 	ContextWindow int64  `json:"context_window,omitempty"`
 	Source        string `json:"source"`
-	AsOf      string `json:"as_of"`
+	AsOf          string `json:"as_of"`
 }
 
 // Cost returns the cost in US dollars of u at p.
