@@ -69,8 +69,54 @@ type Role struct {
 	// Anomaly says which of the gateway's abuse alerts suspend the
 	// workload's tokens.
 	Anomaly AnomalyPolicy `yaml:"anomaly,omitempty" json:"anomaly,omitzero"`
+	// Allow lets the role's tokens send what the gateway refuses by
+	// default because it widens the scope or bills outside the metered
+	// rates.
+	Allow Allowances `yaml:"allow,omitempty" json:"allow,omitzero"`
+	// SharedObjects: files and batches created through the gateway by any
+	// workload of this role are reachable by every workload of the role
+	// (default: only by the workload that created them).
+	SharedObjects bool `yaml:"shared_objects,omitempty" json:"shared_objects,omitempty"`
 
 	models []*glob
+}
+
+// Allowances name request headers and body fields that the gateway
+// refuses unless a role allows them: those that select another model, a
+// dearer service tier or a tool billed per use (Bedrock's service-tier
+// header, OpenRouter's "models" fallbacks and "plugins"). Names compare
+// without case; a header's "_" and "-" are one.
+type Allowances struct {
+	Headers []string `yaml:"headers,omitempty" json:"headers,omitempty"`
+	Fields  []string `yaml:"fields,omitempty" json:"fields,omitempty"`
+}
+
+// Header reports whether the request header name is allowed.
+func (a Allowances) Header(name string) bool {
+	n := headerName(name)
+	for _, h := range a.Headers {
+		if headerName(h) == n {
+			return true
+		}
+	}
+	return false
+}
+
+// Field reports whether the body field name (its JSON key, unescaped) is
+// allowed.
+func (a Allowances) Field(name string) bool {
+	for _, f := range a.Fields {
+		if strings.EqualFold(f, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// headerName folds a header name for comparison: case and the
+// underscore/dash spellings some servers treat as one.
+func headerName(s string) string {
+	return strings.ReplaceAll(strings.ToLower(strings.TrimSpace(s)), "_", "-")
 }
 
 // Kinds of alert the gateway's abuse detector raises; a role's anomaly
@@ -174,6 +220,16 @@ func (r *Role) compile() error {
 	}
 	if r.Rate.RequestsPerMinute < 0 || r.Rate.TokensPerMinute < 0 || r.Rate.Concurrent < 0 {
 		return fieldErrorf([]any{"rate"}, "role %q: a rate limit is a non-negative number", r.Name)
+	}
+	for i, h := range r.Allow.Headers {
+		if h == "" || strings.ContainsAny(h, " \t\r\n:") {
+			return fieldErrorf([]any{"allow", "headers", i}, "role %q: bad header name %q", r.Name, h)
+		}
+	}
+	for i, f := range r.Allow.Fields {
+		if f == "" {
+			return fieldErrorf([]any{"allow", "fields", i}, "role %q: empty field name", r.Name)
+		}
 	}
 	for i, k := range r.Anomaly.Suspend {
 		if !slices.Contains(AnomalyKinds(), k) {

@@ -425,19 +425,14 @@ func (b *bucket) check(capacity, n float64, now time.Time) (time.Duration, bool)
 // the workload's budgets and checks the rate limits, before any upstream
 // call.
 type admit struct {
-	roles func(name string) (*broker.Role, bool)
-	adm   Admission
+	adm Admission
 }
 
 func (s admit) serve(x *exchange) error {
-	if s.roles == nil {
+	if x.role == nil {
 		return nil
 	}
-	r, ok := s.roles(x.grant.Role)
-	if !ok || r == nil {
-		return refuse(http.StatusForbidden, "permission_error", "unknown_role", "aicred gateway: this token's role no longer exists")
-	}
-	l := LimitsOf(r)
+	l := LimitsOf(x.role)
 	if l.none() {
 		return nil
 	}
@@ -464,6 +459,24 @@ func (s admit) serve(x *exchange) error {
 		return rf
 	}
 	x.adm, x.ticket = s.adm, t
+	return nil
+}
+
+// findRole looks up the token's role as configured now: its budgets,
+// rate limits and allowances. A role that no longer exists refuses.
+type findRole struct {
+	roles func(name string) (*broker.Role, bool)
+}
+
+func (s findRole) serve(x *exchange) error {
+	if s.roles == nil {
+		return nil
+	}
+	r, ok := s.roles(x.grant.Role)
+	if !ok || r == nil {
+		return refuse(http.StatusForbidden, "permission_error", "unknown_role", "aicred gateway: this token's role no longer exists")
+	}
+	x.role = r
 	return nil
 }
 

@@ -141,7 +141,10 @@ type exchange struct {
 	// parameter (a key or token in a URL ends up in access logs).
 	query string
 
-	grant     *aicred.Grant
+	grant *aicred.Grant
+	// role is the grant's role as configured now (nil when the gateway
+	// has no Roles: no budgets, no allowances).
+	role      *broker.Role
 	body      []byte
 	facts     requestFacts
 	hideUsage bool
@@ -221,6 +224,7 @@ func New(c Config) (*Gateway, error) {
 	// The request path, in order. Forwarding and metering follow.
 	g.stages = []stage{
 		authenticate{tokens: c.Tokens, now: c.Now},
+		findRole{roles: c.Roles},
 		readBody{limit: c.MaxBodyBytes},
 		authorize{},
 		priceModel{prices: c.Prices, unpriced: c.Unpriced},
@@ -228,7 +232,7 @@ func New(c Config) (*Gateway, error) {
 		credential{keys: g.keys, now: c.Now},
 		// Last, so that nothing refuses after the reservation and the
 		// estimate sees the body as forwarded.
-		admit{roles: c.Roles, adm: c.Admission},
+		admit{adm: c.Admission},
 	}
 
 	g.proxy = &httputil.ReverseProxy{
