@@ -439,7 +439,7 @@ func (s admit) serve(x *exchange) error {
 	est := x.estimate()
 	t, err := s.adm.Admit(x.r.Context(), AdmitRequest{
 		TokenID: x.grant.ID, TokenExpires: x.grant.ExpiresAt, Workload: x.grant.Issuer + " " + x.grant.Subject,
-		Limits: l, CostUSD: x.price.Cost(est), Tokens: est.InputTokens + est.OutputTokens,
+		Limits: l, CostUSD: x.price.worstInput().Cost(est), Tokens: est.InputTokens + est.OutputTokens,
 	})
 	if err != nil {
 		ae, ok := err.(*AdmitError)

@@ -46,7 +46,7 @@ func withRole(budget broker.Budget, rate broker.RateLimits, adm **MemoryAdmissio
 }
 
 // exactUsage answers as the provider would with usage equal to the
-// gateway's worst case (input about len(body)/4, output max_tokens), so
+// gateway's worst case (input its bytes plus the overhead, output max_tokens), so
 // that the real cost equals the reservation.
 func exactUsage(anthropic bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -55,7 +55,7 @@ func exactUsage(anthropic bool) http.HandlerFunc {
 			MaxTokens int64 `json:"max_tokens"`
 		}
 		_ = json.Unmarshal(body, &q)
-		in := int64(len(body))/4 + 1
+		in := int64(len(body)) + textOverheadTokens
 		w.Header().Set("Content-Type", "application/json")
 		if anthropic {
 			fmt.Fprintf(w, `{"id":"msg_1","type":"message","role":"assistant","content":[],"usage":{"input_tokens":%d,"output_tokens":%d}}`, in, q.MaxTokens)
@@ -76,7 +76,7 @@ func reservation(t testing.TB, provider, model, body string) float64 {
 		t.Fatal(err)
 	}
 	x := &exchange{body: []byte(body), facts: f, price: p}
-	return p.Cost(x.estimate())
+	return p.worstInput().Cost(x.estimate())
 }
 
 func (f *fixture) postH(t *testing.T, path, token, body string) (int, string, http.Header) {

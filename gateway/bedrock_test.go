@@ -121,7 +121,11 @@ func TestBedrock(t *testing.T) {
 	f.addHeld(t, "hc_aws", "aws", "access-key-id", creds.AccessKeyID+":"+creds.SecretAccessKey)
 	tok, _ := f.issue(t, g, []string{"chat", "provider:aws", "model:anthropic.claude-haiku-4-5*"})
 	send := func(path string, h map[string]string) (int, http.Header, []byte) {
-		req, _ := http.NewRequest("POST", f.srv.URL+path, strings.NewReader(`{"messages":[{"role":"user","content":[{"text":"hi"}]}],"max_tokens":100}`))
+		body := `{"messages":[{"role":"user","content":[{"text":"hi"}]}],"max_tokens":100}`
+		if strings.Contains(path, "/converse") {
+			body = `{"messages":[{"role":"user","content":[{"text":"hi"}]}],"inferenceConfig":{"maxTokens":100}}`
+		}
+		req, _ := http.NewRequest("POST", f.srv.URL+path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+tok) // AWS_BEARER_TOKEN_BEDROCK
 		req.Header.Set("X-Amz-Date", "20200101T000000Z")
 		req.Header.Set("X-Amz-Security-Token", "client-session")

@@ -44,6 +44,17 @@ type requestFacts struct {
 	// search, code execution ...), which no usage count covers; "" when
 	// the request asks for none.
 	ServerTool string
+	// Keys are the body's top-level keys, unescaped, in order (checked
+	// against the route's fields); for a form, its part names.
+	Keys []string
+	// Gated lists nested settings that need the role's consent (output
+	// modalities billed at other rates).
+	Gated []gatedUse
+	// Opaque: the request carries or references input whose size the
+	// gateway cannot see (an image, audio, a document or file, a URL to
+	// fetch, a previous response, cached content); its input is bounded
+	// by the model's context window, not by the body's size.
+	Opaque bool
 	// streamOptions is the byte span of the stream_options value, or
 	// {-1,-1} when absent.
 	streamOptions [2]int
@@ -105,6 +116,7 @@ func parseRequest(body []byte) (requestFacts, error) {
 	}
 	empty, err := members(body, i, func(key string, vStart, vEnd int) error {
 		val := body[vStart:vEnd]
+		f.Keys = append(f.Keys, key)
 		if key != "model" && strings.EqualFold(key, "model") {
 			// A parser that matches keys without case (Go's encoding/json
 			// in a self-hosted server) would run this one.
@@ -180,6 +192,18 @@ func parseRequest(body []byte) (requestFacts, error) {
 			if strings.Contains(strings.ToLower(string(val)), "context-1m") {
 				f.ServerTool = "context-1m"
 			}
+		case "modalities":
+			// Audio output is billed at audio rates inside the same
+			// completion token count.
+			if !onlyText(val) {
+				f.Gated = append(f.Gated, gatedUse{"modalities", "other than text " + whyOutput})
+			}
+		case "prompt":
+			// A stored prompt (Responses) runs input the gateway cannot
+			// see; a prompt string (images) is text.
+			if val[0] == '{' {
+				f.Opaque = true
+			}
 		case "web_search_options":
 			// OpenAI chat's search models bill each search.
 			if string(val) != "null" {
@@ -216,6 +240,16 @@ func parseRequest(body []byte) (requestFacts, error) {
 					bit, name = 1, "maxOutputTokens"
 				case "candidateCount", "candidate_count":
 					bit, name = 2, "candidateCount"
+				case "responseModalities", "response_modalities":
+					if !onlyText(v) {
+						f.Gated = append(f.Gated, gatedUse{"responseModalities", "other than TEXT " + whyOutput})
+					}
+					return nil
+				case "speechConfig", "speech_config":
+					if string(v) != "null" {
+						f.Gated = append(f.Gated, gatedUse{"speechConfig", whyOutput})
+					}
+					return nil
 				default:
 					return nil
 				}
@@ -259,7 +293,28 @@ func parseRequest(body []byte) (requestFacts, error) {
 		return nil
 	})
 	f.empty = empty
+	if err == nil && !f.Opaque {
+		f.Opaque = opaqueInput(body)
+	}
 	return f, err
+}
+
+// onlyText reports whether a modalities value (a JSON array of strings,
+// or null) asks for text output alone.
+func onlyText(val []byte) bool {
+	if string(val) == "null" {
+		return true
+	}
+	var m []string
+	if json.Unmarshal(val, &m) != nil {
+		return false
+	}
+	for _, s := range m {
+		if !strings.EqualFold(s, "text") {
+			return false
+		}
+	}
+	return true
 }
 
 func repeated(name string) error {
@@ -479,6 +534,12 @@ func serverTool(val []byte) string {
 		}
 	}
 	return ""
+}
+
+// A gatedUse is a nested setting that needs the role's consent.
+type gatedUse struct {
+	field string // as the role names it in allow.fields
+	why   string
 }
 
 // A batchCall is one kind of request a batch file asks the provider to run.

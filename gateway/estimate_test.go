@@ -147,8 +147,12 @@ func TestEstimateWorstCase(t *testing.T) {
 			}
 			x := &exchange{body: []byte(tc.body), facts: f, price: tc.price, defaultOut: tc.defaultOut}
 			u := x.estimate()
-			if u.OutputTokens != tc.out || u.InputTokens != int64(len(tc.body))/4+1 {
-				t.Errorf("estimate %+v, want output %d, input %d", u, tc.out, len(tc.body)/4+1)
+			in := int64(len(tc.body)) + textOverheadTokens
+			if cw := tc.price.ContextWindow; cw > 0 {
+				in = min(in, cw)
+			}
+			if u.OutputTokens != tc.out || u.InputTokens != in {
+				t.Errorf("estimate %+v, want output %d, input %d", u, tc.out, in)
 			}
 		})
 	}

@@ -227,7 +227,9 @@ func New(c Config) (*Gateway, error) {
 		findRole{roles: c.Roles},
 		readBody{limit: c.MaxBodyBytes},
 		authorize{},
+		fieldCheck{},
 		priceModel{prices: c.Prices, unpriced: c.Unpriced},
+		boundInput{},
 		askUsage{},
 		credential{keys: g.keys, now: c.Now},
 		// Last, so that nothing refuses after the reservation and the
@@ -256,65 +258,65 @@ func New(c Config) (*Gateway, error) {
 	// cost 0 with outcome ok. The work they start (a fine-tuning run, a
 	// batch) is billed by the provider later and is not metered here.
 	openAIRoutes := []route{
-		{method: "POST", path: "/chat/completions", operation: broker.OpChat, usage: chatUsage},
-		{method: "POST", path: "/responses", operation: broker.OpResponses, usage: responsesUsage},
-		{method: "POST", path: "/embeddings", operation: broker.OpEmbeddings, usage: chatUsage},
+		{method: "POST", path: "/chat/completions", operation: broker.OpChat, usage: chatUsage, api: apiChat},
+		{method: "POST", path: "/responses", operation: broker.OpResponses, usage: responsesUsage, api: apiResponses},
+		{method: "POST", path: "/embeddings", operation: broker.OpEmbeddings, usage: chatUsage, api: apiEmbeddings},
 		{method: "GET", path: "/models", operation: broker.OpModels, body: bodyAny, free: true},
 		{method: "GET", path: "/models/{model}", operation: broker.OpModels, body: bodyAny, free: true},
-		{method: "POST", path: "/images/generations", operation: broker.OpImages, usage: imagesUsage, unit: unitImages, defaultModel: "dall-e-2"},
-		{method: "POST", path: "/images/edits", operation: broker.OpImages, body: bodyMultipart, usage: imagesUsage, unit: unitImages, defaultModel: "dall-e-2"},
-		{method: "POST", path: "/images/variations", operation: broker.OpImages, body: bodyMultipart, usage: imagesUsage, unit: unitImages, defaultModel: "dall-e-2"},
-		{method: "POST", path: "/audio/transcriptions", operation: broker.OpAudio, body: bodyMultipart, usage: transcriptionUsage, unit: unitSeconds},
-		{method: "POST", path: "/audio/translations", operation: broker.OpAudio, body: bodyMultipart, usage: transcriptionUsage, unit: unitSeconds},
-		{method: "POST", path: "/audio/speech", operation: broker.OpAudio, usage: speechUsage, unit: unitChars},
-		{method: "POST", path: "/files", operation: broker.OpFiles, body: bodyMultipart, free: true},
+		{method: "POST", path: "/images/generations", operation: broker.OpImages, usage: imagesUsage, unit: unitImages, defaultModel: "dall-e-2", api: apiImagesGen},
+		{method: "POST", path: "/images/edits", operation: broker.OpImages, body: bodyMultipart, usage: imagesUsage, unit: unitImages, defaultModel: "dall-e-2", api: apiImagesEdit},
+		{method: "POST", path: "/images/variations", operation: broker.OpImages, body: bodyMultipart, usage: imagesUsage, unit: unitImages, defaultModel: "dall-e-2", api: apiImagesEdit},
+		{method: "POST", path: "/audio/transcriptions", operation: broker.OpAudio, body: bodyMultipart, usage: transcriptionUsage, unit: unitSeconds, api: apiTranscribe},
+		{method: "POST", path: "/audio/translations", operation: broker.OpAudio, body: bodyMultipart, usage: transcriptionUsage, unit: unitSeconds, api: apiTranslate},
+		{method: "POST", path: "/audio/speech", operation: broker.OpAudio, usage: speechUsage, unit: unitChars, api: apiSpeech},
+		{method: "POST", path: "/files", operation: broker.OpFiles, body: bodyMultipart, free: true, api: apiFileUpload},
 		{method: "GET", path: "/files", operation: broker.OpFiles, body: bodyAny, free: true},
 		{method: "GET", path: "/files/{id}", operation: broker.OpFiles, body: bodyAny, free: true},
 		{method: "DELETE", path: "/files/{id}", operation: broker.OpFiles, body: bodyAny, free: true},
 		{method: "GET", path: "/files/{id}/content", operation: broker.OpFiles, body: bodyAny, free: true},
-		{method: "POST", path: "/fine_tuning/jobs", operation: broker.OpFineTuning, free: true},
+		{method: "POST", path: "/fine_tuning/jobs", operation: broker.OpFineTuning, free: true, api: apiFineTune},
 		{method: "GET", path: "/fine_tuning/jobs", operation: broker.OpFineTuning, body: bodyAny, free: true},
 		{method: "GET", path: "/fine_tuning/jobs/{id}", operation: broker.OpFineTuning, body: bodyAny, free: true},
 		{method: "POST", path: "/fine_tuning/jobs/{id}/cancel", operation: broker.OpFineTuning, body: bodyAny, free: true},
 		{method: "GET", path: "/fine_tuning/jobs/{id}/events", operation: broker.OpFineTuning, body: bodyAny, free: true},
-		{method: "POST", path: "/batches", operation: broker.OpBatches, free: true},
+		{method: "POST", path: "/batches", operation: broker.OpBatches, free: true, api: apiBatchCreate},
 		{method: "GET", path: "/batches", operation: broker.OpBatches, body: bodyAny, free: true},
 		{method: "GET", path: "/batches/{id}", operation: broker.OpBatches, body: bodyAny, free: true},
 		{method: "POST", path: "/batches/{id}/cancel", operation: broker.OpBatches, body: bodyAny, free: true},
 	}
 	anthropicRoutes := []route{
-		{method: "POST", path: "/messages", operation: broker.OpChat, usage: messagesUsage},
+		{method: "POST", path: "/messages", operation: broker.OpChat, usage: messagesUsage, api: apiMessages},
 		// Free per Anthropic's docs; the model is still authorized.
-		{method: "POST", path: "/messages/count_tokens", operation: broker.OpChat, free: true},
+		{method: "POST", path: "/messages/count_tokens", operation: broker.OpChat, free: true, api: apiCountTokens},
 		{method: "GET", path: "/models", operation: broker.OpModels, body: bodyAny, free: true},
 		{method: "GET", path: "/models/{model}", operation: broker.OpModels, body: bodyAny, free: true},
 	}
 	azureRoutes := []route{
-		{method: "POST", path: "/deployments/{deployment}/chat/completions", operation: broker.OpChat, usage: chatUsage, pathModel: "deployment"},
-		{method: "POST", path: "/deployments/{deployment}/embeddings", operation: broker.OpEmbeddings, usage: chatUsage, pathModel: "deployment"},
-		{method: "POST", path: "/v1/chat/completions", operation: broker.OpChat, usage: chatUsage},
-		{method: "POST", path: "/v1/embeddings", operation: broker.OpEmbeddings, usage: chatUsage},
-		{method: "POST", path: "/v1/responses", operation: broker.OpResponses, usage: responsesUsage},
+		{method: "POST", path: "/deployments/{deployment}/chat/completions", operation: broker.OpChat, usage: chatUsage, pathModel: "deployment", api: apiChat},
+		{method: "POST", path: "/deployments/{deployment}/embeddings", operation: broker.OpEmbeddings, usage: chatUsage, pathModel: "deployment", api: apiEmbeddings},
+		{method: "POST", path: "/v1/chat/completions", operation: broker.OpChat, usage: chatUsage, api: apiChat},
+		{method: "POST", path: "/v1/embeddings", operation: broker.OpEmbeddings, usage: chatUsage, api: apiEmbeddings},
+		{method: "POST", path: "/v1/responses", operation: broker.OpResponses, usage: responsesUsage, api: apiResponses},
 		{method: "GET", path: "/v1/models", operation: broker.OpModels, body: bodyAny, free: true},
 	}
 	// Gemini names the model and the method in one path segment
 	// ("{model}:generateContent"); such routes share one ServeMux pattern
 	// and are told apart by the part after the colon.
 	geminiRoutes := []route{
-		{method: "POST", path: "/models/{model}:generateContent", operation: broker.OpChat, usage: geminiUsage, pathModel: "model"},
-		{method: "POST", path: "/models/{model}:streamGenerateContent", operation: broker.OpChat, usage: geminiUsage, pathModel: "model", stream: true},
+		{method: "POST", path: "/models/{model}:generateContent", operation: broker.OpChat, usage: geminiUsage, pathModel: "model", api: apiGeminiGenerate},
+		{method: "POST", path: "/models/{model}:streamGenerateContent", operation: broker.OpChat, usage: geminiUsage, pathModel: "model", stream: true, api: apiGeminiGenerate},
 		// Free: counting tokens is not billed.
-		{method: "POST", path: "/models/{model}:countTokens", operation: broker.OpChat, pathModel: "model", free: true},
+		{method: "POST", path: "/models/{model}:countTokens", operation: broker.OpChat, pathModel: "model", free: true, api: apiGeminiCount},
 		// embedContent reports no usage: charged at its reservation.
-		{method: "POST", path: "/models/{model}:embedContent", operation: broker.OpEmbeddings, usage: geminiUsage, pathModel: "model"},
+		{method: "POST", path: "/models/{model}:embedContent", operation: broker.OpEmbeddings, usage: geminiUsage, pathModel: "model", api: apiGeminiEmbed},
 		{method: "GET", path: "/models", operation: broker.OpModels, body: bodyAny, free: true},
 		{method: "GET", path: "/models/{model}", operation: broker.OpModels, body: bodyAny, free: true},
 	}
 	bedrockRoutes := []route{
-		{method: "POST", path: "/model/{modelId}/converse", operation: broker.OpChat, usage: converseUsage, pathModel: "modelId"},
-		{method: "POST", path: "/model/{modelId}/converse-stream", operation: broker.OpChat, usage: converseUsage, pathModel: "modelId", stream: true},
-		{method: "POST", path: "/model/{modelId}/invoke", operation: broker.OpChat, usage: invokeUsage, pathModel: "modelId"},
-		{method: "POST", path: "/model/{modelId}/invoke-with-response-stream", operation: broker.OpChat, usage: invokeUsage, pathModel: "modelId", stream: true},
+		{method: "POST", path: "/model/{modelId}/converse", operation: broker.OpChat, usage: converseUsage, pathModel: "modelId", api: apiConverse},
+		{method: "POST", path: "/model/{modelId}/converse-stream", operation: broker.OpChat, usage: converseUsage, pathModel: "modelId", stream: true, api: apiConverse},
+		{method: "POST", path: "/model/{modelId}/invoke", operation: broker.OpChat, usage: invokeUsage, pathModel: "modelId", api: apiInvoke},
+		{method: "POST", path: "/model/{modelId}/invoke-with-response-stream", operation: broker.OpChat, usage: invokeUsage, pathModel: "modelId", stream: true, api: apiInvoke},
 	}
 
 	// Where each provider is served: the client's path prefix, the path
@@ -358,6 +360,7 @@ func New(c Config) (*Gateway, error) {
 			rt := r
 			rt.surface, rt.upstream = m.surface, m.upstream+r.path
 			rt.wild = hasWildcard(rt.upstream)
+			rt.fields = fieldsFor(m.surface, r.api)
 			key := r.method + " " + m.prefix + r.path
 			if i := strings.Index(key, "}:"); i >= 0 {
 				key, action := key[:i+1], key[i+1:]
@@ -673,6 +676,11 @@ func (authorize) serve(x *exchange) error {
 	}
 	return nil
 }
+
+// fieldCheck refuses body fields the route does not forward (fields.go).
+type fieldCheck struct{}
+
+func (fieldCheck) serve(x *exchange) error { return checkFields(x) }
 
 // askUsage makes an OpenAI chat stream report its usage: it sets
 // stream_options.include_usage when the client did not, and the meter

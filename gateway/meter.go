@@ -247,19 +247,24 @@ func (m *meter) record(outcome string) {
 			if m.haveUsage {
 				r.Usage, r.CostUSD = m.usage, x.price.Cost(m.usage)
 			}
-		case m.haveUsage:
+		case m.haveUsage && (m.done || outcome == ""):
 			r.Usage, r.CostUSD = m.usage, x.price.Cost(m.usage)
-		default:
-			// No usage: charge the worst case, never $0.
-			est := x.estimate()
-			if m.started {
-				// Anthropic told the input counts up front: charge those,
-				// and the worst case only for the output.
-				u := m.usage
-				u.OutputTokens = max(u.OutputTokens, est.OutputTokens)
-				est = u
+		case m.haveUsage || m.started:
+			// Cut short after counts that were still growing (Anthropic's
+			// message_start and deltas, Gemini's chunks): the input told
+			// is charged, and the output at its bound, since the provider
+			// may have generated more than was seen.
+			u := m.usage
+			u.OutputTokens = max(u.OutputTokens, x.outputBound())
+			r.Usage, r.CostUSD, r.Estimated = u, x.price.Cost(u), true
+			if outcome == "" {
+				outcome = OutcomeNoUsage
 			}
-			r.Usage, r.CostUSD, r.Estimated = est, x.price.Cost(est), true
+		default:
+			// No usage: charge the sound upper bound, never $0 and never
+			// an estimate.
+			est := x.unmetered()
+			r.Usage, r.CostUSD, r.Estimated = est, x.price.worstInput().Cost(est), true
 			if outcome == "" {
 				outcome = OutcomeNoUsage
 			}
@@ -280,17 +285,13 @@ func (m *meter) record(outcome string) {
 	})
 }
 
-// audioBytesPerSecond bounds the length of uploaded audio from its size
-// (32 kbit/s, below common speech encodings), for the worst case of a
-// transcription priced per minute.
-const audioBytesPerSecond = 4000
-
-// estimate is the worst case of a request: about four bytes a token in;
-// out, the number of choices times the output limit (the request's, else
-// the model's max_output, else Config.DefaultMaxOutput); for a
-// unit-priced model, its units.
+// estimate is the worst case of a request (see input.go): for a token-
+// priced call, the input bound plus the number of choices times the
+// output limit (the request's, else the model's max_output, else
+// Config.DefaultMaxOutput); for a unit-priced model, its units.
 func (x *exchange) estimate() Usage {
-	if rt := x.route; rt != nil {
+	rt := x.route
+	if rt != nil {
 		switch {
 		case rt.free:
 			return Usage{}
@@ -299,18 +300,25 @@ func (x *exchange) estimate() Usage {
 			case unitImages:
 				return Usage{InputTokens: max(x.facts.N, 1)}
 			case unitSeconds:
-				return Usage{InputTokens: int64(len(x.body))/audioBytesPerSecond + 1}
+				return Usage{InputTokens: int64(len(x.body))/audioBytesPerSecondMin + 1}
 			case unitChars:
 				return Usage{InputTokens: x.facts.InputChars}
 			}
-		case rt.operation == broker.OpEmbeddings:
-			return Usage{InputTokens: int64(len(x.body))/4 + 1}
 		}
 	}
-	// Each of the choices asked for (n, candidateCount) may run to the
-	// limit. The limit is the request's, else the model's maximum, else
-	// the configured default; a request's limit over the model's maximum
-	// is refused by the provider, so the maximum bounds it.
+	in, _ := x.inputBound()
+	if rt != nil && rt.operation == broker.OpEmbeddings {
+		return Usage{InputTokens: in}
+	}
+	return Usage{InputTokens: in, OutputTokens: x.outputBound()}
+}
+
+// outputBound is the most output the request may be billed for: each of
+// the choices asked for (n, candidateCount) may run to the limit. The
+// limit is the request's, else the model's maximum, else the configured
+// default; a request's limit over the model's maximum is refused by the
+// provider, so the maximum bounds it.
+func (x *exchange) outputBound() int64 {
 	out, most := x.facts.MaxTokens, x.price.MaxOutput
 	switch {
 	case out > 0 && most > 0:
@@ -323,7 +331,18 @@ func (x *exchange) estimate() Usage {
 	default:
 		out = defaultMaxOutput
 	}
-	return Usage{InputTokens: int64(len(x.body))/4 + 1, OutputTokens: out * max(x.facts.Choices, 1)}
+	return out * max(x.facts.Choices, 1)
+}
+
+// unmetered is what a call whose usage never arrived is charged: its
+// worst case, with the input at the model's whole context window where
+// one is known (see input.go).
+func (x *exchange) unmetered() Usage {
+	u := x.estimate()
+	if rt := x.route; rt != nil && !rt.free && !x.units && rt.operation != broker.OpEmbeddings {
+		u.InputTokens = max(u.InputTokens, x.price.ContextWindow)
+	}
+	return u
 }
 
 // meterResponse wraps resp's body so that its usage is recorded.

@@ -61,6 +61,7 @@ func parseMultipart(body []byte, contentType string) (requestFacts, error) {
 			return f, errors.New("a form part has a malformed Content-Disposition")
 		}
 		name := dp["name"]
+		f.Keys = append(f.Keys, name)
 		field := ""
 		for _, k := range [...]string{"model", "n", "stream"} {
 			if strings.EqualFold(name, k) {

@@ -113,6 +113,10 @@ type route struct {
 	stream bool
 	// wild: upstream has wildcards to fill.
 	wild bool
+	// api is the request shape; fields its allowed body fields (nil:
+	// the route forwards no body).
+	api    api
+	fields *fieldSet
 }
 
 func openAIError(w http.ResponseWriter, status int, typ, code, msg string) {
@@ -428,7 +432,15 @@ func tokenUsageEvent(m *meter, data []byte) {
 var speechUsage = &usageShape{
 	// A token-priced voice model is charged the characters as input
 	// tokens: a bound from above.
-	request: func(x *exchange) Usage { return Usage{InputTokens: x.facts.InputChars} },
+	// The audio of a token-priced voice model is billed as output
+	// tokens that no response reports: charged at the output bound.
+	request: func(x *exchange) Usage {
+		u := Usage{InputTokens: x.facts.InputChars}
+		if !x.units {
+			u.OutputTokens = x.outputBound()
+		}
+		return u
+	},
 }
 
 // googleStatus is the canonical status name Google APIs pair with an
