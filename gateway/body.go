@@ -55,6 +55,12 @@ type requestFacts struct {
 	// fetch, a previous response, cached content); its input is bounded
 	// by the model's context window, not by the body's size.
 	Opaque bool
+	// FileRefs are the provider file ids the body names: a batch's
+	// input_file_id, a fine-tuning job's training and validation files,
+	// any "file_id" in a model call's input.
+	FileRefs []string
+	// Purpose is a file upload's purpose as sent.
+	Purpose string
 	// streamOptions is the byte span of the stream_options value, or
 	// {-1,-1} when absent.
 	streamOptions [2]int
@@ -198,6 +204,14 @@ func parseRequest(body []byte) (requestFacts, error) {
 			if !onlyText(val) {
 				f.Gated = append(f.Gated, gatedUse{"modalities", "other than text " + whyOutput})
 			}
+		case "input_file_id", "training_file", "validation_file":
+			var id *string
+			if json.Unmarshal(val, &id) != nil {
+				return errors.New(strconv.Quote(key) + " must be a string")
+			}
+			if id != nil {
+				f.FileRefs = append(f.FileRefs, *id)
+			}
 		case "prompt":
 			// A stored prompt (Responses) runs input the gateway cannot
 			// see; a prompt string (images) is text.
@@ -293,8 +307,10 @@ func parseRequest(body []byte) (requestFacts, error) {
 		return nil
 	})
 	f.empty = empty
-	if err == nil && !f.Opaque {
-		f.Opaque = opaqueInput(body)
+	if err == nil {
+		opaque, files := scanInput(body)
+		f.Opaque = f.Opaque || opaque
+		f.FileRefs = append(f.FileRefs, files...)
 	}
 	return f, err
 }

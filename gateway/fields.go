@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 )
@@ -288,4 +289,32 @@ func checkFields(x *exchange) error {
 		return deny("field_not_allowed", g.field+" "+g.why+"; its role must allow it (allow.fields)")
 	}
 	return nil
+}
+
+// Query parameters are allow-listed per provider as well: list paging,
+// Azure's api-version, Gemini's stream format, Anthropic's beta flag.
+// Everything else is dropped before the provider sees it: a key or token
+// ("key"), and response shaping such as Google's "fields" / "$fields"
+// masks, which can drop the usage the gateway meters from.
+var queryAllowed = map[string]map[string]bool{
+	"openai":       {"after": true, "before": true, "limit": true, "order": true, "purpose": true},
+	"azure-openai": {"api-version": true, "after": true, "limit": true, "order": true, "purpose": true},
+	"anthropic":    {"beta": true, "limit": true, "before_id": true, "after_id": true},
+	"google":       {"alt": true, "pageSize": true, "pageToken": true},
+	"aws":          {},
+}
+
+// forwardQuery encodes the parameters of q the surface's provider takes
+// ("" when none). The OpenAI-compatible providers take OpenAI's.
+func forwardQuery(s *surface, q url.Values) string {
+	allowed, ok := queryAllowed[s.provider]
+	if !ok {
+		allowed = queryAllowed["openai"]
+	}
+	for k := range q {
+		if !allowed[k] {
+			delete(q, k)
+		}
+	}
+	return q.Encode()
 }

@@ -78,6 +78,11 @@ type Config struct {
 	// when neither the request nor the price table's max_output bounds it
 	// (default 4096).
 	DefaultMaxOutput int64
+	// Objects records the files and batches workloads create through the
+	// gateway, so that only their owners reach them (default: a
+	// MemoryObjects for one process; several processes must share the
+	// store's).
+	Objects aicred.GatewayObjectService
 	// BedrockRegion is the AWS region requests to Bedrock are signed for
 	// (default: the region in Upstreams["aws"]'s host, else us-east-1).
 	BedrockRegion string
@@ -129,6 +134,7 @@ type Gateway struct {
 	mux       *http.ServeMux
 	idle      time.Duration
 	maxOut    int64
+	objects   aicred.GatewayObjectService
 }
 
 // exchange is one request on its way through the stages.
@@ -137,8 +143,9 @@ type exchange struct {
 	r     *http.Request
 	route *route
 	start time.Time
-	// query is the query string forwarded: the client's, less any "key"
-	// parameter (a key or token in a URL ends up in access logs).
+	// query is the query string forwarded: the client's parameters that
+	// the provider documents (fields.go); never "key" (a key or token in
+	// a URL ends up in access logs) nor a response field mask.
 	query string
 
 	grant *aicred.Grant
@@ -201,6 +208,9 @@ func New(c Config) (*Gateway, error) {
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
+	if c.Objects == nil {
+		c.Objects = NewMemoryObjects()
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -210,7 +220,7 @@ func New(c Config) (*Gateway, error) {
 		t.MaxIdleConnsPerHost = 256
 		c.Transport = t
 	}
-	g := &Gateway{usage: c.Usage, refusals: c.Refusals, log: c.Log, now: c.Now, upstreams: map[string]*url.URL{}, idle: c.StreamIdleTimeout, maxOut: c.DefaultMaxOutput}
+	g := &Gateway{usage: c.Usage, refusals: c.Refusals, log: c.Log, now: c.Now, upstreams: map[string]*url.URL{}, idle: c.StreamIdleTimeout, maxOut: c.DefaultMaxOutput, objects: c.Objects}
 	for p, base := range c.Upstreams {
 		u, err := url.Parse(base)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -228,6 +238,7 @@ func New(c Config) (*Gateway, error) {
 		readBody{limit: c.MaxBodyBytes},
 		authorize{},
 		fieldCheck{},
+		objectCheck{store: c.Objects},
 		priceModel{prices: c.Prices, unpriced: c.Unpriced},
 		boundInput{},
 		askUsage{},
@@ -269,20 +280,20 @@ func New(c Config) (*Gateway, error) {
 		{method: "POST", path: "/audio/transcriptions", operation: broker.OpAudio, body: bodyMultipart, usage: transcriptionUsage, unit: unitSeconds, api: apiTranscribe},
 		{method: "POST", path: "/audio/translations", operation: broker.OpAudio, body: bodyMultipart, usage: transcriptionUsage, unit: unitSeconds, api: apiTranslate},
 		{method: "POST", path: "/audio/speech", operation: broker.OpAudio, usage: speechUsage, unit: unitChars, api: apiSpeech},
-		{method: "POST", path: "/files", operation: broker.OpFiles, body: bodyMultipart, free: true, api: apiFileUpload},
-		{method: "GET", path: "/files", operation: broker.OpFiles, body: bodyAny, free: true},
-		{method: "GET", path: "/files/{id}", operation: broker.OpFiles, body: bodyAny, free: true},
-		{method: "DELETE", path: "/files/{id}", operation: broker.OpFiles, body: bodyAny, free: true},
-		{method: "GET", path: "/files/{id}/content", operation: broker.OpFiles, body: bodyAny, free: true},
+		{method: "POST", path: "/files", operation: broker.OpFiles, body: bodyMultipart, free: true, api: apiFileUpload, obj: objectUse{aicred.ObjectFile, objCreate}},
+		{method: "GET", path: "/files", operation: broker.OpFiles, body: bodyAny, free: true, obj: objectUse{aicred.ObjectFile, objList}},
+		{method: "GET", path: "/files/{id}", operation: broker.OpFiles, body: bodyAny, free: true, obj: objectUse{aicred.ObjectFile, objOwn}},
+		{method: "DELETE", path: "/files/{id}", operation: broker.OpFiles, body: bodyAny, free: true, obj: objectUse{aicred.ObjectFile, objOwn}},
+		{method: "GET", path: "/files/{id}/content", operation: broker.OpFiles, body: bodyAny, free: true, obj: objectUse{aicred.ObjectFile, objOwn}},
 		{method: "POST", path: "/fine_tuning/jobs", operation: broker.OpFineTuning, free: true, api: apiFineTune},
 		{method: "GET", path: "/fine_tuning/jobs", operation: broker.OpFineTuning, body: bodyAny, free: true},
 		{method: "GET", path: "/fine_tuning/jobs/{id}", operation: broker.OpFineTuning, body: bodyAny, free: true},
 		{method: "POST", path: "/fine_tuning/jobs/{id}/cancel", operation: broker.OpFineTuning, body: bodyAny, free: true},
 		{method: "GET", path: "/fine_tuning/jobs/{id}/events", operation: broker.OpFineTuning, body: bodyAny, free: true},
-		{method: "POST", path: "/batches", operation: broker.OpBatches, free: true, api: apiBatchCreate},
-		{method: "GET", path: "/batches", operation: broker.OpBatches, body: bodyAny, free: true},
-		{method: "GET", path: "/batches/{id}", operation: broker.OpBatches, body: bodyAny, free: true},
-		{method: "POST", path: "/batches/{id}/cancel", operation: broker.OpBatches, body: bodyAny, free: true},
+		{method: "POST", path: "/batches", operation: broker.OpBatches, free: true, api: apiBatchCreate, obj: objectUse{aicred.ObjectBatch, objCreate}},
+		{method: "GET", path: "/batches", operation: broker.OpBatches, body: bodyAny, free: true, obj: objectUse{aicred.ObjectBatch, objList}},
+		{method: "GET", path: "/batches/{id}", operation: broker.OpBatches, body: bodyAny, free: true, obj: objectUse{aicred.ObjectBatch, objOwn}},
+		{method: "POST", path: "/batches/{id}/cancel", operation: broker.OpBatches, body: bodyAny, free: true, obj: objectUse{aicred.ObjectBatch, objOwn}},
 	}
 	anthropicRoutes := []route{
 		{method: "POST", path: "/messages", operation: broker.OpChat, usage: messagesUsage, api: apiMessages},
@@ -563,11 +574,7 @@ func (s readBody) serve(x *exchange) error {
 		if err != nil {
 			return refuse(http.StatusBadRequest, "invalid_request_error", "invalid_query", "aicred gateway: malformed query string")
 		}
-		x.query = raw
-		if q.Has("key") {
-			q.Del("key")
-			x.query = q.Encode()
-		}
+		x.query = forwardQuery(rt.surface, q)
 	}
 	switch rt.body {
 	case bodyJSON:
@@ -885,6 +892,9 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 	for _, k := range []string{"Set-Cookie", "Openai-Organization", "Openai-Project", "Anthropic-Organization-Id"} {
 		resp.Header.Del(k)
 	}
+	if err := g.trackObjects(x, resp); err != nil {
+		return err
+	}
 	g.meterResponse(x, resp)
 	return nil
 }
@@ -933,6 +943,11 @@ func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 	switch {
 	case errors.Is(err, errHeldRejected):
 		s.writeError(w, http.StatusBadGateway, "api_error", "upstream_auth", "aicred gateway: the provider rejected the held credential")
+		return
+	case errors.Is(err, errObjects):
+		m := &meter{g: g, x: x, status: http.StatusServiceUnavailable}
+		m.record(OutcomeUpstreamError)
+		s.writeError(w, http.StatusServiceUnavailable, "api_error", "unavailable", "aicred gateway: the answer could not be recorded; try again")
 		return
 	case r.Context().Err() != nil:
 		m := &meter{g: g, x: x, status: 499}

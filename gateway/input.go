@@ -52,15 +52,16 @@ var opaqueKeys = map[string]bool{
 // text in the body ("image_url", "input_audio", "document", "item_reference").
 var opaqueTypes = []string{"image", "audio", "video", "file", "document", "container", "mcp", "reference"}
 
-// opaqueInput reports whether a (valid) JSON body carries or references
-// input that its bytes do not bound: a key or content type of the kinds
-// above anywhere in it, or a string that is a URL or data URI.
-func opaqueInput(b []byte) bool {
-	typeKey := false // the last key read was "type"
+// scanInput reports whether a (valid) JSON body carries or references
+// input that its bytes do not bound (a key or content type of the kinds
+// above anywhere in it, or a string that is a URL or data URI), and
+// lists the values of every "file_id" in it.
+func scanInput(b []byte) (opaque bool, files []string) {
+	last := "" // the folded key just read, until its value is
 	for i := 0; i < len(b); {
 		j := bytes.IndexByte(b[i:], '"')
 		if j < 0 {
-			return false
+			break
 		}
 		i += j
 		end := skipString(b, i)
@@ -73,11 +74,8 @@ func opaqueInput(b []byte) bool {
 					key = s
 				}
 			}
-			fk := fold(key)
-			if opaqueKeys[fk] {
-				return true
-			}
-			typeKey = fk == "type"
+			last = fold(key)
+			opaque = opaque || opaqueKeys[last]
 			i = k + 1
 			continue
 		}
@@ -87,21 +85,20 @@ func opaqueInput(b []byte) bool {
 				v = []byte(s)
 			}
 		}
-		if typeKey {
+		switch last {
+		case "type":
 			t := strings.ToLower(string(v))
 			for _, o := range opaqueTypes {
-				if strings.Contains(t, o) {
-					return true
-				}
+				opaque = opaque || strings.Contains(t, o)
 			}
+		case "fileid":
+			files = append(files, string(v))
 		}
-		if urlLike(v) {
-			return true
-		}
-		typeKey = false
+		opaque = opaque || urlLike(v)
+		last = ""
 		i = end
 	}
-	return false
+	return opaque, files
 }
 
 // urlLike reports whether a string value is a URL or data URI the

@@ -38,7 +38,8 @@ func parseMultipart(body []byte, contentType string) (requestFacts, error) {
 	for {
 		p, err := r.NextRawPart()
 		if err == io.EOF {
-			if strings.EqualFold(strings.TrimSpace(purpose), "batch") && file != nil {
+			f.Purpose = strings.TrimSpace(purpose)
+			if batchPurpose(purpose) && file != nil {
 				if err := batchFacts(&f, file); err != nil {
 					return f, err
 				}

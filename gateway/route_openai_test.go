@@ -140,7 +140,8 @@ func TestOpenAIRoutes(t *testing.T) {
 		{"GET", "/v1/fine_tuning/jobs/ftjob-1", noModels, "", "", "fine-tuning", "", 0},
 		{"POST", "/v1/fine_tuning/jobs/ftjob-1/cancel", noModels, "", "", "fine-tuning", "", 0},
 		{"GET", "/v1/fine_tuning/jobs/ftjob-1/events", noModels, "", "", "fine-tuning", "", 0},
-		{"POST", "/v1/batches", noModels, "application/json", `{"input_file_id":"file-abc","endpoint":"/v1/chat/completions","completion_window":"24h"}`, "batches", "", 0},
+		// The batch's lines (embeddings) must be within the creating token's scope.
+		{"POST", "/v1/batches", all, "application/json", `{"input_file_id":"file-abc","endpoint":"/v1/chat/completions","completion_window":"24h"}`, "batches", "", 0},
 		{"GET", "/v1/batches", noModels, "", "", "batches", "", 0},
 		{"GET", "/v1/batches/batch_1", noModels, "", "", "batches", "", 0},
 		{"POST", "/v1/batches/batch_1/cancel", noModels, "", "", "batches", "", 0},

@@ -117,6 +117,8 @@ type route struct {
 	// the route forwards no body).
 	api    api
 	fields *fieldSet
+	// obj says what the route does with files and batches (objects.go).
+	obj objectUse
 }
 
 func openAIError(w http.ResponseWriter, status int, typ, code, msg string) {
