@@ -122,8 +122,9 @@ func TestAnomalySuspendsThroughGateway(t *testing.T) {
 
 	// The burst: the first request alone ($1.25) is over the floor and
 	// over five times the baseline.
+	// The suspension is asynchronous: it may land before the second.
 	for i := range 3 {
-		if st := call(); st != http.StatusOK {
+		if st := call(); st != http.StatusOK && (i == 0 || st != http.StatusUnauthorized) {
 			t.Fatalf("burst request %d: status %d", i, st)
 		}
 	}

@@ -260,7 +260,8 @@ func TestHeldKeyRejectedIsHidden(t *testing.T) {
 }
 
 func TestClientDisconnectCancelsUpstream(t *testing.T) {
-	f := newFixture(t, 24, nil)
+	// With draining off, the upstream request ends with the client.
+	f := newFixture(t, 24, func(c *Config) { c.DrainTimeout = -1 })
 	cancelled := make(chan struct{})
 	f.anthropic = func(w http.ResponseWriter, r *http.Request) {
 		sse(w, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":10,\"output_tokens\":1}}}\n\n")

@@ -351,3 +351,62 @@ func (f *fixture) issueFor(t testing.TB, g interface {
 	}
 	return token
 }
+
+// A client that hangs up before the usage chunk does not make the call
+// free or cheap: the gateway reads the rest of the stream (bounded) and
+// charges what the provider reports; a stream that never ends after the
+// client left is cut after DrainTimeout and charged its bound.
+func TestDrainAfterClientLeaves(t *testing.T) {
+	release := make(chan struct{})
+	cut := make(chan struct{})
+	f := newFixture(t, 360, func(c *Config) {
+		c.Prices = testPrices(t)
+		c.DrainTimeout = 300 * time.Millisecond
+	})
+	f.openai = func(w http.ResponseWriter, r *http.Request) {
+		sse(w, `data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"hi"}}]}`+"\n\n")
+		if strings.Contains(r.Header.Get("User-Agent"), "stall") {
+			<-r.Context().Done()
+			close(cut)
+			return
+		}
+		<-release
+		io.WriteString(w, `data: {"id":"c","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":7000,"completion_tokens":900}}`+"\n\ndata: [DONE]\n\n")
+	}
+	leave := func(ua string) {
+		req, _ := http.NewRequest("POST", f.srv.URL+"/v1/chat/completions", strings.NewReader(`{"model":"gpt-4o","max_tokens":1000,"stream":true,"messages":[{"role":"user","content":"hi"}]}`))
+		req.Header.Set("Authorization", "Bearer "+f.token)
+		req.Header.Set("User-Agent", ua)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 16)
+		_, _ = resp.Body.Read(buf)
+		resp.Body.Close()
+	}
+	tok, _ := f.issue(t, nil2gen(361), []string{"chat", "model:gpt-4o", "provider:openai"})
+	f.token = tok
+	leave("reader")
+	time.Sleep(100 * time.Millisecond) // the client is gone
+	close(release)
+	r := f.waitRecords(t, 1)[0]
+	if r.Outcome != OutcomeClientClosed || r.Estimated || r.Usage.InputTokens != 7000 || r.Usage.OutputTokens != 900 {
+		t.Fatalf("drained record %+v", r)
+	}
+	start := time.Now()
+	leave("stall")
+	select {
+	case <-cut:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a stalled upstream was not cut after the drain timeout")
+	}
+	if el := time.Since(start); el < 250*time.Millisecond {
+		t.Errorf("cut after %v, before the drain timeout", el)
+	}
+	r = f.waitRecords(t, 2)[1]
+	p, _ := testPrices(t).Lookup("openai", "gpt-4o")
+	if want := (128000*p.Input + 1000*p.Output) / 1e6; r.CostUSD < want-1e-9 || r.Outcome != OutcomeClientClosed {
+		t.Fatalf("stalled record %+v, want cost >= %v", r, want)
+	}
+}

@@ -61,6 +61,11 @@ type Config struct {
 	// body (default 2 minutes); past it the upstream request is cancelled
 	// and the record says upstream_timeout.
 	StreamIdleTimeout time.Duration
+	// DrainTimeout bounds how long, after the client went away, the
+	// gateway keeps reading an unfinished answer for its usage (default
+	// 30 seconds, at most maxDrainBytes); negative: the upstream request
+	// is cancelled when the client leaves and the usage bound charged.
+	DrainTimeout time.Duration
 	// KeyTTL bounds how long a decrypted key stays in memory (default 5
 	// minutes).
 	KeyTTL time.Duration
@@ -135,6 +140,7 @@ type Gateway struct {
 	idle      time.Duration
 	maxOut    int64
 	objects   aicred.GatewayObjectService
+	drain     time.Duration
 }
 
 // exchange is one request on its way through the stages.
@@ -172,6 +178,8 @@ type exchange struct {
 	adm     Admission
 	ticket  Ticket
 	settled atomic.Bool
+	// clientGone: the client went away before the answer ended.
+	clientGone atomic.Bool
 }
 
 type exchangeKey struct{}
@@ -195,6 +203,9 @@ func New(c Config) (*Gateway, error) {
 	}
 	if c.StreamIdleTimeout <= 0 {
 		c.StreamIdleTimeout = 2 * time.Minute
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = 30 * time.Second
 	}
 	if c.KeyTTL <= 0 {
 		c.KeyTTL = 5 * time.Minute
@@ -220,7 +231,7 @@ func New(c Config) (*Gateway, error) {
 		t.MaxIdleConnsPerHost = 256
 		c.Transport = t
 	}
-	g := &Gateway{usage: c.Usage, refusals: c.Refusals, log: c.Log, now: c.Now, upstreams: map[string]*url.URL{}, idle: c.StreamIdleTimeout, maxOut: c.DefaultMaxOutput, objects: c.Objects}
+	g := &Gateway{usage: c.Usage, refusals: c.Refusals, log: c.Log, now: c.Now, upstreams: map[string]*url.URL{}, idle: c.StreamIdleTimeout, maxOut: c.DefaultMaxOutput, objects: c.Objects, drain: c.DrainTimeout}
 	for p, base := range c.Upstreams {
 		u, err := url.Parse(base)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -444,8 +455,21 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, rt *route, actio
 			return
 		}
 	}
-	ctx, cancel := context.WithCancelCause(context.WithValue(r.Context(), exchangeKey{}, x))
+	// The upstream call does not end when the client leaves: the
+	// provider bills what it runs, so the gateway keeps reading (bounded
+	// by the upstream and idle timeouts and, once the client is gone, by
+	// DrainTimeout) to meter the real usage instead of a bound.
+	ctx, cancel := context.WithCancelCause(context.WithValue(context.WithoutCancel(r.Context()), exchangeKey{}, x))
 	defer cancel(nil)
+	stop := context.AfterFunc(r.Context(), func() {
+		x.clientGone.Store(true)
+		if g.drain < 0 {
+			cancel(context.Canceled)
+			return
+		}
+		time.AfterFunc(g.drain, func() { cancel(errDrained) })
+	})
+	defer stop()
 	// Metering settles the reservation; if it never did (a panic),
 	// the reservation is charged.
 	defer x.settleReserved()

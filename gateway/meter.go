@@ -35,6 +35,9 @@ type meter struct {
 	// hideUsageChunk: the gateway asked OpenAI for the usage chunk, so
 	// the client must not see it.
 	hideUsageChunk bool
+	// drained: the client left before the end and the rest was read
+	// for its usage.
+	drained bool
 
 	status    int
 	requestID string
@@ -187,28 +190,77 @@ func (b *meteredBody) end(err error) {
 		switch {
 		case errors.Is(context.Cause(ctx), errStalled):
 			outcome = OutcomeTimeout
-		case ctx.Err() != nil:
+		case b.m.drained || b.m.x.clientGone.Load() || ctx.Err() != nil:
 			outcome = OutcomeClientClosed
 		}
+	} else if b.m.drained || b.m.x.clientGone.Load() {
+		// Read to its end after the client left: the usage is real.
+		outcome = OutcomeClientClosed
 	}
 	b.m.record(outcome)
 }
 
 func (b *meteredBody) Close() error {
+	// Closed before the end: the client went away (ReverseProxy closes the
+	// body when a write to the client fails). The rest is read for its
+	// usage, within bounds.
+	if b.err == nil && !b.m.done && b.mode != modePass && b.m.g.drain > 0 {
+		b.drain()
+	}
 	b.stopIdle()
 	err := b.rc.Close()
-	if b.mode == modeJSON && b.json != nil {
+	switch {
+	case b.err != nil:
+		b.end(b.err)
+	case b.mode == modeJSON && b.json != nil:
 		b.end(io.ErrUnexpectedEOF)
-		return err
-	}
-	// Closed before the end: the client went away (ReverseProxy closes the
-	// body when a write to the client fails).
-	if b.m.done {
+	case b.m.done:
 		b.m.record("")
-	} else {
+	default:
 		b.m.record(OutcomeClientClosed)
 	}
 	return err
+}
+
+// maxDrainBytes bounds what is read of an answer after its client left.
+const maxDrainBytes = 8 << 20
+
+// errDrained is the cause of an upstream request cancelled because the
+// answer did not end within DrainTimeout after its client left.
+var errDrained = errors.New("upstream answer not finished after the client left")
+
+// drain reads the rest of an answer whose client went away, so that its
+// usage (at the end of a stream or a JSON body) is metered as billed:
+// bounded in time (Config.DrainTimeout from the client's leaving) and
+// bytes. The idle timer keeps running: a stalled upstream is cut. The meter then sees
+// the whole answer; nothing more reaches the client.
+func (b *meteredBody) drain() {
+	b.m.drained = true
+	if !b.m.x.clientGone.Load() {
+		// Closed for another reason than the client's context (a
+		// write that failed first): bound the reading here.
+		stop := time.AfterFunc(b.m.g.drain, func() { b.m.x.cancel(errDrained) })
+		defer stop.Stop()
+	}
+	buf := make([]byte, 32<<10)
+	for n := 0; n < maxDrainBytes && !b.m.done; {
+		k, err := b.rc.Read(buf)
+		b.touch()
+		n += k
+		if b.hiding {
+			b.sc.feed(buf[:k], b.event, b.pass)
+			b.out, b.outPos = b.out[:0], 0
+		} else {
+			b.observe(buf[:k])
+		}
+		if err != nil {
+			b.err = err
+			return
+		}
+	}
+	if b.err == nil {
+		b.err = io.ErrUnexpectedEOF
+	}
 }
 
 // record writes the usage record once. outcome "" derives it from the
