@@ -225,6 +225,7 @@ func New(c Config) (*Gateway, error) {
 	g.stages = []stage{
 		authenticate{tokens: c.Tokens, now: c.Now},
 		findRole{roles: c.Roles},
+		checkHeaders{},
 		readBody{limit: c.MaxBodyBytes},
 		authorize{},
 		priceModel{prices: c.Prices, unpriced: c.Unpriced},
@@ -773,21 +774,12 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	}
 	out.URL.RawQuery = x.query
 	out.Host = ""
-	h := out.Header
-	for _, k := range []string{"Authorization", "X-Api-Key", "Api-Key", "X-Goog-Api-Key", "Cookie",
-		"Openai-Organization", "Openai-Project", "Accept-Encoding", "Content-Length",
-		// A method override would make the provider run another call
-		// than the route the gateway authorized.
-		"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"} {
-		h.Del(k)
-	}
-	for k := range h {
-		// The client's own SigV4 headers (X-Amz-Date, X-Amz-Security-Token,
-		// X-Amz-Content-Sha256) must not reach any provider.
-		if len(k) > 6 && strings.EqualFold(k[:6], "X-Amz-") {
-			delete(h, k)
-		}
-	}
+	// Only the surface's allow-list passes (headers.go): never the
+	// client's token, cookies, method overrides, Accept-Encoding (the
+	// transport asks for gzip itself and decompresses, so the response
+	// can be scrubbed) or its own X-Amz-* signing headers; no trailers.
+	// Before inject: Bedrock signs the headers as filtered.
+	x.filterRequestHeaders(out)
 	if len(x.body) == 0 {
 		out.Body, out.ContentLength, out.GetBody = http.NoBody, 0, nil
 	} else {
