@@ -869,6 +869,11 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 	for _, k := range []string{"Set-Cookie", "Openai-Organization", "Openai-Project", "Anthropic-Organization-Id"} {
 		resp.Header.Del(k)
 	}
+	// No header, trailer or body byte holding the held key reaches the
+	// client (scrub.go); the meter then reads the scrubbed body.
+	if !g.fenceResponse(x, resp) {
+		return nil // answered with the gateway's own 502, recorded
+	}
 	g.meterResponse(x, resp)
 	return nil
 }
