@@ -19,4 +19,5 @@ var azureOpenAI = &surface{
 	requestID:  "Apim-Request-Id",
 	// stream_options is accepted since api-version 2024-09-01-preview.
 	askUsage: true,
+	headers:  azureHeaders,
 }

@@ -76,6 +76,7 @@ func bedrockSurface(region string, now func() time.Time) *surface {
 			writeJSON(w, status, []byte(`{"message":`+strconv.Quote(msg)+"}\n"))
 		},
 		requestID: "X-Amzn-Requestid",
+		headers:   bedrockHeaders,
 	}
 }
 

@@ -102,7 +102,10 @@ func TestBedrock(t *testing.T) {
 		case strings.HasSuffix(r.URL.Path, "/invoke-with-response-stream"):
 			w.Header().Set("Content-Type", "application/vnd.amazon.eventstream")
 			w.Write(invokeStream)
-		case r.Header.Get("X-Test-No-Headers") != "":
+		case r.Header.Get("X-Amzn-Bedrock-Trace") == "DISABLED": // the test's switch: an allowed header
+			// Bedrock takes anthropic_version in the body; the header
+			// is not forwarded, so the fake Anthropic answer gets one.
+			r.Header.Set("Anthropic-Version", "bedrock-2023-05-31")
 			anthropicJSON(w, r)
 		default:
 			w.Header().Set("X-Amzn-Bedrock-Input-Token-Count", "50")
@@ -150,7 +153,7 @@ func TestBedrock(t *testing.T) {
 		{esc + "/converse", nil, nil, (100*1 + 50*0.1 + 20*5) / 1e6},
 		{esc + "/converse-stream", nil, converseStream, (100*1 + 30*5) / 1e6},
 		{esc + "/invoke", nil, nil, (50*1 + 10*5) / 1e6},
-		{esc + "/invoke", map[string]string{"X-Test-No-Headers": "1", "Anthropic-Version": "bedrock-2023-05-31"}, nil, (2000*1 + 100*1.25 + 400*0.1 + 500*5) / 1e6},
+		{esc + "/invoke", map[string]string{"X-Amzn-Bedrock-Trace": "DISABLED"}, nil, (2000*1 + 100*1.25 + 400*0.1 + 500*5) / 1e6},
 		{esc + "/invoke-with-response-stream", nil, invokeStream, (70*1 + 15*5) / 1e6},
 	} {
 		n := len(f.usage.Records())

@@ -246,6 +246,7 @@ func New(c Config) (*Gateway, error) {
 	g.stages = []stage{
 		authenticate{tokens: c.Tokens, now: c.Now},
 		findRole{roles: c.Roles},
+		checkHeaders{},
 		readBody{limit: c.MaxBodyBytes},
 		authorize{},
 		fieldCheck{},
@@ -675,11 +676,6 @@ func (authorize) serve(x *exchange) error {
 		return deny("this token may not perform " + string(rt.operation))
 	case !modelOK:
 		return deny("this token may not use model " + quoteModel(x.facts.Model))
-	case !rt.free && strings.Contains(strings.ToLower(strings.Join(x.r.Header.Values("Anthropic-Beta"), ",")), "context-1m"):
-		// The long-context beta bills input above 200k tokens at a higher
-		// rate than the price table's.
-		return refuse(http.StatusForbidden, "permission_error", "unmetered_tool",
-			"aicred gateway: the context-1m beta is billed above the metered rates, so it is not allowed")
 	case !rt.free && x.facts.ServerTool != "":
 		// (Counting tokens with the tools declared is free.)
 		// Billed per use on top of tokens, and no usage count says how
@@ -812,21 +808,12 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	}
 	out.URL.RawQuery = x.query
 	out.Host = ""
-	h := out.Header
-	for _, k := range []string{"Authorization", "X-Api-Key", "Api-Key", "X-Goog-Api-Key", "Cookie",
-		"Openai-Organization", "Openai-Project", "Accept-Encoding", "Content-Length",
-		// A method override would make the provider run another call
-		// than the route the gateway authorized.
-		"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"} {
-		h.Del(k)
-	}
-	for k := range h {
-		// The client's own SigV4 headers (X-Amz-Date, X-Amz-Security-Token,
-		// X-Amz-Content-Sha256) must not reach any provider.
-		if len(k) > 6 && strings.EqualFold(k[:6], "X-Amz-") {
-			delete(h, k)
-		}
-	}
+	// Only the surface's allow-list passes (headers.go): never the
+	// client's token, cookies, method overrides, Accept-Encoding (the
+	// transport asks for gzip itself and decompresses, so the response
+	// can be scrubbed) or its own X-Amz-* signing headers; no trailers.
+	// Before inject: Bedrock signs the headers as filtered.
+	x.filterRequestHeaders(out)
 	if len(x.body) == 0 {
 		out.Body, out.ContentLength, out.GetBody = http.NoBody, 0, nil
 	} else {
@@ -915,6 +902,12 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 	// cookies for the provider's domain, are not the workload's business.
 	for _, k := range []string{"Set-Cookie", "Openai-Organization", "Openai-Project", "Anthropic-Organization-Id"} {
 		resp.Header.Del(k)
+	}
+	// No header, trailer or body byte holding the held key reaches the
+	// client (scrub.go); object tracking and the meter then read the
+	// scrubbed body.
+	if !g.fenceResponse(x, resp) {
+		return nil // answered with the gateway's own 502, recorded
 	}
 	if err := g.trackObjects(x, resp); err != nil {
 		return err

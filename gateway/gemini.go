@@ -54,6 +54,7 @@ var gemini = &surface{
 		b.WriteString("}}\n")
 		writeJSON(w, status, b.Bytes())
 	},
+	headers: geminiHeaders,
 }
 
 // geminiUsage reads usageMetadata: from a whole response, from the JSON

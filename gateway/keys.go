@@ -30,6 +30,10 @@ type keyEntry struct {
 	key         aicred.Secret
 	heldExpires time.Time
 	expires     time.Time
+	// secretsCache: the key and its encodings, scrubbed from answers
+	// (scrub.go); computed once.
+	secretsOnce  sync.Once
+	secretsCache *secretSet
 }
 
 func newKeyCache(h HeldStore, o Opener, ttl time.Duration, now func() time.Time) *keyCache {

@@ -32,6 +32,9 @@ type surface struct {
 	// refused the held key itself (nil: a 401). Its error body is passed
 	// whole, at most maxRejectedBody bytes.
 	rejected func(status int, h http.Header, body []byte) bool
+	// headers is the request-header allow-list (headers.go); nil
+	// forwards only the transport's own.
+	headers *headerPolicy
 }
 
 // maxRejectedBody bounds the error body read to tell a rejected key.
@@ -142,7 +145,11 @@ var openAI = openAICompatible("openai", true)
 // openAICompatible is a provider that speaks OpenAI's API with a Bearer
 // key: OpenAI itself and the OpenAI-compatible providers.
 func openAICompatible(provider string, askUsage bool) *surface {
-	return &surface{provider: provider, inject: bearer, writeError: openAIError, requestID: "X-Request-Id", askUsage: askUsage}
+	h := compatHeaders
+	if provider == "openai" {
+		h = openAIHeaders
+	}
+	return &surface{provider: provider, inject: bearer, writeError: openAIError, requestID: "X-Request-Id", askUsage: askUsage, headers: h}
 }
 
 // chatUsage is OpenAI Chat Completions (and embeddings, whose usage is
@@ -266,6 +273,7 @@ var anthropicAPI = &surface{
 		writeJSON(w, status, b.Bytes())
 	},
 	requestID: "Request-Id",
+	headers:   anthropicHeaders,
 }
 
 var messagesUsage = &usageShape{
