@@ -106,7 +106,7 @@ func TestGitHistory(t *testing.T) {
 	want := []hit{
 		git("config/secret.env", c2, bob, "2024-01-02T12:00:00Z", 2, 5),
 		git("copy1.txt", c4, carol, "2024-01-04T12:00:00Z", 1, 3),
-		git("nb.ipynb", c4, carol, "2024-01-04T12:00:00Z", 1, 6),
+		git("nb.ipynb", c4, carol, "2024-01-04T12:00:00Z", 1, 51), // in the file, not the cell
 		git("README.md", c6, alice, "2024-01-06T12:00:00Z", 3, 5),
 		git("a.zip!x.txt", c6, alice, "2024-01-06T12:00:00Z", 1, 1),
 	}

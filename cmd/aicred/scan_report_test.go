@@ -194,3 +194,64 @@ func TestScanStaged(t *testing.T) {
 		t.Errorf("staged: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
+
+// TestScanNotebookPositions: a key in a notebook cell is reported at its
+// line and column in the .ipynb file, with the cell in the locator, in
+// JSON and in SARIF alike.
+func TestScanNotebookPositions(t *testing.T) {
+	key, forms := canary(24)
+	dir := t.TempDir()
+	// The layout Jupyter writes: one JSON string per source line.
+	nb := "{\n \"cells\": [\n  {\n   \"cell_type\": \"markdown\",\n   \"metadata\": {},\n   \"source\": [\"# Notes\"]\n  },\n" +
+		"  {\n   \"cell_type\": \"code\",\n   \"metadata\": {},\n   \"outputs\": [],\n   \"source\": [\n" +
+		"    \"import anthropic\\n\",\n" +
+		"    \"client = anthropic.Anthropic(api_key=\\\"" + key + "\\\")\\n\"\n" +
+		"   ]\n  }\n ],\n \"metadata\": {},\n \"nbformat\": 4,\n \"nbformat_minor\": 5\n}\n"
+	writeFile(t, filepath.Join(dir, "explore.ipynb"), nb)
+	lines := strings.Split(nb, "\n")
+	wantLine, wantCol := 0, 0
+	for i, l := range lines {
+		if j := strings.Index(l, key); j >= 0 {
+			wantLine, wantCol = i+1, j+1
+		}
+	}
+
+	r := runCLI(t, "", "scan", "--format", "json", dir)
+	assertNoLeak(t, "notebook", forms, r.stdout, r.stderr)
+	var rep struct {
+		Findings []struct {
+			Line, Column    int
+			Locator, Source string
+		}
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Findings) != 1 {
+		t.Fatalf("%d findings", len(rep.Findings))
+	}
+	f := rep.Findings[0]
+	if f.Line != wantLine || f.Column != wantCol || f.Locator != "cell 2 source" || f.Source != "notebook" {
+		t.Errorf("finding at %d:%d (%s, %s), want %d:%d in cell 2 source", f.Line, f.Column, f.Locator, f.Source, wantLine, wantCol)
+	}
+
+	r = runCLI(t, "", "scan", "--format", "sarif", dir)
+	var log struct {
+		Runs []struct {
+			Results []struct {
+				Locations []struct {
+					PhysicalLocation struct {
+						Region struct{ StartLine, StartColumn, EndColumn int }
+					}
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &log); err != nil {
+		t.Fatal(err)
+	}
+	reg := log.Runs[0].Results[0].Locations[0].PhysicalLocation.Region
+	if reg.StartLine != wantLine || reg.StartColumn != wantCol || reg.EndColumn != wantCol+len(key) {
+		t.Errorf("SARIF region %+v, want line %d columns %d-%d", reg, wantLine, wantCol, wantCol+len(key))
+	}
+}
