@@ -3,6 +3,3 @@
 // It depends on the standard library only; implementations live in
 // sub-packages named after what they provide or depend on.
 package aicred
-
-// Version is the release of this build; overridden with -ldflags at release time.
-var Version = "0.1.0-dev"

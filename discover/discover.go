@@ -227,6 +227,9 @@ func (s *Scanner) finding(c *source.Chunk, pos *cursor, m scan.Match) *aicred.Fi
 	}
 	k := m.Kind
 	line, col := pos.at(c.Data, m.Start)
+	if c.Map != nil { // decoded content (a notebook cell): the position in the file
+		line, col = c.Map(m.Start)
+	}
 	f := &aicred.Finding{
 		Provider:     k.Provider().ID,
 		Kind:         k.ID,
@@ -244,7 +247,13 @@ func (s *Scanner) finding(c *source.Chunk, pos *cursor, m scan.Match) *aicred.Fi
 		Secret:       aicred.NewSecret(m.Secret),
 		Hints:        m.Hints,
 	}
-	if bytes.IndexByte(c.Data[m.Start:m.End], '\n') < 0 {
+	switch {
+	case c.Map != nil:
+		// The secret may hold escapes that are longer in the file.
+		if l, last := c.Map(m.End - 1); l == line {
+			f.EndColumn = last + 1
+		}
+	case bytes.IndexByte(c.Data[m.Start:m.End], '\n') < 0:
 		f.EndColumn = col + (m.End - m.Start)
 	}
 	if len(m.Related) > 0 {

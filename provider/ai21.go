@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "ai21", Name: "AI21 Labs", Category: ModelAPI,
+		RevokeURL: "https://studio.ai21.com/account/api-key",
 		Kinds: []*Kind{{
 			ID: "api-key", Name: "AI21 Studio API key",
 			Capabilities: caps(aicred.CapInference, aicred.CapFilesData),

@@ -78,6 +78,7 @@ func init() {
 	}
 	register(&Provider{
 		ID: "aicred", Name: "aicred", Category: Broker,
+		RevokeURL: "https://github.com/aicred/aicred",
 		Kinds: []*Kind{
 			{
 				ID: "workload-token", Name: "aicred workload token",

@@ -7,6 +7,7 @@ func init() {
 	version := map[string]string{"anthropic-version": "2023-06-01"}
 	register(&Provider{
 		ID: "anthropic", Name: "Anthropic", Category: ModelAPI,
+		RevokeURL: "https://console.anthropic.com/settings/keys",
 		Kinds: []*Kind{
 			{
 				ID: "api-key", Name: "Anthropic API key",
@@ -38,6 +39,7 @@ func init() {
 			},
 			{
 				ID: "admin-key", Name: "Anthropic Admin API key",
+				RevokeURL:    "https://console.anthropic.com/settings/admin-keys",
 				Capabilities: caps(aicred.CapOrgAdmin, aicred.CapKeyAdmin),
 				Liveness: &Liveness{
 					BaseURL: "https://api.anthropic.com", Path: "/v1/organizations/me", Auth: HeaderAuth("x-api-key"), Header: version,
@@ -58,6 +60,7 @@ func init() {
 			},
 			{
 				ID: "oauth-token", Name: "Anthropic OAuth access token (Claude subscription)",
+				RevokeURL:    "https://claude.ai/settings",
 				Capabilities: caps(aicred.CapInference, aicred.CapBilling),
 				// The only known check is a billable Messages call; aicred does not make it.
 				Rule: Rule{
@@ -73,6 +76,7 @@ func init() {
 			},
 			{
 				ID: "oauth-refresh-token", Name: "Anthropic OAuth refresh token",
+				RevokeURL:    "https://claude.ai/settings",
 				Capabilities: caps(aicred.CapInference, aicred.CapBilling),
 				Rule: Rule{
 					Description: "Anthropic OAuth refresh token: sk-ant-ort01- + at least 40 url64",

@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "assemblyai", Name: "AssemblyAI", Category: ModelAPI,
+		RevokeURL: "https://www.assemblyai.com/app/api-keys",
 		Kinds: []*Kind{{
 			ID: "api-key", Name: "AssemblyAI API key",
 			// Past transcripts (and their audio URLs) are readable with the key.

@@ -229,6 +229,7 @@ func init() {
 	bedrockCaps := caps(aicred.CapInference, aicred.CapBilling)
 	register(&Provider{
 		ID: "aws", Name: "Amazon Web Services", Category: CloudML,
+		RevokeURL: "https://console.aws.amazon.com/iam/home#/security_credentials",
 		Kinds: []*Kind{
 			{
 				ID: "access-key-id", Name: "AWS access key id (with its secret access key when near)",
@@ -283,6 +284,7 @@ func init() {
 			},
 			{
 				ID: "bedrock-api-key", Name: "Amazon Bedrock API key (long-term)",
+				RevokeURL:    "https://console.aws.amazon.com/bedrock/home#/api-keys",
 				Capabilities: bedrockCaps,
 				Liveness: &Liveness{
 					BaseURL: bedrockDefault, Path: "/foundation-models", Auth: Bearer,

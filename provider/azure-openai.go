@@ -18,6 +18,7 @@ func init() {
 	}
 	register(&Provider{
 		ID: "azure-openai", Name: "Azure OpenAI / Azure AI services", Category: CloudML,
+		RevokeURL: "https://portal.azure.com/#browse/Microsoft.CognitiveServices%2Faccounts",
 		Kinds: []*Kind{
 			{
 				ID: "api-key", Name: "Azure OpenAI API key (32 hex)",

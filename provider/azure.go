@@ -52,6 +52,7 @@ func init() {
 	}
 	register(&Provider{
 		ID: "azure", Name: "Microsoft Azure (Entra ID)", Category: CloudML,
+		RevokeURL: "https://portal.azure.com/#view/Microsoft_AAD_RegisteredApps/ApplicationsListBlade",
 		Kinds: []*Kind{{
 			ID: "client-secret", Name: "Azure Entra ID application client secret",
 			// Whatever the app registration was granted: Azure OpenAI through

@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "baseten", Name: "Baseten", Category: Compute,
+		RevokeURL: "https://app.baseten.co/settings/api_keys",
 		Kinds: []*Kind{{
 			ID: "api-key", Name: "Baseten API key",
 			Capabilities: caps(aicred.CapInference, aicred.CapCompute),

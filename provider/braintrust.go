@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "braintrust", Name: "Braintrust", Category: Observability,
+		RevokeURL: "https://www.braintrust.dev/app/settings?subroute=api-keys",
 		Kinds: []*Kind{{
 			ID: "api-key", Name: "Braintrust API key",
 			Capabilities: caps(aicred.CapTracing, aicred.CapFilesData),

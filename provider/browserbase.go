@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "browserbase", Name: "Browserbase", Category: Compute,
+		RevokeURL: "https://www.browserbase.com/settings",
 		Kinds: []*Kind{{
 			ID: "api-key", Name: "Browserbase API key",
 			Capabilities: caps(aicred.CapCompute, aicred.CapBilling),

@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "cartesia", Name: "Cartesia", Category: ModelAPI,
+		RevokeURL: "https://play.cartesia.ai/keys",
 		Kinds: []*Kind{{
 			ID: "api-key", Name: "Cartesia API key",
 			Capabilities: caps(aicred.CapInference, aicred.CapBilling),

@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "cerebras", Name: "Cerebras", Category: ModelAPI,
+		RevokeURL: "https://cloud.cerebras.ai/platform",
 		Kinds: []*Kind{{
 			ID: "api-key", Name: "Cerebras API key",
 			Capabilities: caps(aicred.CapInference, aicred.CapBilling),

@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "clarifai", Name: "Clarifai", Category: ModelAPI,
+		RevokeURL: "https://clarifai.com/settings/security",
 		Kinds: []*Kind{{
 			ID: "pat", Name: "Clarifai personal access token",
 			Capabilities: caps(aicred.CapInference, aicred.CapFilesData, aicred.CapModelRegistry),

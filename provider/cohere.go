@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "cohere", Name: "Cohere", Category: ModelAPI,
+		RevokeURL: "https://dashboard.cohere.com/api-keys",
 		Kinds: []*Kind{{
 			ID: "api-key", Name: "Cohere API key",
 			Capabilities: caps(aicred.CapInference, aicred.CapFineTuning, aicred.CapFilesData),

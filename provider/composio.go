@@ -24,6 +24,7 @@ func init() {
 	}
 	register(&Provider{
 		ID: "composio", Name: "Composio", Category: AgentTools,
+		RevokeURL: "https://app.composio.dev/settings",
 		Kinds: []*Kind{
 			{
 				ID: "project-key", Name: "Composio project API key",

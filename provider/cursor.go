@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "cursor", Name: "Cursor", Category: AgentTools,
+		RevokeURL: "https://cursor.com/dashboard",
 		Kinds: []*Kind{{
 			ID: "api-key", Name: "Cursor admin API key",
 			Capabilities: caps(aicred.CapOrgAdmin, aicred.CapBilling),

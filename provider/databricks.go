@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "databricks", Name: "Databricks", Category: CloudML,
+		RevokeURL: "https://docs.databricks.com/aws/en/dev-tools/auth/pat",
 		Kinds: []*Kind{{
 			ID: "access-token", Name: "Databricks personal access token",
 			// Clusters and jobs, tables and volumes, the MLflow registry and

@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "deepgram", Name: "Deepgram", Category: ModelAPI,
+		RevokeURL: "https://console.deepgram.com/",
 		Kinds: []*Kind{{
 			ID: "api-key", Name: "Deepgram API key",
 			Capabilities: caps(aicred.CapInference, aicred.CapFilesData, aicred.CapBilling),

@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "deepseek", Name: "DeepSeek", Category: ModelAPI,
+		RevokeURL: "https://platform.deepseek.com/api_keys",
 		Kinds: []*Kind{{
 			ID: "api-key", Name: "DeepSeek API key",
 			Capabilities: caps(aicred.CapInference, aicred.CapBilling),

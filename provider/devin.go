@@ -12,6 +12,7 @@ func init() {
 	const b64Boundary = "A-Za-z0-9+/_-"
 	register(&Provider{
 		ID: "devin", Name: "Devin (Cognition)", Category: AgentTools,
+		RevokeURL: "https://app.devin.ai/settings",
 		Kinds: []*Kind{
 			{
 				ID: "personal-api-key", Name: "Devin personal API key",

@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "e2b", Name: "E2B", Category: Compute,
+		RevokeURL: "https://e2b.dev/dashboard?tab=keys",
 		Kinds: []*Kind{{
 			ID: "api-key", Name: "E2B API key",
 			Capabilities: caps(aicred.CapCompute, aicred.CapBilling),

@@ -10,6 +10,7 @@ func init() {
 	capabilities := caps(aicred.CapInference, aicred.CapFilesData, aicred.CapBilling)
 	register(&Provider{
 		ID: "elevenlabs", Name: "ElevenLabs", Category: ModelAPI,
+		RevokeURL: "https://elevenlabs.io/app/settings/api-keys",
 		Kinds: []*Kind{
 			{
 				ID: "api-key", Name: "ElevenLabs API key",

@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "falai", Name: "fal.ai", Category: ModelAPI,
+		RevokeURL: "https://fal.ai/dashboard/keys",
 		Kinds: []*Kind{{
 			ID: "api-key", Name: "fal.ai key (key id:secret)",
 			Capabilities: caps(aicred.CapInference, aicred.CapKeyAdmin, aicred.CapBilling),

@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "firecrawl", Name: "Firecrawl", Category: AgentTools,
+		RevokeURL: "https://www.firecrawl.dev/app/api-keys",
 		Kinds: []*Kind{{
 			ID: "api-key", Name: "Firecrawl API key",
 			Capabilities: caps(aicred.CapSearch, aicred.CapBilling),

@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "fireworks", Name: "Fireworks AI", Category: ModelAPI,
+		RevokeURL: "https://fireworks.ai/settings/users/api-keys",
 		Kinds: []*Kind{{
 			ID: "api-key", Name: "Fireworks AI API key",
 			Capabilities: caps(aicred.CapInference, aicred.CapFineTuning),

@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "friendli", Name: "FriendliAI", Category: ModelAPI,
+		RevokeURL: "https://friendli.ai/suite",
 		Kinds: []*Kind{{
 			ID: "api-key", Name: "FriendliAI personal access token",
 			Capabilities: caps(aicred.CapInference, aicred.CapCompute),

@@ -184,6 +184,7 @@ func init() {
 	}
 	register(&Provider{
 		ID: "gcp", Name: "Google Cloud", Category: CloudML,
+		RevokeURL: "https://console.cloud.google.com/iam-admin/serviceaccounts",
 		Kinds: []*Kind{
 			{
 				ID: "service-account", Name: "Google Cloud service account key (JSON key file)",
@@ -241,6 +242,7 @@ func init() {
 			},
 			{
 				ID: "user-adc-json", Name: "Google user OAuth refresh token (gcloud application-default credentials)",
+				RevokeURL: "https://myaccount.google.com/connections",
 				// The person's own Google Cloud permissions: a human credential left on disk.
 				Capabilities: caps(aicred.CapInference, aicred.CapFilesData, aicred.CapCompute, aicred.CapModelRegistry, aicred.CapBilling),
 				Liveness:     &Liveness{Method: "POST", BaseURL: googleOAuth, Path: "/token", Probe: gcpRefreshProbe},

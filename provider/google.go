@@ -45,6 +45,7 @@ func init() {
 	}
 	register(&Provider{
 		ID: "google", Name: "Google (API keys, Gemini)", Category: ModelAPI,
+		RevokeURL: "https://console.cloud.google.com/apis/credentials",
 		Kinds: []*Kind{
 			{
 				ID: "api-key", Name: "Google API key",
@@ -79,6 +80,7 @@ func init() {
 			},
 			{
 				ID: "gemini-key", Name: "Google Gemini API key (AQ. format)",
+				RevokeURL:    "https://aistudio.google.com/app/apikey",
 				Capabilities: caps(aicred.CapInference, aicred.CapBilling),
 				Liveness:     gemini,
 				Rule: Rule{

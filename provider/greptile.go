@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "greptile", Name: "Greptile", Category: AgentTools,
+		RevokeURL: "https://app.greptile.com/settings/api",
 		Kinds: []*Kind{{
 			ID: "api-key", Name: "Greptile API key",
 			Capabilities: caps(aicred.CapInference, aicred.CapFilesData),

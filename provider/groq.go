@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "groq", Name: "Groq", Category: ModelAPI,
+		RevokeURL: "https://console.groq.com/keys",
 		Kinds: []*Kind{{
 			ID: "api-key", Name: "Groq API key",
 			Capabilities: caps(aicred.CapInference, aicred.CapBilling),

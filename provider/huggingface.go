@@ -13,6 +13,7 @@ func init() {
 	// such as _call_hf_processor never match.
 	register(&Provider{
 		ID: "huggingface", Name: "Hugging Face", Category: MLOps,
+		RevokeURL: "https://huggingface.co/settings/tokens",
 		Kinds: []*Kind{
 			{
 				ID: "access-token", Name: "Hugging Face user access token",

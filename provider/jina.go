@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "jina", Name: "Jina AI", Category: ModelAPI,
+		RevokeURL: "https://jina.ai/api-dashboard/key-manager",
 		Kinds: []*Kind{{
 			ID: "api-key", Name: "Jina AI API key",
 			Capabilities: caps(aicred.CapInference, aicred.CapSearch, aicred.CapBilling),

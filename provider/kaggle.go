@@ -7,6 +7,7 @@ func init() {
 	capabilities := caps(aicred.CapFilesData, aicred.CapCompute)
 	register(&Provider{
 		ID: "kaggle", Name: "Kaggle", Category: MLOps,
+		RevokeURL: "https://www.kaggle.com/settings",
 		Kinds: []*Kind{
 			{
 				ID: "api-token", Name: "Kaggle API token (KGAT_)",

@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "kagi", Name: "Kagi", Category: AgentTools,
+		RevokeURL: "https://kagi.com/settings?p=api",
 		Kinds: []*Kind{{
 			ID: "api-key", Name: "Kagi API key",
 			Capabilities: caps(aicred.CapSearch, aicred.CapBilling),

@@ -54,6 +54,7 @@ func langfuseProbe(isSecret bool) func(context.Context, *http.Client, string, *a
 func init() {
 	register(&Provider{
 		ID: "langfuse", Name: "Langfuse", Category: Observability,
+		RevokeURL: "https://cloud.langfuse.com",
 		Kinds: []*Kind{
 			{
 				ID: "secret-key", Name: "Langfuse secret key",

@@ -20,6 +20,7 @@ func init() {
 	}
 	register(&Provider{
 		ID: "langsmith", Name: "LangSmith (LangChain)", Category: Observability,
+		RevokeURL: "https://smith.langchain.com/settings",
 		Kinds: []*Kind{
 			{
 				ID: "api-key", Name: "LangSmith personal access token",

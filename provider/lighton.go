@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "lighton", Name: "LightOn (Paradigm)", Category: ModelAPI,
+		RevokeURL: "https://www.lighton.ai",
 		Kinds: []*Kind{{
 			ID: "api-key", Name: "LightOn Paradigm API key",
 			Capabilities: caps(aicred.CapInference),

@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "mem0", Name: "Mem0", Category: VectorDB,
+		RevokeURL: "https://app.mem0.ai/dashboard/api-keys",
 		Kinds: []*Kind{{
 			ID: "api-key", Name: "Mem0 API key",
 			Capabilities: caps(aicred.CapVectorRW, aicred.CapFilesData),

@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "minimax", Name: "MiniMax", Category: ModelAPI,
+		RevokeURL: "https://www.minimax.io/platform/user-center/basic-information/interface-key",
 		Kinds: []*Kind{{
 			ID: "api-key", Name: "MiniMax API key",
 			Capabilities: caps(aicred.CapInference, aicred.CapFilesData, aicred.CapBilling),

@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "mistral", Name: "Mistral AI", Category: ModelAPI,
+		RevokeURL: "https://console.mistral.ai/api-keys",
 		Kinds: []*Kind{{
 			ID: "api-key", Name: "Mistral API key",
 			Capabilities: caps(aicred.CapInference, aicred.CapFineTuning, aicred.CapFilesData),

@@ -56,6 +56,7 @@ func modalHello(ctx context.Context, c *http.Client, base string, f *aicred.Find
 func init() {
 	register(&Provider{
 		ID: "modal", Name: "Modal", Category: Compute,
+		RevokeURL: "https://modal.com/settings/tokens",
 		Kinds: []*Kind{{
 			ID: "token-pair", Name: "Modal token (ak- id + as- secret)",
 			Capabilities: caps(aicred.CapCompute, aicred.CapFilesData, aicred.CapBilling),

@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "moonshot", Name: "Moonshot AI (Kimi)", Category: ModelAPI,
+		RevokeURL: "https://platform.moonshot.ai/console/api-keys",
 		Kinds: []*Kind{{
 			ID: "api-key", Name: "Moonshot (Kimi) API key",
 			Capabilities: caps(aicred.CapInference, aicred.CapBilling),

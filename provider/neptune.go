@@ -42,6 +42,7 @@ func init() {
 	}
 	register(&Provider{
 		ID: "neptune", Name: "neptune.ai", Category: MLOps,
+		RevokeURL: "https://app.neptune.ai",
 		Kinds: []*Kind{{
 			ID: "api-token", Name: "neptune.ai API token",
 			Capabilities: caps(aicred.CapTracking, aicred.CapModelRegistry, aicred.CapFilesData),

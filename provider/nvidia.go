@@ -29,6 +29,7 @@ func init() {
 	callerInfo := &Liveness{Method: "POST", BaseURL: "https://api.ngc.nvidia.com", Path: "/v3/keys/get-caller-info", Probe: nvidiaCallerInfo}
 	register(&Provider{
 		ID: "nvidia", Name: "NVIDIA (NIM, NGC)", Category: ModelAPI,
+		RevokeURL: "https://build.nvidia.com/settings/api-keys",
 		Kinds: []*Kind{
 			{
 				ID: "api-key", Name: "NVIDIA API key (nvapi-)",
@@ -52,6 +53,7 @@ func init() {
 			},
 			{
 				ID: "ngc-key", Name: "NVIDIA NGC API key (legacy)",
+				RevokeURL:    "https://org.ngc.nvidia.com/setup/api-keys",
 				Capabilities: caps(aicred.CapModelRegistry),
 				// Docker-style login to the NGC registry; nothing is pulled.
 				Liveness: &Liveness{

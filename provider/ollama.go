@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "ollama", Name: "Ollama (ollama.com)", Category: ModelAPI,
+		RevokeURL: "https://ollama.com/settings/keys",
 		Kinds: []*Kind{{
 			ID: "api-key", Name: "Ollama cloud API key",
 			Capabilities: caps(aicred.CapInference),

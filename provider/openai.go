@@ -25,6 +25,7 @@ func init() {
 	}
 	register(&Provider{
 		ID: "openai", Name: "OpenAI", Category: ModelAPI,
+		RevokeURL: "https://platform.openai.com/api-keys",
 		Kinds: []*Kind{
 			{
 				ID: "api-key", Name: "OpenAI user API key (legacy)",
@@ -95,6 +96,7 @@ func init() {
 			},
 			{
 				ID: "admin-key", Name: "OpenAI admin API key",
+				RevokeURL:    "https://platform.openai.com/settings/organization/admin-keys",
 				Capabilities: caps(aicred.CapKeyAdmin, aicred.CapOrgAdmin, aicred.CapBilling),
 				Liveness: &Liveness{
 					BaseURL: "https://api.openai.com", Path: "/v1/organization/admin_api_keys", Auth: Bearer,

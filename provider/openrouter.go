@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "openrouter", Name: "OpenRouter", Category: ModelAPI,
+		RevokeURL: "https://openrouter.ai/settings/keys",
 		Kinds: []*Kind{{
 			ID: "api-key", Name: "OpenRouter API key",
 			Capabilities: caps(aicred.CapInference, aicred.CapBilling),

@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "perplexity", Name: "Perplexity", Category: ModelAPI,
+		RevokeURL: "https://www.perplexity.ai/account/api/keys",
 		Kinds: []*Kind{{
 			ID: "api-key", Name: "Perplexity API key",
 			Capabilities: caps(aicred.CapInference, aicred.CapSearch, aicred.CapBilling),

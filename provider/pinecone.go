@@ -12,6 +12,7 @@ func init() {
 	}
 	register(&Provider{
 		ID: "pinecone", Name: "Pinecone", Category: VectorDB,
+		RevokeURL: "https://app.pinecone.io",
 		Kinds: []*Kind{
 			{
 				ID: "api-key", Name: "Pinecone API key",

@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "prefect", Name: "Prefect Cloud", Category: Compute,
+		RevokeURL: "https://app.prefect.cloud/my/api-keys",
 		Kinds: []*Kind{{
 			ID: "api-key", Name: "Prefect Cloud API key",
 			// Blocks stored in a workspace often hold other credentials.

@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "privateai", Name: "Private AI", Category: AgentTools,
+		RevokeURL: "https://www.private-ai.com",
 		Kinds: []*Kind{{
 			ID: "api-token", Name: "Private AI API key",
 			// The API receives the text to redact: whoever holds the key can

@@ -38,7 +38,11 @@ type Provider struct {
 	ID       string // stable id used in findings: "openai"
 	Name     string // display name: "OpenAI"
 	Category Category
-	Kinds    []*Kind
+	// RevokeURL is the provider's page where its credentials are revoked
+	// or rotated (the key-management console); kinds without their own
+	// RevokeURL take this one when the provider is registered.
+	RevokeURL string
+	Kinds     []*Kind
 }
 
 // A Kind is one type of credential a provider issues.
@@ -48,6 +52,9 @@ type Kind struct {
 	Capabilities []aicred.Capability
 	Rule         Rule
 	Liveness     *Liveness // nil when no safe check is known
+	// RevokeURL is the page where a credential of this kind is revoked or
+	// rotated; empty in a provider file means the provider's RevokeURL.
+	RevokeURL string
 
 	provider *Provider
 }
@@ -176,6 +183,9 @@ func register(p *Provider) {
 	}
 	for _, k := range p.Kinds {
 		k.provider = p
+		if k.RevokeURL == "" {
+			k.RevokeURL = p.RevokeURL
+		}
 		if k.Rule.ID == "" {
 			k.Rule.ID = p.ID + "-" + k.ID
 		}

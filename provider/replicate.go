@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "replicate", Name: "Replicate", Category: ModelAPI,
+		RevokeURL: "https://replicate.com/account/api-tokens",
 		Kinds: []*Kind{{
 			ID: "api-token", Name: "Replicate API token",
 			// A token also reads past predictions: their inputs and outputs.

@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "runpod", Name: "RunPod", Category: Compute,
+		RevokeURL: "https://www.runpod.io/console/user/settings",
 		Kinds: []*Kind{{
 			ID: "api-key", Name: "RunPod API key",
 			Capabilities: caps(aicred.CapCompute, aicred.CapBilling),

@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "saladcloud", Name: "SaladCloud", Category: Compute,
+		RevokeURL: "https://portal.salad.com/api-key",
 		Kinds: []*Kind{{
 			ID: "api-key", Name: "SaladCloud API key",
 			Capabilities: caps(aicred.CapCompute, aicred.CapBilling),

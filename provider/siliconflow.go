@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "siliconflow", Name: "SiliconFlow", Category: ModelAPI,
+		RevokeURL: "https://cloud.siliconflow.cn/account/ak",
 		Kinds: []*Kind{{
 			ID: "api-key", Name: "SiliconFlow API key",
 			Capabilities: caps(aicred.CapInference, aicred.CapBilling),

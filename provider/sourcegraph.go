@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "sourcegraph", Name: "Sourcegraph (Cody)", Category: AgentTools,
+		RevokeURL: "https://sourcegraph.com/user/settings/tokens",
 		Kinds: []*Kind{{
 			ID: "cody-token", Name: "Sourcegraph Cody gateway token",
 			Capabilities: caps(aicred.CapInference, aicred.CapBilling),

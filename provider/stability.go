@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "stability", Name: "Stability AI", Category: ModelAPI,
+		RevokeURL: "https://platform.stability.ai/account/keys",
 		Kinds: []*Kind{{
 			ID: "api-key", Name: "Stability AI API key",
 			Capabilities: caps(aicred.CapInference, aicred.CapBilling),

@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "tavily", Name: "Tavily", Category: AgentTools,
+		RevokeURL: "https://app.tavily.com/home",
 		Kinds: []*Kind{{
 			ID: "api-key", Name: "Tavily API key",
 			Capabilities: caps(aicred.CapSearch, aicred.CapBilling),

@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "together", Name: "Together AI", Category: ModelAPI,
+		RevokeURL: "https://api.together.ai/settings/api-keys",
 		Kinds: []*Kind{{
 			ID: "api-key", Name: "Together AI API key",
 			Capabilities: caps(aicred.CapInference, aicred.CapFineTuning, aicred.CapFilesData, aicred.CapBilling),

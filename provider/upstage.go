@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "upstage", Name: "Upstage", Category: ModelAPI,
+		RevokeURL: "https://console.upstage.ai/api-keys",
 		Kinds: []*Kind{{
 			ID: "api-key", Name: "Upstage API key",
 			Capabilities: caps(aicred.CapInference, aicred.CapFilesData),

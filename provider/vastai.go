@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "vastai", Name: "Vast.ai", Category: Compute,
+		RevokeURL: "https://cloud.vast.ai/manage-keys/",
 		Kinds: []*Kind{{
 			ID: "api-key", Name: "Vast.ai API key",
 			Capabilities: caps(aicred.CapCompute, aicred.CapBilling),

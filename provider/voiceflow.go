@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "voiceflow", Name: "Voiceflow", Category: AgentTools,
+		RevokeURL: "https://creator.voiceflow.com",
 		Kinds: []*Kind{{
 			ID: "api-key", Name: "Voiceflow API key",
 			Capabilities: caps(aicred.CapInference, aicred.CapFilesData),

@@ -34,6 +34,7 @@ func init() {
 	}
 	register(&Provider{
 		ID: "voyage", Name: "Voyage AI", Category: ModelAPI,
-		Kinds: []*Kind{kind("api-key", "pa-"), kind("api-key-al", "al-")},
+		RevokeURL: "https://dashboard.voyageai.com/api-keys",
+		Kinds:     []*Kind{kind("api-key", "pa-"), kind("api-key-al", "al-")},
 	})
 }

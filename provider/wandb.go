@@ -13,6 +13,7 @@ func init() {
 	capabilities := caps(aicred.CapTracking, aicred.CapFilesData, aicred.CapModelRegistry, aicred.CapTracing)
 	register(&Provider{
 		ID: "wandb", Name: "Weights & Biases", Category: MLOps,
+		RevokeURL: "https://wandb.ai/settings",
 		Kinds: []*Kind{
 			{
 				ID: "api-key", Name: "Weights & Biases API key",

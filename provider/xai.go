@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "xai", Name: "xAI", Category: ModelAPI,
+		RevokeURL: "https://console.x.ai",
 		Kinds: []*Kind{{
 			ID: "api-key", Name: "xAI (Grok) API key",
 			Capabilities: caps(aicred.CapInference, aicred.CapBilling),

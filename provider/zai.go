@@ -5,6 +5,7 @@ import "github.com/aicred/aicred"
 func init() {
 	register(&Provider{
 		ID: "zai", Name: "Z.ai (Zhipu GLM)", Category: ModelAPI,
+		RevokeURL: "https://z.ai/manage-apikey/apikey-list",
 		Kinds: []*Kind{{
 			ID: "api-key", Name: "Z.ai / Zhipu GLM API key",
 			Capabilities: caps(aicred.CapInference, aicred.CapBilling),

@@ -69,9 +69,9 @@ func writePostureMarkdown(w io.Writer, r *posture.Report) error {
 	ew.printf("# aicred posture report\n\n")
 	ew.printf("Generated %s against the OWASP Non-Human Identities Top 10 (2025) and NIST CSF 2.0 PR.AA. "+
 		"Fingerprints and redacted previews only; no secret material.\n\n", r.GeneratedAt.Format("2006-01-02 15:04 MST"))
-	ew.printf("**%d credentials, %d with findings** (%d critical, %d high, %d medium, %d low, %d info by worst finding); "+
+	ew.printf("**%s, %d with findings** (%d critical, %d high, %d medium, %d low, %d info by worst finding); "+
 		"%d live, **%d live and leaked**.\n\n",
-		t.Credentials, t.Affected, t.BySeverity.Critical, t.BySeverity.High, t.BySeverity.Medium, t.BySeverity.Low,
+		Plural(t.Credentials, "credential", "credentials"), t.Affected, t.BySeverity.Critical, t.BySeverity.High, t.BySeverity.Medium, t.BySeverity.Low,
 		t.BySeverity.Info, t.Live, t.LiveLeaked)
 
 	ew.printf("## OWASP NHI Top 10 (2025)\n\n")

@@ -135,7 +135,7 @@ func buildHTMLView(r *posture.Report) *htmlView {
 	v := &htmlView{R: r, Generated: r.GeneratedAt.UTC().Format("2 January 2006, 15:04 MST"), Width: chartWidth, LabelX: barLabelWidth - 10, Version: aicred.Version}
 	v.Tiles = []htmlTile{
 		{Label: "Credentials", Value: thousands(t.Credentials), Note: thousands(t.Held) + " held by aicred"},
-		{Label: "With findings", Value: thousands(t.Affected), Note: thousands(t.Findings) + " findings"},
+		{Label: "With findings", Value: thousands(t.Affected), Note: pluralThousands(t.Findings, "finding", "findings")},
 		{Label: "Critical", Value: thousands(t.BySeverity.Critical), Note: "by worst finding", Class: "critical"},
 		{Label: "High", Value: thousands(t.BySeverity.High), Note: "by worst finding", Class: "high"},
 		{Label: "Live", Value: thousands(t.Live), Note: "latest check answered"},
@@ -219,7 +219,8 @@ func providerBars(ps []posture.ProviderSummary) htmlBars {
 		for _, p := range ps[maxBarRows:] {
 			n += p.Credentials
 		}
-		b.Note = fmt.Sprintf("%d more providers with %s credentials are in the tables of the JSON and Markdown reports.", len(ps)-maxBarRows, thousands(n))
+		b.Note = fmt.Sprintf("%s more with %s are in the tables of the JSON and Markdown reports.",
+			Plural(len(ps)-maxBarRows, "provider", "providers"), pluralThousands(n, "credential", "credentials"))
 	}
 	most := 1
 	for _, p := range rows {
@@ -271,7 +272,8 @@ func leakColumns(tl posture.Timeline) htmlColumns {
 			X: x + slot*0.15, W: slot * 0.7,
 			LiveY: c.BaseY - liveH, LiveH: liveH,
 			OtherY: c.BaseY - liveH - otherH, OtherH: otherH,
-			Title: fmt.Sprintf("%s: %d leak sightings of %d credentials, %d of them live", monthLabel(m.Month), m.Sightings, m.Credentials, m.Live),
+			Title: fmt.Sprintf("%s: %s of %s, %d of them live", monthLabel(m.Month),
+				Plural(m.Sightings, "leak sighting", "leak sightings"), Plural(m.Credentials, "credential", "credentials"), m.Live),
 		})
 		if i%every == 0 || i == len(tl.Months)-1 && every == 1 {
 			c.Labels = append(c.Labels, htmlLabel{X: x + slot/2, Label: monthLabel(m.Month)})
@@ -339,12 +341,22 @@ func postureTemplate() *template.Template {
 		"csf":       joinCSF,
 		"inc":       func(i int) int { return i + 1 },
 		"firstLocs": firstLocs,
+		"moreLocs":  moreLocs,
 	}).Parse(postureHTML))
 }
 
-// firstLocs is the first three locations of a credential for the table.
+// shownLocs is how many locations the table lists for a credential.
+const shownLocs = 3
+
+// firstLocs is the first locations of a credential for the table.
 func firstLocs(c *posture.CredentialPosture) []posture.Location {
-	return c.Locations[:min(len(c.Locations), 3)]
+	return c.Locations[:min(len(c.Locations), shownLocs)]
+}
+
+// moreLocs is how many locations the table does not list: those carried
+// beyond the first few plus those the report left out (MoreLocations).
+func moreLocs(c *posture.CredentialPosture) int {
+	return max(len(c.Locations)-shownLocs, 0) + c.MoreLocations
 }
 
 const postureHTML = `<!DOCTYPE html>
@@ -486,7 +498,7 @@ footer{color:#64748b;font-size:12px;padding:30px 0 40px}
 <td><span class="{{if eq (print $c.Verification) "live" "live-no-permission"}}live{{else if eq (print $c.Verification) "dead"}}dead{{end}}">{{$c.Verification}}</span></td>
 <td class="n">{{age $c.AgeDays}}</td>
 <td class="n">{{$c.Sprawl}}</td>
-<td><ul class="f">{{range $c.Findings}}<li><span class="sev {{.Severity}}">{{.Severity}}</span><span class="cid">{{.Check}}</span><span class="why">{{.Reason}}</span></li>{{end}}</ul>{{if $c.Locations}}<div class="locs">{{range $i, $l := firstLocs $c}}{{if $i}} · {{end}}{{loc $l}}{{end}}{{if gt (len $c.Locations) 3}} · and {{num (len $c.Locations)}} more{{end}}</div>{{end}}</td>
+<td><ul class="f">{{range $c.Findings}}<li><span class="sev {{.Severity}}">{{.Severity}}</span><span class="cid">{{.Check}}</span><span class="why">{{.Reason}}</span></li>{{end}}</ul>{{if $c.Locations}}<div class="locs">{{range $i, $l := firstLocs $c}}{{if $i}} · {{end}}{{loc $l}}{{end}}{{with moreLocs $c}} · and {{num .}} more{{end}}</div>{{end}}</td>
 </tr>
 {{end}}</tbody>
 </table>{{else}}<div class="card">No check fired: nothing to rank.</div>{{end}}

@@ -309,3 +309,40 @@ func BenchmarkEvaluate10k(b *testing.B) {
 	}
 	b.ReportMetric(float64(size)/1024, "KiB-html")
 }
+
+// TestPostureHTMLMoreLocations: the riskiest-credentials table lists three
+// locations and counts the rest, not all of them.
+func TestPostureHTMLMoreLocations(t *testing.T) {
+	inv, _ := canaryInventory(t)
+	canary := inv[len(inv)-1]
+	base := canary.Sightings[0]
+	tests := []struct {
+		sightings int
+		want      string // "" when no count is printed
+	}{
+		{1, ""},
+		{3, ""},
+		{4, "and 1 more"},
+		{10, "and 7 more"},
+		{25, "and 22 more"},
+	}
+	for _, tt := range tests {
+		c := canary
+		c.Sightings = nil
+		for i := range tt.sightings {
+			sg := base
+			sg.Line = i + 1
+			c.Sightings = append(c.Sightings, sg)
+		}
+		c.SightingCount, c.Sprawl = tt.sightings, tt.sightings
+		r := posture.Evaluate([]aicred.CredentialDetail{c}, posture.Config{}, postureNow())
+		html := string(renderPosture(t, "html", r))
+		got := strings.Count(html, " more</div>")
+		switch {
+		case tt.want == "" && got != 0:
+			t.Errorf("%d sightings: unexpected count of more locations", tt.sightings)
+		case tt.want != "" && !strings.Contains(html, tt.want+"</div>"):
+			t.Errorf("%d sightings: HTML lacks %q", tt.sightings, tt.want)
+		}
+	}
+}

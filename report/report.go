@@ -10,6 +10,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/aicred/aicred"
 )
@@ -20,33 +21,121 @@ var formats = []string{"text", "json", "sarif"}
 // Formats returns the names of the supported formats.
 func Formats() []string { return append([]string(nil), formats...) }
 
-// Write renders findings in the named format.
+// Write renders findings in the named format, with this build as the tool
+// and no scan details.
 func Write(w io.Writer, format string, findings []*aicred.Finding) error {
+	return New(findings).Write(w, format)
+}
+
+// A Report is a scan's findings with what produced them.
+type Report struct {
+	Tool Tool
+	// Scan says what was scanned; its zero value leaves it out.
+	Scan     ScanInfo
+	Findings []*aicred.Finding
+	// Color writes ANSI colours in text output (for a terminal).
+	Color bool
+}
+
+// New returns a report of findings by this build of aicred.
+func New(findings []*aicred.Finding) *Report {
+	return &Report{Tool: ThisTool(), Findings: findings}
+}
+
+// Write renders the report in the named format.
+func (r *Report) Write(w io.Writer, format string) error {
 	switch format {
 	case "", "text":
-		return WriteText(w, findings)
+		return r.WriteText(w)
 	case "json":
-		return WriteJSON(w, findings)
+		return r.WriteJSON(w)
 	case "sarif":
-		return WriteSARIF(w, findings)
+		return r.WriteSARIF(w)
 	}
 	return aicred.Errorf(aicred.ErrInvalid, "unknown format %q (want %s)", format, strings.Join(formats, ", "))
 }
 
-// JSON is the shape of a JSON report.
+// Tool names the program that wrote a report.
+type Tool struct {
+	Name     string `json:"name"`
+	Version  string `json:"version"`
+	Commit   string `json:"commit,omitempty"`
+	Modified bool   `json:"modified,omitempty"` // built from a work tree with uncommitted changes
+}
+
+// ThisTool describes this build of aicred.
+func ThisTool() Tool {
+	b := aicred.BuildInfo()
+	return Tool{Name: "aicred", Version: b.Version, Commit: b.Commit, Modified: b.Modified}
+}
+
+// ScanInfo says what a scan covered.
+type ScanInfo struct {
+	Roots      []string  `json:"roots"` // what was scanned, as given: a path, "-" for stdin
+	Mode       string    `json:"mode"`  // files, git, staged or stdin
+	Start      time.Time `json:"start"`
+	DurationMS int64     `json:"duration_ms"`
+	Files      int       `json:"files"`
+	Bytes      int64     `json:"bytes"`
+}
+
+// Summary counts a report's findings.
+type Summary struct {
+	Findings    int `json:"findings"`
+	Credentials int `json:"credentials"` // distinct secrets (fingerprints)
+	// BySeverity counts credentials by severity (critical, high, medium, low).
+	BySeverity map[string]int `json:"by_severity"`
+	// ByProvider counts credentials by provider id.
+	ByProvider map[string]int `json:"by_provider"`
+	// ByVerification counts credentials by liveness result.
+	ByVerification map[string]int `json:"by_verification"`
+}
+
+// Summarize counts findings and the credentials they hold.
+func Summarize(findings []*aicred.Finding) Summary {
+	s := Summary{Findings: len(findings), BySeverity: map[string]int{}, ByProvider: map[string]int{}, ByVerification: map[string]int{}}
+	for _, c := range Group(findings) {
+		s.Credentials++
+		s.BySeverity[c.Severity.String()]++
+		s.ByProvider[c.Provider]++
+		s.ByVerification[string(c.Verification)]++
+	}
+	return s
+}
+
+// JSON is the shape of a JSON report. Tool, Scan and Summary describe the
+// run; Findings is what baselines and inventory import read.
 type JSON struct {
+	Tool     *Tool             `json:"tool,omitempty"`
+	Scan     *ScanInfo         `json:"scan,omitempty"`
+	Summary  *Summary          `json:"summary,omitempty"`
 	Findings []*aicred.Finding `json:"findings"`
 }
 
-// WriteJSON writes {"findings": [...]}, indented, with an empty array when
-// nothing was found.
+// WriteJSON writes a report holding only findings (and the tool).
 func WriteJSON(w io.Writer, findings []*aicred.Finding) error {
+	return New(findings).WriteJSON(w)
+}
+
+// WriteJSON writes {"tool", "scan", "summary", "findings": [...]},
+// indented, with an empty array when nothing was found.
+func (r *Report) WriteJSON(w io.Writer) error {
+	findings := r.Findings
 	if findings == nil {
 		findings = []*aicred.Finding{}
 	}
+	sum := Summarize(findings)
+	rep := JSON{Tool: &r.Tool, Summary: &sum, Findings: findings}
+	if !r.Scan.Start.IsZero() {
+		sc := r.Scan
+		if sc.Roots == nil {
+			sc.Roots = []string{}
+		}
+		rep.Scan = &sc
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(JSON{Findings: findings}); err != nil {
+	if err := enc.Encode(rep); err != nil {
 		return fmt.Errorf("report: write json: %w", err)
 	}
 	return nil
@@ -65,28 +154,6 @@ func ReadJSON(r io.Reader) ([]*aicred.Finding, error) {
 		}
 	}
 	return rep.Findings, nil
-}
-
-// WriteText writes one block per finding, for people.
-func WriteText(w io.Writer, findings []*aicred.Finding) error {
-	ew := &errWriter{w: w}
-	for _, f := range findings {
-		ew.printf("%s/%s  %s", f.Provider, f.Kind, f.Redacted)
-		if f.Verification != "" && f.Verification != aicred.NotChecked {
-			ew.printf("  [%s]", f.Verification)
-		}
-		ew.printf("\n  where:   %s", Where(f))
-		if f.Encoding != "" {
-			ew.printf(" (%s-encoded)", f.Encoding)
-		}
-		ew.printf("\n  unlocks: %s\n", joinCaps(f.Capabilities))
-		ew.printf("  rule:    %s  fingerprint %s\n", f.Rule, f.Fingerprint)
-		if f.VerifyDetail != "" {
-			ew.printf("  check:   %s\n", f.VerifyDetail)
-		}
-		ew.printf("\n")
-	}
-	return ew.err
 }
 
 // Where renders a finding's location as path:line:column plus its origin.

@@ -19,30 +19,23 @@ const informationURI = "https://github.com/aicred/aicred"
 // per finding with a relative URI, a region and a partial fingerprint so
 // alerts track across commits.
 func BuildSARIF(findings []*aicred.Finding) *sarif.Report {
+	return New(findings).BuildSARIF()
+}
+
+// BuildSARIF returns the report as a SARIF 2.1.0 log (see BuildSARIF).
+func (r *Report) BuildSARIF() *sarif.Report {
 	run := sarif.NewRunWithInformationURI("aicred", informationURI)
-	run.Tool.Driver.WithVersion(aicred.Version).WithSemanticVersion(strings.TrimSuffix(aicred.Version, "-dev"))
-	for _, f := range findings {
+	run.Tool.Driver.WithVersion(r.Tool.Version).WithSemanticVersion(strings.TrimPrefix(strings.TrimSuffix(r.Tool.Version, "-dev"), "v"))
+	for _, f := range r.Findings {
 		rule := run.AddRule(f.Rule)
 		if rule.Name == nil {
-			name, desc := f.Rule, f.Description
-			if k, ok := provider.LookupKind(f.Provider, f.Kind); ok {
-				name, desc = k.Name, k.Rule.Description
-			}
-			if desc == "" {
-				desc = name
-			}
-			rule.WithName(ruleName(f.Rule)).
-				WithShortDescription(sarif.NewMultiformatMessageString().WithText(name)).
-				WithFullDescription(sarif.NewMultiformatMessageString().WithText(desc)).
-				WithHelp(sarif.NewMultiformatMessageString().WithText(
-					"Revoke or rotate the credential at the provider, remove it from the file and its history, " +
-						"and replace static keys with short-lived federated tokens.")).
-				WithDefaultConfiguration(sarif.NewReportingConfiguration().WithLevel("error")).
-				WithProperties(sarif.NewPropertyBag().
-					Add("tags", []string{"security", "secret", "ai-ml-credential"}).
-					Add("security-severity", "9.0"))
+			addRuleHelp(rule, f)
 		}
-		msg := fmt.Sprintf("%s/%s credential %s found; it unlocks %s.", f.Provider, f.Kind, f.Redacted, joinCaps(f.Capabilities))
+		msg := fmt.Sprintf("%s/%s credential %s (fingerprint %s) found; it unlocks %s.",
+			f.Provider, f.Kind, f.Redacted, f.Fingerprint.Short(), joinCaps(f.Capabilities))
+		if f.Locator != "" {
+			msg += " Inside: " + f.Locator + "."
+		}
 		if f.Verification != "" && f.Verification != aicred.NotChecked {
 			msg += " Liveness: " + string(f.Verification) + "."
 		}
@@ -77,14 +70,111 @@ func BuildSARIF(findings []*aicred.Finding) *sarif.Report {
 	return rep
 }
 
-// WriteSARIF writes the SARIF log as indented JSON.
+// addRuleHelp describes a rule from the catalog: what the kind is, what it
+// unlocks and where to revoke or rotate it.
+func addRuleHelp(rule *sarif.ReportingDescriptor, f *aicred.Finding) {
+	name, desc, caps, revoke := f.Rule, f.Description, f.Capabilities, ""
+	if k, ok := provider.LookupKind(f.Provider, f.Kind); ok {
+		name, desc, caps, revoke = k.Name, k.Rule.Description, k.Capabilities, k.RevokeURL
+	}
+	if desc == "" {
+		desc = name
+	}
+	if name == "" {
+		name = f.Rule
+	}
+	where := "at the provider"
+	whereMD := where
+	if revoke != "" {
+		where = "at " + revoke
+		whereMD = "at [" + revoke + "](" + revoke + ")"
+	}
+	text := fmt.Sprintf("%s. It unlocks: %s. To respond: revoke or rotate it %s; remove it from the file "+
+		"and from git history; then record it with `aicred scan --record` and follow it with `aicred inventory show FINGERPRINT`. "+
+		"Replace static keys with short-lived tokens from aicred serve.", desc, Unlocks(caps), where)
+	md := fmt.Sprintf("**%s**\n\n%s\n\n**Unlocks:** %s\n\n**To respond**\n\n1. Revoke or rotate it %s.\n"+
+		"2. Remove it from the file and from git history (clones keep it: rotating matters more).\n"+
+		"3. Record it with `aicred scan --record` and follow it with `aicred inventory show FINGERPRINT`.\n"+
+		"4. Replace static keys with short-lived tokens from `aicred serve`.\n", name, desc, Unlocks(caps), whereMD)
+	rule.WithName(ruleName(f.Rule)).
+		WithShortDescription(sarif.NewMultiformatMessageString().WithText(name)).
+		WithFullDescription(sarif.NewMultiformatMessageString().WithText(desc)).
+		WithHelp(sarif.NewMultiformatMessageString().WithText(text).WithMarkdown(md)).
+		WithDefaultConfiguration(sarif.NewReportingConfiguration().WithLevel("error")).
+		WithProperties(sarif.NewPropertyBag().
+			Add("tags", []string{"security", "secret", "ai-ml-credential"}).
+			Add("security-severity", fmt.Sprintf("%.1f", Severity(caps, aicred.NotChecked).SARIFScore())))
+	if revoke != "" {
+		rule.WithHelpURI(revoke)
+	}
+}
+
+// WriteSARIF writes the SARIF log of findings as indented JSON.
 func WriteSARIF(w io.Writer, findings []*aicred.Finding) error {
+	return New(findings).WriteSARIF(w)
+}
+
+// WriteSARIF writes the report's SARIF log as indented JSON, without the
+// empty arrays and -1 placeholders the SARIF library fills in.
+func (r *Report) WriteSARIF(w io.Writer) error {
+	raw, err := json.Marshal(r.BuildSARIF())
+	if err != nil {
+		return fmt.Errorf("report: write sarif: %w", err)
+	}
+	var doc any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return fmt.Errorf("report: write sarif: %w", err)
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(BuildSARIF(findings)); err != nil {
+	if err := enc.Encode(pruneSARIF(doc)); err != nil {
 		return fmt.Errorf("report: write sarif: %w", err)
 	}
 	return nil
+}
+
+// sarifPlaceholders are the integer properties the library sets to -1 to
+// mean "absent"; SARIF's own default is to leave them out.
+var sarifPlaceholders = map[string]bool{"id": true, "index": true, "byteOffset": true, "charOffset": true, "rank": true, "parentIndex": true}
+
+// sarifKeep are arrays kept when empty: a run's results (an empty array
+// says the scan found nothing, absence that it did not run) and the runs.
+var sarifKeep = map[string]bool{"results": true, "runs": true}
+
+// pruneSARIF removes empty arrays, empty objects and -1 placeholders from
+// a decoded SARIF document.
+func pruneSARIF(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			e = pruneSARIF(e)
+			switch e := e.(type) {
+			case []any:
+				if len(e) == 0 && !sarifKeep[k] {
+					delete(v, k)
+					continue
+				}
+			case map[string]any:
+				if len(e) == 0 {
+					delete(v, k)
+					continue
+				}
+			case float64:
+				if e == -1 && sarifPlaceholders[k] {
+					delete(v, k)
+					continue
+				}
+			}
+			v[k] = e
+		}
+		return v
+	case []any:
+		for i := range v {
+			v[i] = pruneSARIF(v[i])
+		}
+		return v
+	}
+	return v
 }
 
 // sarifURI is the file a result points at: for an archive member, the

@@ -141,7 +141,7 @@ func TestArchives(t *testing.T) {
 		{"depth 0, scan binary", map[string]string{"outer.zip": nested}, Options{MaxArchiveDepth: ArchiveDepth(0), ScanBinary: true},
 			[]hit{arc(aicred.SourceFile, "outer.zip", 1, 0)}, ""},
 		{"notebook member", map[string]string{"n.zip": mkZip(t, member{name: "nb/analysis.ipynb", content: notebook})}, Options{},
-			[]hit{{Path: "n.zip!nb/analysis.ipynb", Source: aicred.SourceNotebook, Locator: "cell 1 source", Line: 2, Col: 6}}, ""},
+			[]hit{{Path: "n.zip!nb/analysis.ipynb", Source: aicred.SourceNotebook, Locator: "cell 1 source", Line: 1, Col: 62}}, ""}, // the file position, not the cell's
 		{"slack export member", map[string]string{"export.zip": mkZip(t, member{name: "general/2024-01-02.json", content: slack})}, Options{},
 			[]hit{{Path: "export.zip!general/2024-01-02.json", Source: aicred.SourceChat, Locator: "message 1700000000.000100 channel #general user U1", Line: 1, Col: 5}}, ""},
 		{"malformed zip", map[string]string{"bad.zip": "PK\x03\x04" + strings.Repeat("garbage", 10), "ok.txt": marker}, Options{},

@@ -116,7 +116,7 @@ func (s *run) stream(ctx context.Context, loc aicred.Location, buf []byte, n int
 		// The next chunk starts Overlap bytes before the end of this one's
 		// owned range: carry those bytes and the trailing context over.
 		next := max(c.To-ov, 0)
-		c.Line, c.Col = c.Position(next)
+		c.Line, c.Col = c.textPosition(next)
 		n = copy(buf, buf[next:n])
 		from = c.To - next
 	}
@@ -125,6 +125,12 @@ func (s *run) stream(ctx context.Context, loc aicred.Location, buf []byte, n int
 // emit sends in-memory content (a notebook cell, a chat message) to the
 // handler, split like stream but without copying.
 func (s *run) emit(ctx context.Context, loc aicred.Location, data []byte) error {
+	return s.emitMapped(ctx, loc, data, nil)
+}
+
+// emitMapped is emit for content decoded from the file: pos gives the
+// file position of data[off], and each chunk's Map follows it.
+func (s *run) emitMapped(ctx context.Context, loc aicred.Location, data []byte, pos func(off int) (line, col int)) error {
 	if len(data) == 0 {
 		return nil
 	}
@@ -133,8 +139,14 @@ func (s *run) emit(ctx context.Context, loc aicred.Location, data []byte) error 
 	}
 	cs, ov := s.ChunkSize, s.Overlap
 	c := Chunk{Location: loc, Line: 1, Col: 1}
+	chunkMap := func(start int) func(int) (int, int) {
+		if pos == nil {
+			return nil
+		}
+		return func(off int) (int, int) { return pos(start + off) }
+	}
 	if len(data) <= cs+ov {
-		c.Data, c.To = data, len(data)
+		c.Data, c.To, c.Map = data, len(data), chunkMap(0)
 		return s.h(ctx, &c)
 	}
 	prev := 0 // offset of c.Data[0] in data
@@ -142,10 +154,10 @@ func (s *run) emit(ctx context.Context, loc aicred.Location, data []byte) error 
 		start, end := max(own-ov, 0), min(own+cs+ov, len(data))
 		if start > prev {
 			c.Data = data[prev:]
-			c.Line, c.Col = c.Position(start - prev)
+			c.Line, c.Col = c.textPosition(start - prev)
 			prev = start
 		}
-		c.Data, c.From, c.To = data[start:end], own-start, min(own+cs, len(data))-start
+		c.Data, c.From, c.To, c.Map = data[start:end], own-start, min(own+cs, len(data))-start, chunkMap(start)
 		if err := ctx.Err(); err != nil {
 			return err
 		}

@@ -343,6 +343,9 @@ func GitStaged(ctx context.Context, repo string, opts Options, h Handler) error 
 	if err != nil {
 		return err
 	}
+	if err := checkWorkTree(ctx, repo); err != nil {
+		return err
+	}
 	var stderr tailBuffer
 	cmd := gitCmd(ctx, repo, &stderr, "diff", "--cached", "-U0", "--no-color", "--no-ext-diff",
 		"--no-textconv", "--src-prefix=a/", "--dst-prefix=b/", "--diff-filter=ACMR")
@@ -371,13 +374,45 @@ func GitStaged(ctx context.Context, repo string, opts Options, h Handler) error 
 	return nil
 }
 
+// checkWorkTree refuses a directory outside a git work tree in one line:
+// git diff --cached there prints the usage of git diff --no-index instead.
+func checkWorkTree(ctx context.Context, repo string) error {
+	var stderr tailBuffer
+	out, err := gitCmd(ctx, repo, &stderr, "rev-parse", "--is-inside-work-tree").Output()
+	switch {
+	case errors.Is(err, exec.ErrNotFound):
+		return gitErr("rev-parse", repo, err, &stderr)
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case err != nil || strings.TrimSpace(string(out)) != "true":
+		if fi, serr := os.Stat(repo); serr != nil {
+			return aicred.Errorf(aicred.ErrNotFound, "source: %w", serr)
+		} else if !fi.IsDir() {
+			return aicred.Errorf(aicred.ErrInvalid, "source: %s is not a directory: --staged scans a git work tree", repo)
+		}
+		return aicred.Errorf(aicred.ErrInvalid, "source: %s is not in a git work tree: --staged scans the changes git add staged", repo)
+	}
+	return nil
+}
+
 // parseDiff reads a unified diff with no context and emits its added lines.
+// Each file with added lines counts once in the progress totals, with the
+// bytes of its added lines.
 func (s *run) parseDiff(ctx context.Context, br *bufio.Reader) error {
 	var (
 		path   string
 		inHunk bool
-		line   int // line number in the new file of the next added line
+		line   int   // line number in the new file of the next added line
+		added  int64 // bytes added to path so far; -1 before any
 	)
+	added = -1
+	flush := func() {
+		if added >= 0 {
+			s.progress(added)
+		}
+		added = -1
+	}
+	defer flush()
 	for {
 		b, err := br.Peek(1)
 		if err != nil {
@@ -393,6 +428,7 @@ func (s *run) parseDiff(ctx context.Context, br *bufio.Reader) error {
 				return err
 			}
 			line += hr.lines
+			added = max(added, 0) + hr.n
 			continue
 		}
 		text, err := readLine(br)
@@ -401,6 +437,7 @@ func (s *run) parseDiff(ctx context.Context, br *bufio.Reader) error {
 		}
 		switch {
 		case strings.HasPrefix(text, "diff --git "):
+			flush()
 			path, inHunk = "", false
 		case strings.HasPrefix(text, "@@ "):
 			inHunk = true
@@ -471,6 +508,7 @@ type hunkReader struct {
 	br      *bufio.Reader
 	atStart bool
 	lines   int
+	n       int64 // bytes of content read
 }
 
 func (h *hunkReader) Read(p []byte) (int, error) {
@@ -498,5 +536,6 @@ func (h *hunkReader) Read(p []byte) (int, error) {
 	}
 	n := copy(p, b)
 	_, _ = h.br.Discard(n)
+	h.n += int64(n)
 	return n, nil
 }

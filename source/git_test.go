@@ -106,7 +106,7 @@ func TestGitHistory(t *testing.T) {
 	want := []hit{
 		git("config/secret.env", c2, bob, "2024-01-02T12:00:00Z", 2, 5),
 		git("copy1.txt", c4, carol, "2024-01-04T12:00:00Z", 1, 3),
-		git("nb.ipynb", c4, carol, "2024-01-04T12:00:00Z", 1, 6),
+		git("nb.ipynb", c4, carol, "2024-01-04T12:00:00Z", 1, 51), // in the file, not the cell
 		git("README.md", c6, alice, "2024-01-06T12:00:00Z", 3, 5),
 		git("a.zip!x.txt", c6, alice, "2024-01-06T12:00:00Z", 1, 1),
 	}
@@ -224,5 +224,55 @@ func TestDiffHelpers(t *testing.T) {
 		if got := diffPath(in); got != want {
 			t.Errorf("diffPath(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestGitStagedOutsideRepo: a directory outside a git work tree is refused
+// in one line, not with git's usage screen.
+func TestGitStagedOutsideRepo(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("GIT_CEILING_DIRECTORIES", filepath.Dir(dir))
+	file := filepath.Join(dir, "f.txt")
+	writeTree(t, dir, map[string]string{"f.txt": "x\n"})
+	tests := []struct {
+		name, path, want string
+		kind             aicred.ErrorKind
+	}{
+		{"plain directory", dir, "is not in a git work tree", aicred.ErrInvalid},
+		{"a file", file, "is not a directory", aicred.ErrInvalid},
+		{"missing", filepath.Join(dir, "nope"), "no such file", aicred.ErrNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCollector(t)
+			err := GitStaged(context.Background(), tt.path, c.opts(Options{}), c.handle)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || aicred.KindOf(err) != tt.kind {
+				t.Fatalf("err = %v (%v), want %q (%v)", err, aicred.KindOf(err), tt.want, tt.kind)
+			}
+			if msg := err.Error(); strings.Contains(msg, "\n") || strings.Contains(msg, "usage") {
+				t.Errorf("not one clear line: %q", msg)
+			}
+		})
+	}
+}
+
+// TestGitStagedProgress: each staged file with added lines counts once,
+// with the bytes of its added lines.
+func TestGitStagedProgress(t *testing.T) {
+	r := newTestRepo(t)
+	r.write(map[string]string{"a.txt": "one\n"})
+	r.commit("Alice 2024-01-01", "start")
+	r.write(map[string]string{"a.txt": "one\ntwo\n", "b.txt": "bb\ncc\n", "c.txt": ""})
+	r.git("", "add", "-A")
+	var files int
+	var n int64
+	c := newCollector(t)
+	o := c.opts(Options{})
+	o.Progress = func(f int, b int64) { files, n = f, b }
+	if err := GitStaged(context.Background(), r.dir, o, c.handle); err != nil {
+		t.Fatal(err)
+	}
+	if files != 2 || n != int64(len("two\n")+len("bb\ncc\n")) {
+		t.Errorf("progress %d files, %d bytes; want 2 files, 10 bytes", files, n)
 	}
 }

@@ -20,26 +20,28 @@ type notebook struct {
 	Worksheets []struct {
 		Cells []nbCell `json:"cells"`
 	} `json:"worksheets"`
-	Metadata json.RawMessage `json:"metadata"`
+	Metadata nbRaw `json:"metadata"`
 }
 
 type nbCell struct {
-	Source   json.RawMessage `json:"source"`
-	Input    json.RawMessage `json:"input"` // nbformat 3
-	Outputs  []nbOutput      `json:"outputs"`
-	Metadata json.RawMessage `json:"metadata"`
+	Source   nbRaw      `json:"source"`
+	Input    nbRaw      `json:"input"` // nbformat 3
+	Outputs  []nbOutput `json:"outputs"`
+	Metadata nbRaw      `json:"metadata"`
 }
 
 // An nbOutput is decoded as a map: nbformat 3 puts mime data (html, json,
 // png...) at the top of the output, nbformat 4 under "data".
-type nbOutput map[string]json.RawMessage
+type nbOutput map[string]nbRaw
 
 // nbTextKeys are the nbformat 3 output keys that hold text.
 var nbTextKeys = [...]string{"html", "javascript", "json", "latex", "markdown"}
 
 // scanNotebook emits each cell's source and each output's text as its own
 // chunk. Content that is not a notebook is refused (ok false) with a
-// warning, and scanned as plain text by the caller.
+// warning, and scanned as plain text by the caller. Chunks map positions
+// in the decoded text back to the file's lines and columns (Chunk.Map);
+// the locator names the cell.
 func (s *run) scanNotebook(ctx context.Context, e *entry, data []byte) (bool, error) {
 	var nb notebook
 	if err := json.Unmarshal(data, &nb); err != nil {
@@ -54,6 +56,7 @@ func (s *run) scanNotebook(ctx context.Context, e *entry, data []byte) (bool, er
 		s.warn(e.loc.Path, fmt.Errorf("source: malformed notebook %s, scanned as plain text: no cells", e.loc.Path))
 		return false, nil
 	}
+	nf := &nbFile{data: data}
 	loc := withKind(e.loc, aicred.SourceNotebook)
 	at := func(locator string) aicred.Location {
 		l := loc
@@ -69,36 +72,56 @@ func (s *run) scanNotebook(ctx context.Context, e *entry, data []byte) (bool, er
 		if len(src) == 0 {
 			src = c.Input
 		}
-		if err := s.emit(ctx, at(cell+" source"), jsonText(src)); err != nil {
+		if err := s.emitJSONText(ctx, nf, at(cell+" source"), src, ""); err != nil {
 			return true, err
 		}
 		for j, out := range c.Outputs {
-			if err := s.scanOutput(ctx, at, cell+" output "+strconv.Itoa(j+1), out); err != nil {
+			if err := s.scanOutput(ctx, nf, at, cell+" output "+strconv.Itoa(j+1), out); err != nil {
 				return true, err
 			}
 		}
-		if meta := jsonObject(c.Metadata); meta != nil {
-			if err := s.emit(ctx, at(cell+" metadata"), meta); err != nil {
+		if meta := jsonObject(json.RawMessage(c.Metadata)); meta != nil {
+			if err := s.emitMapped(ctx, at(cell+" metadata"), meta, nf.rawMap(meta)); err != nil {
 				return true, err
 			}
 		}
 	}
-	if meta := jsonObject(nb.Metadata); meta != nil {
-		if err := s.emit(ctx, at("metadata"), meta); err != nil {
+	if meta := jsonObject(json.RawMessage(nb.Metadata)); meta != nil {
+		if err := s.emitMapped(ctx, at("metadata"), meta, nf.rawMap(meta)); err != nil {
 			return true, err
 		}
 	}
 	return true, nil
 }
 
-func (s *run) scanOutput(ctx context.Context, at func(string) aicred.Location, name string, out nbOutput) error {
-	if err := s.emit(ctx, at(name), jsonText(out["text"])); err != nil {
+// emitJSONText emits the text of a JSON string or list of strings (joined
+// by sep), with positions in the file when it can map them.
+func (s *run) emitJSONText(ctx context.Context, nf *nbFile, loc aicred.Location, raw nbRaw, sep string) error {
+	plain := jsonText(json.RawMessage(raw))
+	if sep != "" {
+		var ss []string
+		if json.Unmarshal(raw, &ss) == nil && len(ss) > 0 {
+			plain = []byte(strings.Join(ss, sep))
+		}
+	}
+	if text, pos, ok := nf.text(raw, sep); ok && sameText(text, plain) {
+		return s.emitMapped(ctx, loc, text, pos)
+	}
+	if raw := bytes.TrimSpace(raw); len(raw) > 0 && raw[0] != '"' && raw[0] != '[' {
+		// Another value, emitted raw: it is the file's bytes.
+		return s.emitMapped(ctx, loc, plain, nf.rawMap(plain))
+	}
+	return s.emit(ctx, loc, plain)
+}
+
+func (s *run) scanOutput(ctx context.Context, nf *nbFile, at func(string) aicred.Location, name string, out nbOutput) error {
+	if err := s.emitJSONText(ctx, nf, at(name), out["text"], ""); err != nil {
 		return err
 	}
 	if raw := out["data"]; len(raw) > 0 {
-		var data map[string]json.RawMessage
+		var data map[string]nbRaw
 		if json.Unmarshal(raw, &data) != nil {
-			if err := s.emit(ctx, at(name+" data"), raw); err != nil {
+			if err := s.emitMapped(ctx, at(name+" data"), raw, nf.rawMap(raw)); err != nil {
 				return err
 			}
 		}
@@ -115,24 +138,20 @@ func (s *run) scanOutput(ctx context.Context, at func(string) aicred.Location, n
 			if m != "text/plain" {
 				l += " " + m
 			}
-			if err := s.emit(ctx, at(l), jsonText(data[m])); err != nil {
+			if err := s.emitJSONText(ctx, nf, at(l), data[m], ""); err != nil {
 				return err
 			}
 		}
 	}
 	for _, k := range nbTextKeys {
-		if err := s.emit(ctx, at(name+" "+k), jsonText(out[k])); err != nil {
+		if err := s.emitJSONText(ctx, nf, at(name+" "+k), out[k], ""); err != nil {
 			return err
 		}
 	}
-	if err := s.emit(ctx, at(name+" error"), jsonText(out["evalue"])); err != nil {
+	if err := s.emitJSONText(ctx, nf, at(name+" error"), out["evalue"], ""); err != nil {
 		return err
 	}
-	var tb []string
-	if json.Unmarshal(out["traceback"], &tb) == nil && len(tb) > 0 {
-		return s.emit(ctx, at(name+" traceback"), []byte(strings.Join(tb, "\n")))
-	}
-	return s.emit(ctx, at(name+" traceback"), jsonText(out["traceback"]))
+	return s.emitJSONText(ctx, nf, at(name+" traceback"), out["traceback"], "\n")
 }
 
 // isMedia reports whether a mime type holds encoded media, not text.

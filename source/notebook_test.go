@@ -49,20 +49,22 @@ func TestNotebook(t *testing.T) {
 		want  []hit
 		warn  string
 	}{
+		// Positions are in the file: the line and column where the marker's
+		// JSON string holds it, not in the cell's decoded text.
 		{"nbformat 4", map[string]string{"nb.ipynb": nbV4}, []hit{
-			{Locator: "cell 2 output 1", Line: 2, Col: 5},
-			{Locator: "cell 2 output 2", Line: 1, Col: 2},
-			{Locator: "cell 2 output 2 application/json", Line: 1, Col: 10},
-			{Locator: "cell 2 output 2 text/html", Line: 1, Col: 4},
-			{Locator: "cell 2 output 3 error", Line: 1, Col: 9},
-			{Locator: "cell 2 output 3 traceback", Line: 2, Col: 8},
-			{Locator: "cell 2 source", Line: 2, Col: 22},
-			{Locator: "cell 3 metadata", Line: 1, Col: 12},
-			{Locator: "cell 3 source", Line: 1, Col: 6},
+			{Locator: "cell 2 output 1", Line: 5, Col: 77},
+			{Locator: "cell 2 output 2", Line: 7, Col: 24},
+			{Locator: "cell 2 output 2 application/json", Line: 9, Col: 36},
+			{Locator: "cell 2 output 2 text/html", Line: 8, Col: 25},
+			{Locator: "cell 2 output 3 error", Line: 12, Col: 72},
+			{Locator: "cell 2 output 3 traceback", Line: 13, Col: 43},
+			{Locator: "cell 2 source", Line: 15, Col: 53},
+			{Locator: "cell 3 metadata", Line: 16, Col: 48},
+			{Locator: "cell 3 source", Line: 16, Col: 95},
 		}, ""},
 		{"nbformat 3", map[string]string{"old.ipynb": nbV3}, []hit{
-			{Locator: "cell 1 output 1 html", Line: 1, Col: 4},
-			{Locator: "cell 1 source", Line: 2, Col: 6},
+			{Locator: "cell 1 output 1 html", Line: 3, Col: 43},
+			{Locator: "cell 1 source", Line: 2, Col: 52},
 		}, ""},
 		{"malformed falls back to raw", map[string]string{"bad.ipynb": `{"cells": [{"source": "` + marker + `"` + "\n" + marker}, []hit{
 			{Source: aicred.SourceFile, Line: 1, Col: 24},
@@ -84,6 +86,9 @@ func TestNotebook(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkHits(t, c.sorted(), tt.want, aicred.SourceNotebook)
+			for _, h := range c.sorted() {
+				checkMarkerAt(t, tt.files, h)
+			}
 			if tt.warn == "" && len(c.warnings) > 0 || tt.warn != "" && !c.warned(tt.warn) {
 				t.Errorf("warnings %q, want %q", c.warnings, tt.warn)
 			}
@@ -131,15 +136,74 @@ func TestNotebookLargeCell(t *testing.T) {
 		}
 		lines = append(lines, l)
 	}
-	src, _ := json.Marshal(lines)
-	nb := `{"cells": [{"cell_type": "code", "source": ` + string(src) + `, "outputs": []}]}`
+	// Written as Jupyter does: one JSON string per line of source.
+	src, _ := json.MarshalIndent(lines, "   ", " ")
+	nb := "{\"cells\": [{\"cell_type\": \"code\", \"outputs\": [],\n  \"source\": " + string(src) + "}]}"
 	dir := t.TempDir()
-	writeTree(t, dir, map[string]string{"big.ipynb": nb})
+	files := map[string]string{"big.ipynb": nb}
+	writeTree(t, dir, files)
 	c := newCollector(t)
 	if err := Walk(context.Background(), dir, c.opts(Options{ChunkSize: 64, Overlap: 16}), c.handle); err != nil {
 		t.Fatal(err)
 	}
-	checkHits(t, c.sorted(), []hit{{Locator: "cell 1 source", Line: 334, Col: 4}}, aicred.SourceNotebook)
+	// Line 1 opens the notebook, line 2 the source array: element 334 is
+	// on line 336, its text after 4 spaces of indent and the quote.
+	checkHits(t, c.sorted(), []hit{{Locator: "cell 1 source", Line: 336, Col: 9}}, aicred.SourceNotebook)
+	checkMarkerAt(t, files, c.sorted()[0])
+}
+
+// checkMarkerAt checks that a hit's line and column point at the marker
+// in the file itself.
+func checkMarkerAt(t *testing.T, files map[string]string, h hit) {
+	t.Helper()
+	for name, content := range files {
+		if !strings.HasSuffix(h.Path, name) {
+			continue
+		}
+		lines := strings.Split(content, "\n")
+		if h.Line < 1 || h.Line > len(lines) || h.Col < 1 || h.Col > len(lines[h.Line-1]) {
+			t.Errorf("%s: %d:%d is outside the file", name, h.Line, h.Col)
+			return
+		}
+		if at := lines[h.Line-1][h.Col-1:]; !strings.HasPrefix(at, marker) {
+			t.Errorf("%s %s: %d:%d points at %.20q, not the marker", name, h.Locator, h.Line, h.Col, at)
+		}
+		return
+	}
+	t.Errorf("no file for hit %v", h)
+}
+
+// TestNotebookFilePositions: positions survive JSON escapes before the
+// marker on its line (quotes, \u escapes, surrogate pairs, tabs) and chunk
+// boundaries inside a cell.
+func TestNotebookFilePositions(t *testing.T) {
+	nb := "{\n \"cells\": [\n  {\n   \"cell_type\": \"code\",\n   \"metadata\": {},\n   \"outputs\": [],\n   \"source\": [\n" +
+		"    \"import os\\n\",\n" +
+		"    \"s = \\\"caf\\u00e9 \\ud83d\\ude00\\t\\\" + '" + marker + "'\\n\",\n" +
+		"    \"k = '" + marker + "'\"\n" +
+		"   ]\n  },\n  {\"cell_type\": \"markdown\", \"metadata\": {}, \"source\": \"a\\nb \\\"" + marker + "\\\"\"}\n ]\n}\n"
+	var check map[string]any
+	if err := json.Unmarshal([]byte(nb), &check); err != nil {
+		t.Fatalf("test notebook is not JSON: %v", err)
+	}
+	files := map[string]string{"esc.ipynb": nb}
+	want := []hit{
+		{Locator: "cell 1 source", Line: 9, Col: 42},
+		{Locator: "cell 1 source", Line: 10, Col: 11},
+		{Locator: "cell 2 source", Line: 13, Col: 63},
+	}
+	for _, o := range []Options{{}, {ChunkSize: 8, Overlap: 12}} {
+		dir := t.TempDir()
+		writeTree(t, dir, files)
+		c := newCollector(t)
+		if err := Walk(context.Background(), dir, c.opts(o), c.handle); err != nil {
+			t.Fatal(err)
+		}
+		checkHits(t, c.sorted(), want, aicred.SourceNotebook)
+		for _, h := range c.sorted() {
+			checkMarkerAt(t, files, h)
+		}
+	}
 }
 
 func FuzzNotebook(f *testing.F) {

@@ -39,6 +39,11 @@ type Chunk struct {
 	// the original content: the file, the archive member, the notebook cell
 	// text, the chat message text or, for staged changes, the new file.
 	Line, Col int
+	// Map, when set, gives the 1-based line and column in the original
+	// file of Data[off], for content decoded from that file (a notebook
+	// cell's text, decoded from its JSON strings). Line and Col then
+	// describe the decoded text; Position follows Map.
+	Map func(off int) (line, col int)
 	// From and To bound the matches this chunk owns: report only matches
 	// whose start offset in Data is in [From, To). Chunks of a streamed file
 	// overlap by Options.Overlap bytes on each side of the owned range, so a
@@ -50,6 +55,15 @@ type Chunk struct {
 // Position returns the 1-based line and column (in bytes) of Data[off] in
 // the original content.
 func (c *Chunk) Position(off int) (line, col int) {
+	if c.Map != nil {
+		return c.Map(off)
+	}
+	return c.textPosition(off)
+}
+
+// textPosition is the line and column of Data[off] counted from Line and
+// Col through Data.
+func (c *Chunk) textPosition(off int) (line, col int) {
 	d := c.Data[:off]
 	nl := bytes.Count(d, []byte{'\n'})
 	if nl == 0 {

@@ -53,8 +53,9 @@ func newRootCmd(a *app) *cobra.Command {
 		Long:          "aicred finds AI/ML credentials wherever they sprawl, keeps an inventory of what each one unlocks,\ntrades workload identities for short-lived scoped tokens, and revokes in one command.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       aicred.Version,
+		Version:       aicred.BuildInfo().String(),
 	}
+	root.SetVersionTemplate("aicred {{.Version}}\n")
 	root.PersistentFlags().StringVar(&a.store, "store", "",
 		"inventory store: a SQLite file or a postgres:// URL (default $AICRED_STORE, else ~/.local/share/aicred/aicred.db)")
 	root.SetIn(a.stdin)
@@ -115,10 +116,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 func newVersionCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the aicred version",
-		Args:  cobra.NoArgs,
+		Short: "Print the aicred version and the commit it was built from",
+		Long: `Print the module version (a release tag, or the version go install resolved),
+the VCS commit the binary was built from with "modified" when the work tree had
+uncommitted changes, the commit's time, and the Go version. --version prints the same.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintln(a.stdout, "aicred", aicred.Version)
+			fmt.Fprintln(a.stdout, "aicred", aicred.BuildInfo())
 			return nil
 		},
 	}

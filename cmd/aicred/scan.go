@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,7 +76,7 @@ Exit codes: 0 nothing found, 1 credentials found, 2 usage or runtime error.`,
 	f.IntVar(&fl.maxArchiveDepth, "max-archive-depth", 2, "how deep to expand nested archives; 0 turns expansion off")
 	f.StringVar(&fl.baseline, "baseline", "", "a previous JSON report: report only findings not in it")
 	f.StringVar(&fl.config, "config", "", "configuration file (default: PATH/"+discover.ConfigFile+" when present)")
-	f.BoolVarP(&fl.quiet, "quiet", "q", false, "no progress and no summary on stderr")
+	f.BoolVarP(&fl.quiet, "quiet", "q", false, "no progress, warnings or summary on stderr (a count of warnings remains)")
 	f.BoolVar(&fl.scanBinary, "scan-binary", false, "scan binary files too")
 	f.BoolVar(&fl.followSymlinks, "follow-symlinks", false, "follow symbolic links (loops are detected)")
 	f.BoolVar(&fl.noDecode, "no-decode", false, "do not decode base64, URL-encoded or JSON-escaped values")
@@ -138,8 +140,11 @@ func runScan(ctx context.Context, a *app, target string, fl *scanFlags) error {
 				warnMu.Lock()
 				defer warnMu.Unlock()
 				warnings++
+				if fl.quiet {
+					return
+				}
 				prog.clear()
-				fmt.Fprintf(a.stderr, "aicred: warning: %s: %v\n", path, err)
+				fmt.Fprintf(a.stderr, "aicred: warning: %s\n", warnText(path, err))
 			},
 		},
 	}
@@ -153,14 +158,19 @@ func runScan(ctx context.Context, a *app, target string, fl *scanFlags) error {
 	prog.start(sc.Stats)
 
 	var findings []*aicred.Finding
+	info := report.ScanInfo{Roots: []string{target}, Start: time.Now().UTC()}
 	switch {
 	case target == "-":
+		info.Mode = "stdin"
 		findings, err = sc.Reader(ctx, a.stdin, aicred.Location{Path: "-", Source: aicred.SourceStdin})
 	case fl.git:
+		info.Mode = "git"
 		findings, err = sc.Git(ctx, target)
 	case fl.staged:
+		info.Mode = "staged"
 		findings, err = sc.Staged(ctx, target)
 	default:
+		info.Mode = "files"
 		findings, err = sc.Dir(ctx, target)
 	}
 	prog.stop()
@@ -180,24 +190,30 @@ func runScan(ctx context.Context, a *app, target string, fl *scanFlags) error {
 			return &exitCode{code: exitError, err: err}
 		}
 	}
-	if err := writeReport(a.stdout, fl.output, fl.format, findings); err != nil {
+	st := sc.Stats()
+	info.DurationMS, info.Files, info.Bytes = st.Elapsed.Milliseconds(), int(st.Files), st.Bytes
+	rep := &report.Report{Tool: report.ThisTool(), Scan: info, Findings: findings,
+		Color: fl.output == "" && colorOK(a.stdout)}
+	if err := writeOutput(a.stdout, fl.output, func(w io.Writer) error { return rep.Write(w, fl.format) }); err != nil {
 		return &exitCode{code: exitError, err: err}
 	}
-	if !fl.quiet {
-		st := sc.Stats()
-		fmt.Fprintf(a.stderr, "aicred: scanned %d files, %s in %s (%s/s): %d finding(s)",
-			st.Files, humanBytes(st.Bytes), st.Elapsed.Round(time.Millisecond),
-			humanBytes(int64(float64(st.Bytes)/max(st.Elapsed.Seconds(), 1e-9))), len(findings))
+	switch {
+	case !fl.quiet:
+		fmt.Fprintf(a.stderr, "aicred: scanned %s, %s in %s (%s/s): %s",
+			scannedWhat(info.Mode, int(st.Files)), humanBytes(st.Bytes), st.Elapsed.Round(time.Millisecond),
+			humanBytes(int64(float64(st.Bytes)/max(st.Elapsed.Seconds(), 1e-9))), report.Plural(len(findings), "finding", "findings"))
 		if len(baseline) > 0 {
 			fmt.Fprintf(a.stderr, " not in the baseline")
 		}
 		if warnings > 0 {
-			fmt.Fprintf(a.stderr, ", %d warning(s)", warnings)
+			fmt.Fprintf(a.stderr, ", %s", report.Plural(warnings, "warning", "warnings"))
 		}
 		if kb := peakRSSKB(); kb > 0 {
 			fmt.Fprintf(a.stderr, ", peak memory %d MB", kb/1024)
 		}
 		fmt.Fprintln(a.stderr)
+	case warnings > 0:
+		fmt.Fprintf(a.stderr, "aicred: %s (run without -q to see them)\n", report.Plural(warnings, "warning", "warnings"))
 	}
 	if len(findings) > 0 {
 		return &exitCode{code: exitFindings}
@@ -232,8 +248,51 @@ func parseEndpoints(specs []string) (map[string]string, error) {
 	return out, nil
 }
 
-func writeReport(stdout io.Writer, output, format string, findings []*aicred.Finding) error {
-	return writeOutput(stdout, output, func(w io.Writer) error { return report.Write(w, format, findings) })
+// scannedWhat names what a scan read: "12 files", "1 staged file",
+// "40 blobs".
+func scannedWhat(mode string, n int) string {
+	switch mode {
+	case "git":
+		return report.Plural(n, "blob", "blobs")
+	case "staged":
+		return report.Plural(n, "staged file", "staged files")
+	case "stdin":
+		return "stdin"
+	}
+	return report.Plural(n, "file", "files")
+}
+
+// colorOK reports whether text output to w may use ANSI colours: w is a
+// terminal, NO_COLOR (https://no-color.org) is unset or empty, and TERM is
+// not "dumb".
+func colorOK(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok || os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" {
+		return false
+	}
+	return term.IsTerminal(int(f.Fd()))
+}
+
+// warnText renders a source warning in one line, naming what could not be
+// read: "unreadable directory data/private: permission denied". The path
+// inside the wrapped error is dropped: it repeats the one already given.
+func warnText(path string, err error) string {
+	msg := strings.TrimPrefix(err.Error(), "source: ")
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		msg = strings.Replace(msg, ": "+pe.Error(), ": "+pe.Err.Error(), 1)
+	}
+	for _, r := range [...]struct{ op, what string }{
+		{"read directory ", "unreadable directory "}, {"open ", "unreadable file "}, {"stat ", "unreadable path "},
+	} {
+		if rest, ok := strings.CutPrefix(msg, r.op); ok {
+			return r.what + rest
+		}
+	}
+	if path != "" && !strings.Contains(msg, path) {
+		return path + ": " + msg
+	}
+	return msg
 }
 
 // writeOutput runs write against stdout, or against the file output
@@ -301,8 +360,9 @@ func (p *progress) start(stats func() discover.Stats) {
 				st := stats()
 				rate := float64(st.Bytes) / max(st.Elapsed.Seconds(), 1e-9)
 				p.mu.Lock()
-				fmt.Fprintf(p.w, "\r\033[Kscanning: %d files, %s, %d findings, %s/s, %s",
-					st.Files, humanBytes(st.Bytes), st.Findings, humanBytes(int64(rate)), st.Elapsed.Round(time.Second))
+				fmt.Fprintf(p.w, "\r\033[Kscanning: %s, %s, %s, %s/s, %s",
+					report.Plural(int(st.Files), "file", "files"), humanBytes(st.Bytes), report.Plural(int(st.Findings), "finding", "findings"),
+					humanBytes(int64(rate)), st.Elapsed.Round(time.Second))
 				p.mu.Unlock()
 			}
 		}
@@ -362,8 +422,9 @@ func recordScan(ctx context.Context, a *app, findings []*aicred.Finding, target,
 		return fmt.Errorf("record: %w", err)
 	}
 	if !quiet {
-		fmt.Fprintf(a.stderr, "aicred: recorded %d new credential(s), %d new sighting(s), %d refreshed\n",
-			sum.NewCredentials, sum.NewSightings, sum.Refreshed)
+		fmt.Fprintf(a.stderr, "aicred: recorded %s, %s, %d refreshed\n",
+			report.Plural(sum.NewCredentials, "new credential", "new credentials"),
+			report.Plural(sum.NewSightings, "new sighting", "new sightings"), sum.Refreshed)
 	}
 	return nil
 }
