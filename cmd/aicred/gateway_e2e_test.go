@@ -233,6 +233,39 @@ type e2eServe struct {
 // /oauth/token for a workload JWT.
 func startServe(t testing.TB, seed uint64, gatewayYAML func(openaiURL, anthropicURL string) string) *e2eServe {
 	t.Helper()
+	return startServeWith(t, seed, serveOpts{gatewayYAML: gatewayYAML})
+}
+
+// serveOpts vary the serve startServeWith starts: the providers' answers
+// (default: openAIChat and anthropicMessages) and the role (default: the
+// sdk-e2e role for gpt-4o-mini* and claude-haiku-4-5* chat).
+type serveOpts struct {
+	gatewayYAML             func(openaiURL, anthropicURL string) string
+	openaiAns, anthropicAns func(w http.ResponseWriter, r *http.Request, body []byte)
+	roleYAML                string // the role named sdk-e2e, indented under roles:
+}
+
+const defaultRoleYAML = `  - name: sdk-e2e
+    providers: [openai, anthropic]
+    credentials: [hc_e2e_openai, hc_e2e_anthropic]
+    models: ["gpt-4o-mini*", "claude-haiku-4-5*"]
+    operations: [chat]
+    ttl: 10m
+    budget: {per_token_usd: 1000, per_workload_daily_usd: 10000}
+`
+
+func startServeWith(t testing.TB, seed uint64, o serveOpts) *e2eServe {
+	t.Helper()
+	if o.openaiAns == nil {
+		o.openaiAns = openAIChat
+	}
+	if o.anthropicAns == nil {
+		o.anthropicAns = anthropicMessages
+	}
+	if o.roleYAML == "" {
+		o.roleYAML = defaultRoleYAML
+	}
+	gatewayYAML := o.gatewayYAML
 	dir := t.TempDir()
 	t.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
 	t.Setenv("AICRED_MASTER_KEY", "")
@@ -243,8 +276,8 @@ func startServe(t testing.TB, seed uint64, gatewayYAML func(openaiURL, anthropic
 	oaiKey := "sk-proj-" + g.Alnum(74) + "T3BlbkFJ" + g.Alnum(74)
 	antKey := "sk-ant-api03-" + g.URL64(93) + "AA"
 	e := &e2eServe{held: secretForms(oaiKey, antKey)}
-	e.oai = newFakeProvider(t, "openai", oaiKey, openAIChat)
-	e.ant = newFakeProvider(t, "anthropic", antKey, anthropicMessages)
+	e.oai = newFakeProvider(t, "openai", oaiKey, o.openaiAns)
+	e.ant = newFakeProvider(t, "anthropic", antKey, o.anthropicAns)
 
 	for _, c := range []struct{ prov, kind, id, key string }{
 		{"openai", "project-key", "hc_e2e_openai", oaiKey},
@@ -279,20 +312,14 @@ issuers:
     audiences: [aicred]
     jwks_file: %s
 roles:
-  - name: sdk-e2e
-    providers: [openai, anthropic]
-    credentials: [hc_e2e_openai, hc_e2e_anthropic]
-    models: ["gpt-4o-mini*", "claude-haiku-4-5*"]
-    operations: [chat]
-    ttl: 10m
-    budget: {per_token_usd: 1000, per_workload_daily_usd: 10000}
+%s
 policies:
   - name: sdk-e2e
     issuer: ci
     role: sdk-e2e
     claims:
       sub: repo:acme/agent:ref:refs/heads/main
-`, addr, store, gatewayYAML(e.oai.srv.URL, e.ant.srv.URL), is.url, is.jwksFile))
+`, addr, store, gatewayYAML(e.oai.srv.URL, e.ant.srv.URL), is.url, is.jwksFile, strings.TrimRight(o.roleYAML, "\n")))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan result, 1)
