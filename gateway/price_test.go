@@ -207,9 +207,9 @@ func liteLLMFixture(t testing.TB) []byte {
 		"fireworks_ai/accounts/fireworks/models/llama-v3p2-3b-instruct": map[string]any{"litellm_provider": "fireworks_ai", "mode": "chat",
 			"input_cost_per_token": 1e-07, "output_cost_per_token": 1e-07, "max_input_tokens": 16384, "max_output_tokens": 16384},
 		"text-embedding-3-small": map[string]any{"litellm_provider": "openai", "mode": "embedding", "input_cost_per_token": 2e-08, "output_cost_per_token": 0.0, "max_input_tokens": 8191},
-		"whisper-1": map[string]any{"litellm_provider": "openai", "mode": "audio_transcription", "input_cost_per_second": 0.0001},
-		"tts-1": map[string]any{"litellm_provider": "openai", "mode": "audio_speech", "input_cost_per_character": 1.5e-05},
-		"dall-e-3-hd": map[string]any{"litellm_provider": "openai", "mode": "image_generation", "output_cost_per_image": 0.12},
+		"whisper-1":              map[string]any{"litellm_provider": "openai", "mode": "audio_transcription", "input_cost_per_second": 0.0001},
+		"tts-1":                  map[string]any{"litellm_provider": "openai", "mode": "audio_speech", "input_cost_per_character": 1.5e-05},
+		"dall-e-3-hd":            map[string]any{"litellm_provider": "openai", "mode": "image_generation", "output_cost_per_image": 0.12},
 		// One model under two keys: the Gemini API's row wins over
 		// Vertex AI's, whatever their order.
 		"gemini/gemini-2.5-flash": map[string]any{"litellm_provider": "gemini", "mode": "chat", "input_cost_per_token": 3e-07, "output_cost_per_token": 2.5e-06,
@@ -218,15 +218,15 @@ func liteLLMFixture(t testing.TB) []byte {
 			"max_input_tokens": 1048576, "max_output_tokens": 65535},
 		// Skipped.
 		"bedrock/us-east-1/anthropic.claude-haiku-4-5-20251001-v1:0": map[string]any{"litellm_provider": "bedrock", "input_cost_per_token": 1e-06, "output_cost_per_token": 5e-06},
-		"azure/us/gpt-4o-mini": map[string]any{"litellm_provider": "azure", "input_cost_per_token": 1e-07, "output_cost_per_token": 1e-07},
-		"ollama/llama3": map[string]any{"litellm_provider": "ollama", "mode": "chat", "input_cost_per_token": 0.0, "output_cost_per_token": 0.0},
-		"together_ai/free-model": map[string]any{"litellm_provider": "together_ai", "mode": "chat", "input_cost_per_token": 0, "output_cost_per_token": 0},
-		"groq/half-priced": map[string]any{"litellm_provider": "groq", "mode": "chat", "input_cost_per_token": 1e-07},
-		"cohere.rerank-v3-5:0": map[string]any{"litellm_provider": "bedrock", "mode": "rerank", "input_cost_per_query": 0.002},
+		"azure/us/gpt-4o-mini":       map[string]any{"litellm_provider": "azure", "input_cost_per_token": 1e-07, "output_cost_per_token": 1e-07},
+		"ollama/llama3":              map[string]any{"litellm_provider": "ollama", "mode": "chat", "input_cost_per_token": 0.0, "output_cost_per_token": 0.0},
+		"together_ai/free-model":     map[string]any{"litellm_provider": "together_ai", "mode": "chat", "input_cost_per_token": 0, "output_cost_per_token": 0},
+		"groq/half-priced":           map[string]any{"litellm_provider": "groq", "mode": "chat", "input_cost_per_token": 1e-07},
+		"cohere.rerank-v3-5:0":       map[string]any{"litellm_provider": "bedrock", "mode": "rerank", "input_cost_per_query": 0.002},
 		"mistral/mistral-ocr-latest": map[string]any{"litellm_provider": "mistral", "mode": "ocr", "ocr_cost_per_page": 0.004},
-		"deepseek/negative": map[string]any{"litellm_provider": "deepseek", "mode": "chat", "input_cost_per_token": -1e-06, "output_cost_per_token": 1e-06},
-		"1024-x-1024/dall-e-2": map[string]any{"litellm_provider": "openai", "mode": "image_generation", "input_cost_per_pixel": 1.9e-08},
-		"cerebras/not-an-object": "nope",
+		"deepseek/negative":          map[string]any{"litellm_provider": "deepseek", "mode": "chat", "input_cost_per_token": -1e-06, "output_cost_per_token": 1e-06},
+		"1024-x-1024/dall-e-2":       map[string]any{"litellm_provider": "openai", "mode": "image_generation", "input_cost_per_pixel": 1.9e-08},
+		"cerebras/not-an-object":     "nope",
 	}
 	b, err := json.Marshal(rows)
 	if err != nil {
