@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -360,6 +361,8 @@ func liteLLMRow(key string, raw json.RawMessage) (p Price, rank int, ok bool) {
 			}
 			most = max(most, f*scale)
 		}
+		// 1e-07 per token is 0.1 per million, not 0.09999999999999999.
+		most, _ = strconv.ParseFloat(strconv.FormatFloat(most, 'g', 12, 64), 64)
 		return most
 	}
 	tokens := func(name string) int64 {
