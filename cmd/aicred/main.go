@@ -73,6 +73,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newTokenCmd(a),
 		newAdminTokenCmd(a),
 		newUsageCmd(a),
+		newPricesCmd(a),
 	)
 	return root
 }
