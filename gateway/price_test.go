@@ -3,6 +3,9 @@ package gateway
 import (
 	"encoding/json"
 	"math"
+	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -341,4 +344,61 @@ func FuzzParsePrices(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The models the gateway's own tests send are priced by the shipped table,
+// so a route test meters at real prices rather than at a price it made up:
+// every model id in a request body ("model":"…"), a Gemini path
+// (models/…:) or a Bedrock path (model/…/) of gateway/*_test.go is priced,
+// but for the ids listed here, which tests send to be refused or price
+// with a table of their own.
+func TestTestModelsPriced(t *testing.T) {
+	notShipped := map[string]string{
+		"m": "parser tests", "a": "parser tests", "b": "parser tests", "model": "parser tests",
+		"yes": "parser tests", "no": "parser tests", "other": "metrics label tests",
+		"some-model":                     "estimate tests with a Price of their own",
+		"gpt-unpriced":                   "tests of the refusal of unpriced models",
+		"my-finetune":                    "tests of a configured price table",
+		"in-house-7b":                    "tests of a configured price table",
+		"prod-4o-mini":                   "an Azure deployment, priced by a test table",
+		"gpt-4o-search-preview":          "a server-tool parser test: the gateway refuses web_search_options",
+		"anthropic.claude-opus-4-1-v1:0": "a Bedrock refusal test (the token may not use the model)",
+	}
+	models := regexp.MustCompile(`\\?"model\\?"\s*:\s*\\?"([^"\\]+)|/models/([A-Za-z0-9.-]+):|/model/([^/"?]+)/`)
+	files, err := filepath.Glob("*_test.go")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("test files: %v", err)
+	}
+	priced := map[string]bool{}
+	for _, p := range DefaultPrices().All() {
+		priced[p.Model] = true
+	}
+	seen := map[string]bool{}
+	for _, file := range files {
+		if file == "price_test.go" {
+			continue // this file: price fixtures, not requests
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range models.FindAllSubmatch(b, -1) {
+			id := string(m[1]) + string(m[2]) + string(m[3])
+			if id, err = url.PathUnescape(id); err != nil || strings.ContainsAny(id, "`+ ") {
+				continue // built by the test at run time
+			}
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			if !priced[id] && notShipped[id] == "" {
+				t.Errorf("%s sends model %q, which the shipped table does not price", file, id)
+			}
+		}
+	}
+	for _, id := range []string{"gpt-4o-mini", "claude-haiku-4-5", "gemini-2.5-flash", "amazon.nova-lite-v1:0"} {
+		if !seen[id] {
+			t.Errorf("the scan found no %q: it no longer reads the tests", id)
+		}
+	}
 }
