@@ -422,6 +422,12 @@ func (t *PriceTable) Over(over *PriceTable) *PriceTable {
 // all: snapshots of one model are often priced differently, and falling
 // back to the undated id would let a client pick the snapshot that is
 // billed below what the provider charges.
+//
+// Azure OpenAI is looked up as azure-openai/<deployment>: the deployment
+// name is the operator's, and so is the model version behind it, so the
+// shipped table prices no Azure deployment; the configured price file
+// does, one entry per deployment (a LiteLLM file's azure/<model> rows
+// price deployments named exactly like the model).
 func (t *PriceTable) Lookup(provider, model string) (Price, bool) {
 	p, ok := t.m[provider+"/"+model]
 	return p, ok
