@@ -80,7 +80,8 @@ func TestMetricsRecordUsage(t *testing.T) {
 	recs := []UsageRecord{
 		{Provider: "openai", Model: "gpt-4o-mini", Operation: "chat", Outcome: OutcomeOK, CostUSD: 0.25,
 			Usage: Usage{InputTokens: 1000, CachedTokens: 200, OutputTokens: 300}, Latency: 300 * time.Millisecond},
-		// A dated snapshot counts under its undated id.
+		// A dated snapshot is priced by its own entry and counts under
+		// its own id, never its undated id's.
 		{Provider: "openai", Model: "gpt-4o-mini-2024-07-18", Operation: "chat", Outcome: OutcomeOK, CostUSD: 0.5,
 			Usage: Usage{InputTokens: 10, OutputTokens: 5}, Latency: time.Second},
 		// Names the price table does not know collapse to "other".
@@ -110,7 +111,8 @@ func TestMetricsRecordUsage(t *testing.T) {
 		{"aicred_gateway_requests_total", map[string]string{"provider": "anthropic", "operation": "chat", "outcome": "no_usage"}, 1},
 		{"aicred_gateway_requests_total", map[string]string{"provider": "anthropic", "operation": "chat", "outcome": "upstream_unreachable"}, 1},
 		{"aicred_gateway_requests_total", map[string]string{"provider": "openai", "operation": "unknown", "outcome": "upstream_error"}, 2},
-		{"aicred_gateway_cost_usd_total", map[string]string{"provider": "openai", "model": "gpt-4o-mini"}, 0.75},
+		{"aicred_gateway_cost_usd_total", map[string]string{"provider": "openai", "model": "gpt-4o-mini"}, 0.25},
+		{"aicred_gateway_cost_usd_total", map[string]string{"provider": "openai", "model": "gpt-4o-mini-2024-07-18"}, 0.5},
 		{"aicred_gateway_cost_usd_total", map[string]string{"provider": "openai", "model": "other"}, 0.25},
 		{"aicred_gateway_cost_usd_total", map[string]string{"provider": "anthropic", "model": "claude-haiku-4-5"}, 2.01},
 		{"aicred_gateway_tokens_total", map[string]string{"provider": "openai", "type": "input"}, 1010},
@@ -128,7 +130,8 @@ func TestMetricsRecordUsage(t *testing.T) {
 		}
 	}
 	// The model label only ever takes priced ids and "other".
-	want := []string{"model=claude-haiku-4-5,provider=anthropic", "model=gpt-4o-mini,provider=openai", "model=other,provider=openai"}
+	want := []string{"model=claude-haiku-4-5,provider=anthropic", "model=gpt-4o-mini,provider=openai",
+		"model=gpt-4o-mini-2024-07-18,provider=openai", "model=other,provider=openai"}
 	if got := seriesOf(t, reg, "aicred_gateway_cost_usd_total"); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("cost series %v, want %v", got, want)
 	}

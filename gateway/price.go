@@ -1,9 +1,15 @@
 package gateway
 
 import (
+	"bytes"
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
 )
 
 // A Price is what one model costs, in US dollars per million tokens, or
@@ -42,7 +48,10 @@ type Price struct {
 	// request to the model may hold; 0 = not known. It bounds input the
 	// gateway cannot see (an image URL, a file id, a previous response):
 	// such a request is reserved and, without usage, charged as if its
-	// input filled the window.
+	// input filled the window. It may overstate the window, never
+	// understate it. A model without one (allowed in a configured price
+	// file, not in the shipped table) is refused for requests whose input
+	// the gateway cannot see.
 	ContextWindow int64  `json:"context_window,omitempty"`
 	Source        string `json:"source"`
 	AsOf          string `json:"as_of"`
@@ -97,10 +106,56 @@ func DefaultPrices() *PriceTable {
 	return t
 }
 
-// ParsePrices reads a table in the prices.json format. Every entry needs
-// a positive input and output rate, a source and a date; max_output, where
-// given, is a whole number of tokens, not negative.
+// Price file formats ParsePriceFile tells apart.
+const (
+	FormatAicred  = "aicred"  // {"models": [Price, ...]}, as gateway/prices.json
+	FormatLiteLLM = "litellm" // LiteLLM's model_prices_and_context_window.json
+)
+
+// A PriceFileReport says what ParsePriceFile made of a file.
+type PriceFileReport struct {
+	Format string
+	// Taken is the number of rows priced; Skipped the rows left out (a
+	// LiteLLM row of a provider the gateway does not front, of a mode it
+	// does not meter, or without a usable positive rate). An aicred file
+	// skips nothing: a bad row is an error.
+	Taken, Skipped int
+}
+
+// ParsePrices reads a price table in either format ParsePriceFile reads.
 func ParsePrices(b []byte) (*PriceTable, error) {
+	t, _, err := ParsePriceFile(b)
+	return t, err
+}
+
+// ParsePriceFile reads a price table and tells its format and how many
+// rows it took. A top-level object with a "models" array is the aicred
+// format (gateway/prices.json); any other object is LiteLLM's
+// model_prices_and_context_window.json.
+//
+// In the aicred format every entry needs the positive rates of its mode,
+// a source and a date; max_output and context_window, where given, are
+// whole numbers of tokens, not negative. A LiteLLM file is read row by
+// row: see parseLiteLLM.
+func ParsePriceFile(b []byte) (*PriceTable, PriceFileReport, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(b, &top); err != nil {
+		return nil, PriceFileReport{}, fmt.Errorf("price file: %w", err)
+	}
+	if top == nil {
+		return nil, PriceFileReport{}, errors.New("price file: want a JSON object")
+	}
+	if raw, ok := top["models"]; ok && bytes.HasPrefix(bytes.TrimSpace(raw), []byte("[")) {
+		t, err := parseAicred(b)
+		if err != nil {
+			return nil, PriceFileReport{Format: FormatAicred}, err
+		}
+		return t, PriceFileReport{Format: FormatAicred, Taken: len(t.m)}, nil
+	}
+	return parseLiteLLM(top)
+}
+
+func parseAicred(b []byte) (*PriceTable, error) {
 	var f struct {
 		Models []Price `json:"models"`
 	}
@@ -122,7 +177,11 @@ func ParsePrices(b []byte) (*PriceTable, error) {
 		case p.Source == "" || p.AsOf == "":
 			return nil, fmt.Errorf("models[%d] %s/%s: source and as_of are required", i, p.Provider, p.Model)
 		}
-		t.m[p.Provider+"/"+p.Model] = p
+		k := p.Provider + "/" + p.Model
+		if _, dup := t.m[k]; dup {
+			return nil, fmt.Errorf("models[%d] %s: listed twice", i, k)
+		}
+		t.m[k] = p
 	}
 	return t, nil
 }
@@ -144,6 +203,206 @@ func (p Price) rated() bool {
 	return false
 }
 
+// liteLLMProviders maps LiteLLM's litellm_provider to the gateway's
+// provider id, and ranks the sources of one provider: where two rows name
+// the same model, the lower rank wins (the Gemini API's own rows over
+// Vertex AI's).
+var liteLLMProviders = map[string]struct {
+	id   string
+	rank int
+}{
+	"openai":                    {"openai", 0},
+	"anthropic":                 {"anthropic", 0},
+	"gemini":                    {"google", 0},
+	"vertex_ai-language-models": {"google", 1},
+	"groq":                      {"groq", 0},
+	"mistral":                   {"mistral", 0},
+	"together_ai":               {"together", 0},
+	"deepseek":                  {"deepseek", 0},
+	"openrouter":                {"openrouter", 0},
+	"xai":                       {"xai", 0},
+	"perplexity":                {"perplexity", 0},
+	"fireworks_ai":              {"fireworks", 0},
+	"nvidia_nim":                {"nvidia", 0},
+	"cerebras":                  {"cerebras", 0},
+	"huggingface":               {"huggingface", 0},
+	"bedrock_converse":          {"aws", 0},
+	"bedrock":                   {"aws", 0},
+	"azure":                     {"azure-openai", 0},
+}
+
+// liteLLMModes maps LiteLLM's mode to a Price mode; other modes (rerank,
+// moderation, search, video) are not metered by the table.
+var liteLLMModes = map[string]string{
+	"":                    "chat",
+	"chat":                "chat",
+	"completion":          "chat",
+	"responses":           "chat",
+	"embedding":           "embedding",
+	"image_generation":    "image",
+	"audio_transcription": "audio",
+	"audio_speech":        "audio",
+}
+
+// parseLiteLLM reads LiteLLM's model_prices_and_context_window.json: an
+// object keyed by model name ("sample_spec" documents the fields). A row
+// is taken when its litellm_provider is one the gateway fronts, its mode
+// is one the table meters and it has the positive rates that mode needs;
+// every other row is skipped and counted, never priced at $0.
+//
+// The key, less a "<litellm_provider>/" prefix ("groq/llama3-8b-8192"
+// becomes "llama3-8b-8192", "openrouter/openai/gpt-4o" "openai/gpt-4o"),
+// is the model id the gateway sees. For Bedrock, Azure and Gemini the
+// model is a path segment, so a key still holding a "/" after the prefix
+// (LiteLLM's per-region or per-commitment variants) is skipped.
+//
+// Rates are per token and become per million. Where LiteLLM gives a
+// higher rate for long prompts (input_cost_per_token_above_200k_tokens
+// and the like), the highest rate is taken: the gateway cannot tell the
+// tiers apart before the call, and must never charge less than it costs.
+// context_window is max_input_tokens plus max_output_tokens, which never
+// understates the window whichever of the two conventions a row follows
+// (max_input_tokens the whole window or the input part); a row without
+// max_input_tokens has none. Rows carry their own "source" where LiteLLM
+// gives one and no as_of: LiteLLM rows are not dated.
+func parseLiteLLM(top map[string]json.RawMessage) (*PriceTable, PriceFileReport, error) {
+	r := PriceFileReport{Format: FormatLiteLLM}
+	t := &PriceTable{m: map[string]Price{}}
+	ranks := map[string]int{}
+	keys := make([]string, 0, len(top))
+	for k := range top {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, key := range keys {
+		if key == "sample_spec" {
+			continue
+		}
+		p, rank, ok := liteLLMRow(key, top[key])
+		if !ok {
+			r.Skipped++
+			continue
+		}
+		k := p.Provider + "/" + p.Model
+		if old, dup := t.m[k]; dup {
+			// One model under two keys: the better source, else the
+			// dearer row, so the choice never depends on map order and
+			// never undercharges.
+			r.Skipped++
+			if rank > ranks[k] || (rank == ranks[k] && !dearer(p, old)) {
+				continue
+			}
+		}
+		t.m[k], ranks[k] = p, rank
+	}
+	r.Taken = len(t.m)
+	if r.Taken == 0 {
+		return nil, r, fmt.Errorf("price file: no row in the aicred format (a \"models\" array) or a LiteLLM row with a usable price for a provider the gateway fronts (%d rows skipped)", r.Skipped)
+	}
+	return t, r, nil
+}
+
+// dearer orders two prices of one model by their rates, most expensive
+// first.
+func dearer(a, b Price) bool {
+	x := [...]float64{a.Input, a.Output, a.CachedInput, a.CacheWrite, a.CacheWrite1h, a.PerImage, a.PerMinute, a.PerMillionChars}
+	y := [...]float64{b.Input, b.Output, b.CachedInput, b.CacheWrite, b.CacheWrite1h, b.PerImage, b.PerMinute, b.PerMillionChars}
+	for i := range x {
+		if x[i] != y[i] {
+			return x[i] > y[i]
+		}
+	}
+	return false
+}
+
+// liteLLMRow converts one LiteLLM row; ok is false for a row to skip.
+func liteLLMRow(key string, raw json.RawMessage) (p Price, rank int, ok bool) {
+	var row map[string]json.RawMessage
+	if json.Unmarshal(raw, &row) != nil || row == nil {
+		return Price{}, 0, false
+	}
+	var lp, mode, source string
+	_ = json.Unmarshal(row["litellm_provider"], &lp)
+	_ = json.Unmarshal(row["mode"], &mode)
+	_ = json.Unmarshal(row["source"], &source)
+	prov, known := liteLLMProviders[lp]
+	pmode, metered := liteLLMModes[mode]
+	if !known || !metered {
+		return Price{}, 0, false
+	}
+	model := strings.TrimPrefix(key, lp+"/")
+	switch prov.id {
+	case "aws", "azure-openai", "google":
+		model = strings.TrimPrefix(model, "vertex_ai/")
+		if strings.Contains(model, "/") {
+			return Price{}, 0, false
+		}
+	}
+	if model == "" || strings.TrimSpace(model) != model {
+		return Price{}, 0, false
+	}
+	// rate is the highest rate among name and its long-prompt tiers
+	// (name_above_200k_tokens and the like), times scale; a negative
+	// value spoils the row, a non-numeric one is ignored.
+	bad := false
+	rate := func(name string, scale float64) float64 {
+		var most float64
+		for k, v := range row {
+			if k != name && (!strings.HasPrefix(k, name+"_above_") || !strings.HasSuffix(k, "k_tokens")) {
+				continue
+			}
+			var f float64
+			if json.Unmarshal(v, &f) != nil {
+				continue
+			}
+			if f < 0 || math.IsInf(f*scale, 0) {
+				bad = true
+				continue
+			}
+			most = max(most, f*scale)
+		}
+		// 1e-07 per token is 0.1 per million, not 0.09999999999999999.
+		most, _ = strconv.ParseFloat(strconv.FormatFloat(most, 'g', 12, 64), 64)
+		return most
+	}
+	tokens := func(name string) int64 {
+		var f float64
+		if json.Unmarshal(row[name], &f) != nil || f <= 0 || f > 1<<40 || f != math.Trunc(f) {
+			return 0
+		}
+		return int64(f)
+	}
+	p = Price{
+		Provider: prov.id, Model: model, Mode: pmode,
+		Input:           rate("input_cost_per_token", 1e6),
+		Output:          rate("output_cost_per_token", 1e6),
+		CachedInput:     rate("cache_read_input_token_cost", 1e6),
+		CacheWrite:      rate("cache_creation_input_token_cost", 1e6),
+		CacheWrite1h:    rate("cache_creation_input_token_cost_above_1hr", 1e6),
+		PerImage:        rate("output_cost_per_image", 1),
+		PerMinute:       rate("input_cost_per_second", 60),
+		PerMillionChars: rate("input_cost_per_character", 1e6),
+		MaxOutput:       tokens("max_output_tokens"),
+		Source:          "LiteLLM model_prices_and_context_window.json: " + key,
+	}
+	if source != "" {
+		p.Source = source
+	}
+	if in := tokens("max_input_tokens"); in > 0 {
+		p.ContextWindow = in + p.MaxOutput
+	}
+	if p.CacheWrite1h != 0 && p.CacheWrite1h < p.CacheWrite {
+		p.CacheWrite1h = p.CacheWrite
+	}
+	if pmode == "chat" && p.Input == 0 && p.Output == 0 {
+		return Price{}, 0, false
+	}
+	if bad || !p.rated() {
+		return Price{}, 0, false
+	}
+	return p, prov.rank, true
+}
+
 // Over returns a table with every entry of over and, for the models over
 // does not price, t's: a configured price file corrects or extends the
 // shipped table without repeating it.
@@ -158,36 +417,36 @@ func (t *PriceTable) Over(over *PriceTable) *PriceTable {
 	return &PriceTable{m: m}
 }
 
-// Lookup returns the price of provider's model; a dated snapshot
-// ("gpt-4o-2024-08-06", "claude-haiku-4-5-20251001") falls back to its
-// undated id.
+// Lookup returns the price of provider's model, by its exact id. A dated
+// snapshot ("gpt-4o-2024-05-13") is priced by its own entry or not at
+// all: snapshots of one model are often priced differently, and falling
+// back to the undated id would let a client pick the snapshot that is
+// billed below what the provider charges.
+//
+// Azure OpenAI is looked up as azure-openai/<deployment>: the deployment
+// name is the operator's, and so is the model version behind it, so the
+// shipped table prices no Azure deployment; the configured price file
+// does, one entry per deployment (a LiteLLM file's azure/<model> rows
+// price deployments named exactly like the model).
 func (t *PriceTable) Lookup(provider, model string) (Price, bool) {
-	if p, ok := t.m[provider+"/"+model]; ok {
-		return p, true
-	}
-	if base, ok := undated(model); ok {
-		p, ok := t.m[provider+"/"+base]
-		return p, ok
-	}
-	return Price{}, false
+	p, ok := t.m[provider+"/"+model]
+	return p, ok
 }
 
-// undated strips a trailing -YYYY-MM-DD or -YYYYMMDD.
-func undated(m string) (string, bool) {
-	digits := func(s string) bool {
-		for i := 0; i < len(s); i++ {
-			if s[i] < '0' || s[i] > '9' {
-				return false
-			}
+// Len is the number of models the table prices.
+func (t *PriceTable) Len() int { return len(t.m) }
+
+// All returns every price in the table, by provider and then model.
+func (t *PriceTable) All() []Price {
+	all := make([]Price, 0, len(t.m))
+	for _, p := range t.m {
+		all = append(all, p)
+	}
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].Provider != all[j].Provider {
+			return all[i].Provider < all[j].Provider
 		}
-		return s != ""
-	}
-	if n := len(m); n > 11 && m[n-11] == '-' && m[n-6] == '-' && m[n-3] == '-' &&
-		digits(m[n-10:n-6]+m[n-5:n-3]+m[n-2:]) {
-		return m[:n-11], true
-	}
-	if n := len(m); n > 9 && m[n-9] == '-' && digits(m[n-8:]) {
-		return m[:n-9], true
-	}
-	return "", false
+		return all[i].Model < all[j].Model
+	})
+	return all
 }

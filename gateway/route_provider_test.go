@@ -262,8 +262,9 @@ func TestGemini(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	// 1000 prompt of which 400 cached, 200 + 50 thoughts out.
-	flash := (600*0.30 + 400*0.30 + 250*2.50) / 1e6
+	// 1000 prompt of which 400 cached (at the cache-read rate), 200 + 50
+	// thoughts out.
+	flash := (600*0.30 + 400*0.03 + 250*2.50) / 1e6
 	for _, tc := range []struct {
 		path, upstream, query string
 		cost                  float64

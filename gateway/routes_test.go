@@ -118,7 +118,7 @@ func TestPriceTable(t *testing.T) {
 	if _, ok := p.Lookup("anthropic", "claude-haiku-4-5-20251001"); !ok {
 		t.Error("dated claude id unpriced")
 	}
-	for _, m := range []string{"gpt-4o-mini-x", "gpt-5", "2024-07-18"} {
+	for _, m := range []string{"gpt-4o-mini-x", "gpt-4o-mini-2099-01-01", "2024-07-18"} {
 		if _, ok := p.Lookup("openai", m); ok {
 			t.Errorf("%s priced", m)
 		}
@@ -138,8 +138,13 @@ func TestPriceTableOver(t *testing.T) {
 	}
 	base := DefaultPrices()
 	merged := base.Over(over)
-	if p, _ := merged.Lookup("openai", "gpt-4o-2024-08-06"); p.Input != 2 || p.Source != "contract" {
-		t.Errorf("override not applied to a dated id: %+v", p)
+	if p, _ := merged.Lookup("openai", "gpt-4o"); p.Input != 2 || p.Source != "contract" {
+		t.Errorf("override not applied: %+v", p)
+	}
+	// A dated snapshot keeps its own price: an override of the undated id
+	// does not reach it.
+	if p, _ := merged.Lookup("openai", "gpt-4o-2024-08-06"); p.Source == "contract" {
+		t.Errorf("override of gpt-4o applied to a dated id: %+v", p)
 	}
 	if _, ok := merged.Lookup("mistral", "in-house-7b"); !ok {
 		t.Error("extension missing")

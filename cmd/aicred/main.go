@@ -74,6 +74,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newTokenCmd(a),
 		newAdminTokenCmd(a),
 		newUsageCmd(a),
+		newPricesCmd(a),
 	)
 	return root
 }

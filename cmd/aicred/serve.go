@@ -170,8 +170,10 @@ The gateway section (every key optional):
     upstreams:                 # provider id -> base URL, over the defaults
       openai: https://openai-proxy.internal.example
       anthropic: off           # "off": the provider is not served (404)
-    prices: /etc/aicred/prices.json  # the gateway/prices.json format; its
-                               # entries override or extend the shipped table
+    prices: /etc/aicred/prices.json  # the gateway/prices.json format or LiteLLM's
+                               # model_prices_and_context_window.json; its entries
+                               # override or extend the shipped table ('aicred
+                               # prices --check FILE' validates it)
     unpriced: refuse           # default; or {input: 5, output: 15} (USD per
                                # million tokens, positive) for unknown models
     max_body_bytes: 33554432   # request body limit (default 32 MB, 413 beyond)
@@ -541,7 +543,9 @@ func parseUpstreams(n *yaml.Node) (map[string]string, error) {
 	return ups, nil
 }
 
-// readPrices reads a price file (the gateway/prices.json format).
+// readPrices reads a price file: the gateway/prices.json format or
+// LiteLLM's model_prices_and_context_window.json, told apart by
+// gateway.ParsePrices.
 func readPrices(n *yaml.Node, key string) (*gateway.PriceTable, error) {
 	path, err := scalar(n, key)
 	if err != nil {
