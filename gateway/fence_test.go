@@ -22,8 +22,8 @@ func testPrices(t testing.TB) *PriceTable {
 		{"provider":"openai","model":"gpt-4o-mini","input":0.15,"cached_input":0.075,"output":0.6,"max_output":16384,"context_window":128000,"source":"test","as_of":"2026-12-01"},
 		{"provider":"openai","model":"gpt-4o-transcribe","mode":"audio","input":2.5,"output":10,"max_output":2000,"context_window":16000,"source":"test","as_of":"2026-12-01"},
 		{"provider":"anthropic","model":"claude-haiku-4-5","input":1,"cache_write":1.25,"cache_write_1h":2,"cached_input":0.1,"output":5,"max_output":64000,"context_window":200000,"source":"test","as_of":"2026-12-01"},
-		{"provider":"openrouter","model":"openai/gpt-4o-mini","input":0.15,"output":0.6,"max_output":16384,"context_window":128000,"source":"test","as_of":"2026-12-01"},
-		{"provider":"together","model":"meta-llama/Llama-3.3-70B-Instruct-Turbo","input":0.88,"output":0.88,"max_output":8192,"context_window":131072,"source":"test","as_of":"2026-12-01"}
+		{"provider":"openrouter","model":"openai/gpt-4.1-mini","input":0.15,"output":0.6,"max_output":16384,"context_window":128000,"source":"test","as_of":"2026-12-01"},
+		{"provider":"together","model":"deepseek-ai/DeepSeek-V3","input":0.88,"output":0.88,"max_output":8192,"context_window":131072,"source":"test","as_of":"2026-12-01"}
 	]}`))
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +79,7 @@ func TestBodyFieldAllowList(t *testing.T) {
 	f.addHeld(t, "hc_tg", "together", "api-key", g.Hex(64))
 	f.openai, f.anthropic = openAIJSON, openAIJSON
 	tok, _ := f.issue(t, g, []string{"chat", "model:*", "provider:openai", "provider:openrouter", "provider:together", "provider:anthropic"})
-	const orMsg = `"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"hi"}]`
+	const orMsg = `"model":"openai/gpt-4.1-mini","messages":[{"role":"user","content":"hi"}]`
 	for _, tc := range []struct {
 		name, path, body string
 		allow            []string
@@ -99,7 +99,7 @@ func TestBodyFieldAllowList(t *testing.T) {
 		{"folded look-alike", "/v1/chat/completions", `{"model":"gpt-4o-mini","messages":[],"maxtokens":1}`, nil, 400, "ambiguous_field"},
 		{"audio output", "/v1/chat/completions", `{"model":"gpt-4o-mini","messages":[],"modalities":["text","audio"],"audio":{"voice":"alloy"}}`, nil, 403, "field_not_allowed"},
 		{"text modality", "/v1/chat/completions", `{"model":"gpt-4o-mini","messages":[],"modalities":["text"]}`, nil, 200, ""},
-		{"together safety model", "/together/v1/chat/completions", `{"model":"meta-llama/Llama-3.3-70B-Instruct-Turbo","messages":[],"safety_model":"meta-llama/Meta-Llama-Guard-3-8B"}`, nil, 403, "field_not_allowed"},
+		{"together safety model", "/together/v1/chat/completions", `{"model":"deepseek-ai/DeepSeek-V3","messages":[],"safety_model":"meta-llama/Meta-Llama-Guard-3-8B"}`, nil, 403, "field_not_allowed"},
 		{"OpenAI has no models field", "/v1/chat/completions", `{"model":"gpt-4o-mini","messages":[],"models":["gpt-4o"]}`, nil, 403, "field_not_allowed"},
 		{"anthropic container", "/v1/messages", `{"model":"claude-haiku-4-5","max_tokens":5,"messages":[],"container":"c1"}`, nil, 403, "permission_error"},
 	} {

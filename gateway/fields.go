@@ -134,7 +134,8 @@ var (
 		"model", "messages", "system", "max_tokens", "metadata", "stop_sequences", "stream", "temperature", "top_k",
 		"top_p", "tools", "tool_choice", "thinking", "service_tier", "mcp_servers", "context_management",
 	}
-	messagesGated    = map[string]string{"container": whyTool}
+	// speed "fast" bills Opus at several times the metered rates.
+	messagesGated    = map[string]string{"container": whyTool, "speed": whyTier}
 	countTokenFields = []string{
 		"model", "messages", "system", "tools", "tool_choice", "thinking", "mcp_servers", "context_management",
 	}

@@ -368,13 +368,11 @@ func (x *exchange) estimate() Usage {
 // outputBound is the most output the request may be billed for: each of
 // the choices asked for (n, candidateCount) may run to the limit. The
 // limit is the request's, else the model's maximum, else the configured
-// default; a request's limit over the model's maximum is refused by the
-// provider, so the maximum bounds it.
+// default. A request's limit is taken as sent even over the table's
+// maximum: a maximum the table understates must not shrink the bound.
 func (x *exchange) outputBound() int64 {
 	out, most := x.facts.MaxTokens, x.price.MaxOutput
 	switch {
-	case out > 0 && most > 0:
-		out = min(out, most)
 	case out > 0:
 	case most > 0:
 		out = most

@@ -82,7 +82,7 @@ func (m *Metrics) RecordUsage(_ context.Context, r UsageRecord) error {
 	if r.CostUSD > 0 && !math.IsInf(r.CostUSD, 0) {
 		model := otherModel
 		if p, ok := m.prices.Lookup(r.Provider, r.Model); ok {
-			model = p.Model // the undated id: snapshots share one series
+			model = p.Model // a priced model has its own series (unpriced ones share "other")
 		}
 		m.cost.WithLabelValues(r.Provider, model).Add(r.CostUSD)
 	}
