@@ -23,6 +23,9 @@ type Store interface {
 	// write no audit records (see each).
 	UsageService
 	BudgetService
+	// GatewayObjectService records who owns what the gateway created; it
+	// writes no audit records either.
+	GatewayObjectService
 	// Close releases the database. Methods called after Close fail.
 	Close() error
 }

@@ -70,6 +70,9 @@ func Run(t *testing.T, b Backend) {
 		{"BudgetInvalid", testBudgetInvalid},
 		{"BudgetExpiry", testBudgetExpiry},
 		{"BudgetConcurrent", testBudgetConcurrent},
+		{"GatewayObjectRecordGet", testGatewayObjectRecordGet},
+		{"GatewayObjectList", testGatewayObjectList},
+		{"GatewayObjectAcrossStores", testGatewayObjectAcrossStores},
 		{"Canary", testCanary},
 		{"Closed", testClosed},
 	}
