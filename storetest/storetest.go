@@ -73,6 +73,10 @@ func Run(t *testing.T, b Backend) {
 		{"GatewayObjectRecordGet", testGatewayObjectRecordGet},
 		{"GatewayObjectList", testGatewayObjectList},
 		{"GatewayObjectAcrossStores", testGatewayObjectAcrossStores},
+		{"WorkloadHolds", testWorkloadHolds},
+		{"RevokeHolds", testRevokeHolds},
+		{"ReplayRemember", testReplayRemember},
+		{"ReplayAcrossStores", testReplayAcrossStores},
 		{"Canary", testCanary},
 		{"Closed", testClosed},
 	}
