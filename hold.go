@@ -85,7 +85,6 @@ func (r *Revocation) HoldFor(now time.Time) (*WorkloadHold, error) {
 	return &WorkloadHold{Workload: r.Value, Until: StoreTime(now.Add(d)), Reason: r.Reason}, nil
 }
 
-
 // WorkloadHoldService keeps workload holds. It is part of TokenService.
 type WorkloadHoldService interface {
 	// HoldWorkload holds h.Workload until h.Until. An active hold on the
