@@ -82,7 +82,9 @@ type StoreReplayCache struct {
 }
 
 // NewStoreReplayCache returns a ReplayCache over s.
-func NewStoreReplayCache(s aicred.ReplayService) *StoreReplayCache { return &StoreReplayCache{Store: s} }
+func NewStoreReplayCache(s aicred.ReplayService) *StoreReplayCache {
+	return &StoreReplayCache{Store: s}
+}
 
 // Remember implements ReplayCache.
 func (c *StoreReplayCache) Remember(ctx context.Context, key [32]byte, until time.Time) (bool, error) {

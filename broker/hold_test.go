@@ -28,7 +28,9 @@ func (a *auditSink) AppendAudit(_ context.Context, e aicred.AuditEvent) (aicred.
 
 type holdsFunc func(ctx context.Context, workload string) (*aicred.WorkloadHold, error)
 
-func (f holdsFunc) WorkloadHold(ctx context.Context, w string) (*aicred.WorkloadHold, error) { return f(ctx, w) }
+func (f holdsFunc) WorkloadHold(ctx context.Context, w string) (*aicred.WorkloadHold, error) {
+	return f(ctx, w)
+}
 
 // TestExchangeWorkloadHold: the same JWT, exchanged again at once after
 // its workload was revoked, is refused for the hold period; a revocation
