@@ -145,8 +145,9 @@ type Revocation struct {
 	// kept from exchanging for new tokens (a WorkloadHold set in the same
 	// transaction): zero means DefaultWorkloadHold, NoHold none. Other
 	// revocations hold nothing and ignore it. It is not kept in the
-	// revocation log (the hold is, in its own table).
-	Hold time.Duration `json:"hold,omitempty"`
+	// revocation log (the hold is, in its own table), nor in JSON (the
+	// admin API takes it as a duration string).
+	Hold time.Duration `json:"-"`
 }
 
 // Prepare cleans r's text and checks what it matches; the store sets Seq,
