@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"time"
 
@@ -37,41 +36,32 @@ func boundedHandler(h http.Handler, writeTimeout time.Duration) http.Handler {
 }
 
 // streamingHandler serves a gateway route: its request body must arrive
-// within bodyTimeout; once it has (or when there is none) the read
-// deadline is cleared, so that the server's ReadTimeout does not cancel a
-// long stream; each write of the answer must complete within
-// writeTimeout of its start.
-func streamingHandler(h http.Handler, bodyTimeout, writeTimeout time.Duration) http.Handler {
+// within bodyTimeout (an upload may be large) rather than the server's
+// ReadTimeout; each write of the answer must complete within writeTimeout
+// of its start, so a long stream with long pauses is never cut, while a
+// client that stops reading is. Once the body has been read, net/http
+// clears the read deadline itself (its background read of the next
+// request starts without one), so the ReadTimeout never cancels a stream.
+// When the handler returns, whatever of the body it left unread must
+// arrive within readTimeout, or the connection is closed.
+func streamingHandler(h http.Handler, bodyTimeout, readTimeout, writeTimeout time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := http.NewResponseController(w)
-		if r.Body == nil || r.Body == http.NoBody {
-			_ = rc.SetReadDeadline(time.Time{})
-		} else {
+		// With no body net/http is already reading ahead without a
+		// deadline; a deadline now would cancel the request when it
+		// passed.
+		if r.Body != nil && r.Body != http.NoBody {
 			_ = rc.SetReadDeadline(time.Now().Add(bodyTimeout))
-			r.Body = &eofClearsDeadline{ReadCloser: r.Body, rc: rc}
 		}
 		dw := &deadlineWriter{ResponseWriter: w, rc: rc, d: writeTimeout}
 		h.ServeHTTP(dw, r)
-		// The server flushes what is buffered after the handler returns.
+		// The server flushes what is buffered, and drains a body left
+		// unread, after the handler returns.
 		_ = rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		if r.Body != nil && r.Body != http.NoBody {
+			_ = rc.SetReadDeadline(time.Now().Add(readTimeout))
+		}
 	})
-}
-
-// eofClearsDeadline clears the connection's read deadline when the body
-// has been read to its end.
-type eofClearsDeadline struct {
-	io.ReadCloser
-	rc   *http.ResponseController
-	done bool
-}
-
-func (b *eofClearsDeadline) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if err == io.EOF && !b.done {
-		b.done = true
-		_ = b.rc.SetReadDeadline(time.Time{})
-	}
-	return n, err
 }
 
 // deadlineWriter sets a write deadline of d before each write and flush.

@@ -63,7 +63,7 @@ func TestServeLimits(t *testing.T) {
 		// The server section is a top-level key: dedented after the
 		// gateway's.
 		return fmt.Sprintf("  upstreams:\n    openai: %s\n    anthropic: %s\n  upstream_timeout: 20s\n"+
-			"server:\n  read_timeout: %s\n  read_header_timeout: %s\n  write_timeout: %s\n  idle_timeout: 5s\n  max_connections: 200",
+			"server:\n  read_timeout: %s\n  read_header_timeout: %s\n  write_timeout: %s\n  idle_timeout: 5s\n  max_connections: 200\n  gateway_body_timeout: 2s",
 			slow.URL, antURL, timeout, timeout, timeout)
 	})
 	addr := strings.TrimPrefix(e.base, "http://")
@@ -124,6 +124,37 @@ func TestServeLimits(t *testing.T) {
 		if code, _ := httpDo(t, "GET", e.base+"/healthz", "", nil); code != http.StatusOK {
 			t.Fatalf("healthz after the slow clients: %d", code)
 		}
+	})
+
+	t.Run("slow gateway bodies are cut off", func(t *testing.T) {
+		// With a token the gateway reads the body (2s to arrive); without
+		// one it refuses at once and the unread body gets the read timeout.
+		const conns, bodyTimeout, slack = 10, 2 * time.Second, 4 * time.Second
+		start := time.Now()
+		var wg sync.WaitGroup
+		for i := range conns {
+			wg.Go(func() {
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer c.Close()
+				auth := ""
+				if i%2 == 0 {
+					auth = "Authorization: Bearer " + e.tok + "\r\n"
+				}
+				fmt.Fprintf(c, "POST /v1/chat/completions HTTP/1.1\r\nHost: %s\r\n%sContent-Type: application/json\r\nContent-Length: 60000\r\n\r\n{", addr, auth)
+				_ = c.SetReadDeadline(start.Add(bodyTimeout + slack))
+				_, err = io.Copy(io.Discard, c)
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					t.Errorf("gateway connection %d still open after %v", i, time.Since(start))
+				}
+			})
+		}
+		wg.Wait()
+		t.Logf("gateway connections closed within %v", time.Since(start).Round(time.Millisecond))
 	})
 
 	t.Run("a long stream completes", func(t *testing.T) {

@@ -49,9 +49,9 @@ type serverConfig struct {
 	// aicred.DefaultWorkloadHold (1h); at most aicred.MaxWorkloadHold.
 	WorkloadHold time.Duration `yaml:"workload_hold"`
 	// Server bounds every connection (see serverLimits).
-	Server          serverLimits  `yaml:"server"`
-	Broker          broker.Config `yaml:"-"`
-	Gateway         gatewayConfig `yaml:"-"`
+	Server  serverLimits  `yaml:"server"`
+	Broker  broker.Config `yaml:"-"`
+	Gateway gatewayConfig `yaml:"-"`
 }
 
 type tlsConfig struct {
@@ -74,8 +74,8 @@ type logConfig struct {
 // write deadline applies to them: their request body must arrive within
 // GatewayBodyTimeout, and each write of the answer must complete within
 // WriteTimeout (a client that stops reading is cut off; a long stream is
-// not). The read deadline is cleared once a gateway body has been read,
-// so a stream outlives ReadTimeout.
+// not). net/http clears the read deadline once a body has been read, so a
+// stream outlives ReadTimeout.
 type serverLimits struct {
 	// ReadHeaderTimeout bounds reading a request's headers (default 10s).
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
@@ -443,7 +443,7 @@ func serve(ctx context.Context, a *app, cfg *serverConfig) error {
 	// Every path the routes above do not claim goes to the gateway, so
 	// each provider prefix it serves (/v1/, /openai/, /anthropic/ ...)
 	// is reachable without listing them here.
-	mux.Handle("/", streamingHandler(metrics.Instrument("gateway", log, gw), lim.GatewayBodyTimeout, lim.WriteTimeout))
+	mux.Handle("/", streamingHandler(metrics.Instrument("gateway", log, gw), lim.GatewayBodyTimeout, lim.ReadTimeout, lim.WriteTimeout))
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -454,15 +454,15 @@ func serve(ctx context.Context, a *app, cfg *serverConfig) error {
 		Handler:           mux,
 		ReadHeaderTimeout: lim.ReadHeaderTimeout,
 		// ReadTimeout bounds every request, body included; the gateway's
-		// routes extend it for their body and clear it once read
+		// routes give their body GatewayBodyTimeout instead
 		// (streamingHandler). No server-wide WriteTimeout: it would cut
 		// model streams; each route sets its own (boundedHandler,
 		// streamingHandler).
 		ReadTimeout:    lim.ReadTimeout,
 		IdleTimeout:    lim.IdleTimeout,
 		MaxHeaderBytes: lim.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return aicred.WithActor(context.Background(), "server") },
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:    func(net.Listener) context.Context { return aicred.WithActor(context.Background(), "server") },
 	}
 	scheme := "http"
 	errc := make(chan error, 1)
