@@ -289,6 +289,23 @@ The gateway section (every key optional):
       webhook: {url: https://hooks.example/aicred, secret_file: /etc/aicred/whsec}
                                # cost_floor_usd, auth_failures, cooldown ...
 
+Server limits and workload holds (every key optional; defaults shown):
+
+  workload_hold: 1h            # a revocation by workload (admin API, anomaly
+                               # suspension) refuses the workload new tokens
+                               # this long, unless it names its own hold
+  server:
+    read_header_timeout: 10s   # headers of a request
+    read_timeout: 30s          # a whole request, body included (non-gateway)
+    write_timeout: 30s         # an answer (non-gateway); each write (gateway)
+    idle_timeout: 2m           # a keep-alive connection between requests
+    gateway_body_timeout: 5m   # a gateway request body (uploads)
+    max_header_bytes: 65536
+    max_connections: 1024      # served at once; more wait to be accepted
+
+Gateway answers stream for as long as the provider streams: no deadline
+bounds a whole gateway answer, only each write of it.
+
 Provider ids are the catalog's ('aicred catalog'); an unknown id is refused.
 Usage records go to the store ('aicred usage'), /metrics and the abuse
 detector; role budgets are shared by every server on the same store.`,
