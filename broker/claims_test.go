@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"maps"
@@ -204,4 +205,49 @@ func TestExchangeAmbiguousClaims(t *testing.T) {
 func jsonInt(n int64) string {
 	b, _ := json.Marshal(n)
 	return string(b)
+}
+
+// TestDerivedClaimsWin: the Kubernetes and SPIFFE proofs build their
+// claim views from derived values only, so a token claim of the same
+// name ("namespace", "trust_domain") can neither override nor stand in
+// for one; the exchange goes by what the proof derived.
+func TestDerivedClaimsWin(t *testing.T) {
+	f := newFixture(t)
+	cases := []struct {
+		name, token, policy string
+		claims              map[string]string // derived, as the policy sees them
+	}{
+		{"kubernetes", f.k8sToken(func(c map[string]any) {
+			c["namespace"], c["service_account"], c["pod"] = "kube-system", "admin", "evil"
+		}), "ml-trainer", map[string]string{"namespace": "ml", "service_account": "trainer", "pod": "trainer-7d9f"}},
+		{"spiffe", f.spiffeToken(func(c map[string]any) {
+			c["trust_domain"], c["path"], c["spiffe_id"] = "evil.org", "/ns/prod/sa/admin", "spiffe://evil.org/x"
+		}), "spiffe-ml", map[string]string{"trust_domain": testTrustDomain, "path": "/ns/ml/sa/trainer", "spiffe_id": "spiffe://example.org/ns/ml/sa/trainer"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var proof Proof
+			for _, p := range f.x.proofs {
+				if (c.name == "kubernetes" && p.Name() == "prod-cluster" || c.name == "spiffe" && p.Name() == "spire") {
+					proof = p
+				}
+			}
+			id, err := proof.Verify(context.Background(), c.token)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range c.claims {
+				if id.Claims[k] != v {
+					t.Errorf("claim %s = %q, want the derived %q", k, id.Claims[k], v)
+				}
+			}
+			rec := f.post(exchangeForm(c.token))
+			if rec.Code != http.StatusOK {
+				t.Fatalf("exchange: %d %s", rec.Code, rec.Body)
+			}
+			if n := len(f.logRecords("token issued")); n == 0 || f.logRecords("token issued")[n-1]["policy"] != c.policy {
+				t.Fatalf("issued under %v, want %s", f.logRecords("token issued"), c.policy)
+			}
+		})
+	}
 }
