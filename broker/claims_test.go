@@ -228,7 +228,7 @@ func TestDerivedClaimsWin(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			var proof Proof
 			for _, p := range f.x.proofs {
-				if (c.name == "kubernetes" && p.Name() == "prod-cluster" || c.name == "spiffe" && p.Name() == "spire") {
+				if c.name == "kubernetes" && p.Name() == "prod-cluster" || c.name == "spiffe" && p.Name() == "spire" {
 					proof = p
 				}
 			}
