@@ -56,6 +56,17 @@ func (h *WorkloadHold) Prepare(now time.Time) error {
 	return nil
 }
 
+// LiftReason cleans the reason given for lifting a hold; a reason that
+// looks like a token is refused (audit records are kept for good).
+// Errors are ErrInvalid.
+func LiftReason(reason string) (string, error) {
+	reason = StorableText(reason)
+	if looksLikeToken(reason) {
+		return "", Errorf(ErrInvalid, "lift hold: the reason looks like a token")
+	}
+	return reason, nil
+}
+
 // CheckWorkload checks a workload name: "ISSUER SUBJECT", the issuer
 // without white space. Errors are ErrInvalid and do not quote the value.
 func CheckWorkload(w string) error {

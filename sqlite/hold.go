@@ -81,8 +81,12 @@ func (s *Store) HoldWorkload(ctx context.Context, h *aicred.WorkloadHold) error 
 
 // LiftWorkloadHold implements aicred.WorkloadHoldService.
 func (s *Store) LiftWorkloadHold(ctx context.Context, workload, reason string) error {
-	workload, reason = aicred.StorableText(workload), aicred.StorableText(reason)
+	workload = aicred.StorableText(workload)
 	if err := aicred.CheckWorkload(workload); err != nil {
+		return err
+	}
+	reason, err := aicred.LiftReason(reason)
+	if err != nil {
 		return err
 	}
 	return s.write(ctx, "lift workload hold", func(tx *sql.Tx, c *audit.Chain) error {

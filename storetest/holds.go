@@ -81,6 +81,7 @@ func testWorkloadHolds(t *testing.T, b Backend) {
 
 	// Lifting.
 	wantKind(t, s.LiftWorkloadHold(ctx(t), "no-subject", "x"), aicred.ErrInvalid)
+	wantKind(t, s.LiftWorkloadHold(ctx(t), holdWL, Token(t, "aica_")), aicred.ErrInvalid)
 	wantKind(t, s.LiftWorkloadHold(ctx(t), "https://issuer nobody", "x"), aicred.ErrNotFound)
 	if err := s.LiftWorkloadHold(ctx(t), holdWL, "false alarm"); err != nil {
 		t.Fatal(err)
