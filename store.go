@@ -23,6 +23,12 @@ type Store interface {
 	// write no audit records (see each).
 	UsageService
 	BudgetService
+	// GatewayObjectService records who owns what the gateway created; it
+	// writes no audit records either.
+	GatewayObjectService
+	// ReplayService refuses a workload JWT presented twice, across every
+	// process sharing the store; no audit records.
+	ReplayService
 	// Close releases the database. Methods called after Close fail.
 	Close() error
 }

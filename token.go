@@ -141,6 +141,13 @@ type Revocation struct {
 	At     time.Time `json:"at"`
 	// Grants is how many active grants the revocation matched when made.
 	Grants int `json:"grants"`
+	// Hold is, for a revocation by workload, how long the workload is
+	// kept from exchanging for new tokens (a WorkloadHold set in the same
+	// transaction): zero means DefaultWorkloadHold, NoHold none. Other
+	// revocations hold nothing and ignore it. It is not kept in the
+	// revocation log (the hold is, in its own table), nor in JSON (the
+	// admin API takes it as a duration string).
+	Hold time.Duration `json:"-"`
 }
 
 // Prepare cleans r's text and checks what it matches; the store sets Seq,
@@ -152,6 +159,9 @@ func (r *Revocation) Prepare() error {
 	case RevokeWorkload:
 		if _, _, ok := r.Workload(); !ok {
 			return Errorf(ErrInvalid, "revoke by workload: the value must be 'ISSUER SUBJECT'")
+		}
+		if r.Hold != NoHold && (r.Hold < 0 || r.Hold > MaxWorkloadHold) {
+			return Errorf(ErrInvalid, "revoke by workload: hold %v is out of range (0 < hold <= %v, or NoHold)", r.Hold, MaxWorkloadHold)
 		}
 	default:
 		return Errorf(ErrInvalid, "revoke: by %q is not one of token, workload, role, policy, credential", r.By)
@@ -216,7 +226,9 @@ type TokenFilter struct {
 type TokenService interface {
 	// IssueGrant stores a new grant. Audit: token.issued (grant id,
 	// class, workload, role, policy, expiry; never the token).
-	// Errors: ErrInvalid, ErrConflict (id or hash exists).
+	// Errors: ErrInvalid, ErrConflict (id or hash exists),
+	// ErrUnauthorized (a workload grant for a workload under an active
+	// WorkloadHold, checked in the same transaction).
 	IssueGrant(ctx context.Context, g *Grant) error
 
 	// LookupGrant returns the grant whose token hashes to tokenHash,
@@ -233,9 +245,12 @@ type TokenService interface {
 	// the revocation log (setting Seq, At and Grants) and tells every
 	// process watching the store. A revocation that matches nothing is
 	// still recorded, with Grants 0. Audit: token.revoked (never a token
-	// or its hash).
+	// or its hash). A revocation by workload also holds the workload
+	// (Revocation.Hold, by HoldWorkload's rules) in the same transaction,
+	// audit workload.held; revocations by token, role, policy or
+	// credential hold nothing.
 	// Errors: ErrInvalid (unknown By, empty Value, a workload value that
-	// is not "ISSUER SUBJECT").
+	// is not "ISSUER SUBJECT", a hold out of range).
 	Revoke(ctx context.Context, r *Revocation) error
 
 	// RevocationsSince returns the revocations with Seq > seq, in order.
@@ -251,6 +266,8 @@ type TokenService interface {
 	// is closed); once it has returned nil, connection trouble is retried
 	// quietly and the revocations missed meanwhile are delivered after.
 	WatchRevocations(ctx context.Context, fn func(Revocation)) error
+
+	WorkloadHoldService
 }
 
 // Audit actions of the token service.

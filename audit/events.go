@@ -128,3 +128,26 @@ func data(kv ...string) map[string]string {
 	}
 	return d
 }
+
+// WorkloadHeld records a workload hold: which workload, until when, why,
+// and the revocation that set it (0: set directly).
+func WorkloadHeld(h *aicred.WorkloadHold) aicred.AuditEvent {
+	seq := ""
+	if h.RevocationSeq > 0 {
+		seq = strconv.FormatInt(h.RevocationSeq, 10)
+	}
+	return aicred.AuditEvent{
+		Action:  aicred.ActionWorkloadHeld,
+		Subject: h.Workload,
+		Data:    data("until", FormatTime(h.Until), "reason", h.Reason, "revocation_seq", seq),
+	}
+}
+
+// WorkloadHoldLifted records that a hold was lifted before its end.
+func WorkloadHoldLifted(h *aicred.WorkloadHold, reason string) aicred.AuditEvent {
+	return aicred.AuditEvent{
+		Action:  aicred.ActionWorkloadHoldLifted,
+		Subject: h.Workload,
+		Data:    data("until", FormatTime(h.Until), "reason", reason, "held_by", h.CreatedBy),
+	}
+}

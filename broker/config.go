@@ -94,12 +94,16 @@ type BuildOptions struct {
 	// Tokens stores issued tokens; nil means a MemoryTokenStore.
 	Tokens TokenStore
 	// Replay remembers jtis for issuers with replay_protection; nil
-	// means a MemoryReplayCache.
+	// means a MemoryReplayCache, which protects one process only: a
+	// server sharing its store with others passes a StoreReplayCache.
 	Replay ReplayCache
 	Logger *slog.Logger
 	Clock  func() time.Time
 	// StrictRFC8693Errors: see ExchangerConfig.
 	StrictRFC8693Errors bool
+	// Holds and Audit: see ExchangerConfig.
+	Holds Holds
+	Audit Auditor
 }
 
 // ParseConfig reads and checks a broker configuration.
@@ -166,6 +170,7 @@ func (c *Config) build(opts BuildOptions) (*Exchanger, error) {
 		Proofs: proofs, Roles: c.Roles, Policies: c.Policies,
 		Tokens: opts.Tokens, Logger: opts.Logger, Clock: opts.Clock,
 		StrictRFC8693Errors: opts.StrictRFC8693Errors,
+		Holds:               opts.Holds, Audit: opts.Audit,
 	})
 }
 

@@ -76,6 +76,13 @@ type ExchangerConfig struct {
 	// clients and STS implementations expect; malformed requests and
 	// tokens are invalid_request either way.
 	StrictRFC8693Errors bool
+	// Holds refuses workloads under a hold (invalid_grant,
+	// ReasonWorkloadHeld); nil means Tokens when it answers holds
+	// (aicred stores, grantcache.Cache and MemoryTokenStore do).
+	Holds Holds
+	// Audit receives a record of each exchange refused for a hold; nil
+	// writes none (the refusal is logged either way).
+	Audit Auditor
 }
 
 // An Exchanger trades verified workload identities for aicred tokens.
@@ -89,6 +96,8 @@ type Exchanger struct {
 	log      *slog.Logger
 	now      func() time.Time
 	strict   bool
+	holds    Holds
+	audit    Auditor
 }
 
 // NewExchanger checks the proofs, roles and policies together: names are
@@ -108,6 +117,11 @@ func NewExchanger(cfg ExchangerConfig) (*Exchanger, error) {
 		log:      cfg.Logger,
 		now:      cfg.Clock,
 		strict:   cfg.StrictRFC8693Errors,
+		holds:    cfg.Holds,
+		audit:    cfg.Audit,
+	}
+	if x.holds == nil {
+		x.holds, _ = cfg.Tokens.(Holds)
 	}
 	if x.log == nil {
 		x.log = slog.New(slog.DiscardHandler)
@@ -238,6 +252,10 @@ func (x *Exchanger) exchange(ctx context.Context, req *ExchangeRequest, attrs *[
 		return nil, err
 	}
 	*attrs = append(*attrs, slog.String("iss", id.Issuer), slog.String("sub", truncate(id.Subject, 256)))
+	// A held workload gets nothing new, whichever policy it would match.
+	if err := x.checkHold(ctx, id); err != nil {
+		return nil, err
+	}
 
 	var pol *Policy
 	for _, p := range x.policies[proof.Name()] {
@@ -275,6 +293,11 @@ func (x *Exchanger) exchange(ctx context.Context, req *ExchangeRequest, attrs *[
 		ExpiresAt:   now.Add(role.TTL),
 	}
 	if err := x.tokens.IssueGrant(ctx, g); err != nil {
+		// The store checks the hold again in the grant's transaction: a
+		// revocation that landed after checkHold still wins.
+		if aicred.KindOf(err) == aicred.ErrUnauthorized {
+			return nil, errHeld()
+		}
 		return nil, asError(err)
 	}
 	return &ExchangeResponse{

@@ -250,6 +250,14 @@ func TestValidateAndRevoke(t *testing.T) {
 	if valid(gh2) {
 		t.Fatal("revocation by workload")
 	}
+	// The revocation held the workload: its next exchange is refused
+	// until the hold is lifted.
+	if r := decodeResponse(t, f.post(exchangeForm(f.githubToken(nil)))); r.Error != CodeInvalidGrant || r.AccessToken != "" {
+		t.Fatalf("exchange of a held workload: %+v", r)
+	}
+	if err := f.tokens.LiftWorkloadHold(ctx, f.github.issuer+" repo:acme/api:ref:refs/heads/main", "test"); err != nil {
+		t.Fatal(err)
+	}
 	revoke(aicred.RevokeCredential, "hc_train", 2)
 	if valid(k8s) || valid(sp) || !valid(corp) {
 		t.Fatal("revocation by credential")

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -79,6 +80,8 @@ func FuzzParseClaims(f *testing.F) {
 		`{"aud":"x","exp":"1"}`, `{"kubernetes.io":{"namespace":"ns","pod":{"name":"p"}}}`,
 		`{"a":{"b":{"c":{"d":{"e":{"f":1}}}}}}`, `{"exp":1e400}`, `{"exp":-0}`, `[]`, `null`, `{} {}`,
 		`{"sub":"\ud800"}`, `{"aud":[null]}`,
+		`{"":{"sub":"x"},"sub":"y"}`, `{"org.team":"a","org":{"team":"b"}}`, `{"a":{"":1}}`,
+		`{"sub":"a","sub":"b"}`, `{"o":{"k":1,"k":2}}`, `{"a":[{"b":1,"b":1}]}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -93,9 +96,26 @@ func FuzzParseClaims(f *testing.F) {
 				t.Fatalf("date out of range: %v", tm)
 			}
 		}
-		for k, v := range flattenClaims(tok.Claims) {
-			if k == "" && v != "" && !strings.Contains(string(payload), `""`) {
-				t.Fatalf("empty claim name from %s", payload)
+		// Flattening is a function of the token: the same claims give the
+		// same view or the same refusal, whatever the map order.
+		flat, ferr := flattenClaims(tok.Claims)
+		for range 3 {
+			again, aerr := flattenClaims(tok.Claims)
+			if (ferr == nil) != (aerr == nil) || ferr != nil && ferr.Error() != aerr.Error() || !maps.Equal(flat, again) {
+				t.Fatalf("flattening %s is not deterministic: %v / %v", payload, ferr, aerr)
+			}
+		}
+		if ferr != nil {
+			checkRefusal(t, ferr, string(payload))
+			return
+		}
+		// No top-level claim is shadowed by a nested one.
+		for k, v := range tok.Claims {
+			if s, ok := scalarString(v); ok && flat[k] != s {
+				t.Fatalf("claim %q reads %q in the flat view of %s", k, flat[k], payload)
+			}
+			if k == "" {
+				t.Fatalf("an empty claim name was flattened from %s", payload)
 			}
 		}
 	})

@@ -54,7 +54,10 @@ func (p *GitHubActions) Verify(ctx context.Context, raw string) (*Identity, erro
 	if err != nil {
 		return nil, err
 	}
-	claims := topLevelStrings(t.Claims)
+	claims, err := topLevelStrings(t.Claims)
+	if err != nil {
+		return nil, err
+	}
 	repo, owner := claims["repository"], claims["repository_owner"]
 	switch {
 	case t.Subject == "":

@@ -71,9 +71,9 @@ func (p *Kubernetes) Verify(ctx context.Context, raw string) (*Identity, error) 
 	if claimNS != ns {
 		return nil, bad("kubernetes.io namespace does not match sub")
 	}
-	claims := map[string]string{
-		"iss": t.Issuer, "sub": t.Subject,
-		"namespace": ns, "service_account": sa,
+	claims := make(map[string]string, 10)
+	if err := addDerived(claims, "iss", t.Issuer, "sub", t.Subject, "namespace", ns, "service_account", sa); err != nil {
+		return nil, err
 	}
 	saObj, _ := k8s["serviceaccount"].(map[string]any)
 	if saName, _ := saObj["name"].(string); saName != sa {
@@ -89,10 +89,14 @@ func (p *Kubernetes) Verify(ctx context.Context, raw string) (*Identity, error) 
 			continue
 		}
 		if n, ok := o["name"].(string); ok && n != "" && b.obj != "serviceaccount" {
-			claims[b.claim] = n
+			if err := addDerived(claims, b.claim, n); err != nil {
+				return nil, err
+			}
 		}
 		if u, ok := o["uid"].(string); ok && u != "" {
-			claims[b.claim+"_uid"] = u
+			if err := addDerived(claims, b.claim+"_uid", u); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return identityFrom(p.name, t, claims), nil

@@ -46,7 +46,11 @@ func (p *OIDC) Verify(ctx context.Context, raw string) (*Identity, error) {
 	if t.Subject == "" {
 		return nil, refuse(CodeInvalidGrant, ReasonSubject, "token has no subject (sub)", nil)
 	}
-	return identityFrom(p.name, t, flattenClaims(t.Claims)), nil
+	claims, err := flattenClaims(t.Claims)
+	if err != nil {
+		return nil, err
+	}
+	return identityFrom(p.name, t, claims), nil
 }
 
 // CheckPolicy implements Proof: a sub condition is required.

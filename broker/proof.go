@@ -62,6 +62,11 @@ type Identity struct {
 	// objects flattened with "." (generic OIDC), and values each proof
 	// derives (Kubernetes "namespace", "service_account"; SPIFFE
 	// "trust_domain"). Arrays are left out, so no condition can match one.
+	// Every name stands for exactly one thing in the token: a token whose
+	// claims would flatten ambiguously is refused (flattenClaims), and
+	// the Kubernetes and SPIFFE proofs build their views from derived
+	// values only, each name set once (addDerived), taking no other
+	// claim of the token.
 	Claims map[string]string
 }
 
@@ -81,28 +86,69 @@ func identityFrom(proof string, t *JWT, claims map[string]string) *Identity {
 // maxFlattenDepth bounds how deep nested objects are flattened.
 const maxFlattenDepth = 4
 
-// flattenClaims returns the scalar claims of a token, nested objects
-// flattened with "." up to maxFlattenDepth levels.
-func flattenClaims(claims map[string]any) map[string]string {
-	out := make(map[string]string, len(claims))
-	flattenInto(out, "", claims, 0)
-	return out
+// errAmbiguousClaims refuses a token whose flat claim view would depend
+// on which of two claims was read last. It names no claim and no value.
+func errAmbiguousClaims() error {
+	return refuse(CodeInvalidGrant, ReasonClaims,
+		"token claims are ambiguous: a claim name is empty, or two claims flatten to the same name", nil)
 }
 
-func flattenInto(out map[string]string, prefix string, m map[string]any, depth int) {
+// flattenClaims returns the scalar claims of a token, nested objects
+// flattened with "." up to maxFlattenDepth levels (deeper objects and
+// arrays are left out).
+//
+// The flat view is a function of the token, never of map iteration
+// order: a token in which any claim name at a flattened level is empty,
+// or in which two distinct paths flatten to the same name (a literal
+// "org.team" beside {"org": {"team": ...}}, or {"": {"sub": ...}} beside
+// "sub"), is refused with invalid_grant (errAmbiguousClaims). A name
+// holding "." that collides with nothing is kept as it is.
+func flattenClaims(claims map[string]any) (map[string]string, error) {
+	out := make(map[string]string, len(claims))
+	if err := flattenInto(out, "", claims, 0); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func flattenInto(out map[string]string, prefix string, m map[string]any, depth int) error {
 	for k, v := range m {
+		if k == "" {
+			return errAmbiguousClaims()
+		}
 		key := k
-		if prefix != "" {
+		if depth > 0 {
 			key = prefix + "." + k
 		}
 		if s, ok := scalarString(v); ok {
+			if _, dup := out[key]; dup {
+				return errAmbiguousClaims()
+			}
 			out[key] = s
 			continue
 		}
 		if sub, ok := v.(map[string]any); ok && depth+1 < maxFlattenDepth {
-			flattenInto(out, key, sub, depth+1)
+			if err := flattenInto(out, key, sub, depth+1); err != nil {
+				return err
+			}
 		}
 	}
+	return nil
+}
+
+// addDerived adds the claims a proof derives from a token (Kubernetes
+// "namespace", SPIFFE "trust_domain"...) to its flat view. A derived
+// name that is already present is refused (errAmbiguousClaims), never
+// overwritten nor kept silently: neither a token claim nor an earlier
+// derived value may stand in for another.
+func addDerived(claims map[string]string, kv ...string) error {
+	for i := 0; i+1 < len(kv); i += 2 {
+		if _, dup := claims[kv[i]]; dup || kv[i] == "" {
+			return errAmbiguousClaims()
+		}
+		claims[kv[i]] = kv[i+1]
+	}
+	return nil
 }
 
 // scalarString renders a JSON scalar as a string.
@@ -121,15 +167,19 @@ func scalarString(v any) (string, bool) {
 	return "", false
 }
 
-// topLevelStrings returns the scalar top-level claims.
-func topLevelStrings(claims map[string]any) map[string]string {
+// topLevelStrings returns the scalar top-level claims. A token with an
+// empty claim name is refused (errAmbiguousClaims), as by flattenClaims.
+func topLevelStrings(claims map[string]any) (map[string]string, error) {
 	out := make(map[string]string, len(claims))
 	for k, v := range claims {
+		if k == "" {
+			return nil, errAmbiguousClaims()
+		}
 		if s, ok := scalarString(v); ok {
 			out[k] = s
 		}
 	}
-	return out
+	return out, nil
 }
 
 // truncate bounds attacker-controlled strings written to logs.

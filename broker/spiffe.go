@@ -71,9 +71,11 @@ func (p *SPIFFE) Verify(ctx context.Context, raw string) (*Identity, error) {
 	if td != p.trustDomain {
 		return nil, refuse(CodeInvalidGrant, ReasonTrustDomain, "SPIFFE ID is outside the trusted trust domain", nil)
 	}
-	id := identityFrom(p.name, t, map[string]string{
-		"sub": t.Subject, "spiffe_id": t.Subject, "trust_domain": td, "path": path,
-	})
+	claims := make(map[string]string, 4)
+	if err := addDerived(claims, "sub", t.Subject, "spiffe_id", t.Subject, "trust_domain", td, "path", path); err != nil {
+		return nil, err
+	}
+	id := identityFrom(p.name, t, claims)
 	id.Issuer = p.issuer
 	return id, nil
 }

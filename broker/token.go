@@ -40,6 +40,7 @@ type MemoryTokenStore struct {
 	mu        sync.RWMutex
 	byHash    map[string]*aicred.Grant
 	ids       map[string]string // grant id -> token hash
+	holds     map[string]aicred.WorkloadHold
 	seq       int64
 	lastSweep time.Time
 }
@@ -52,7 +53,8 @@ func NewMemoryTokenStore(clock func() time.Time) *MemoryTokenStore {
 	if clock == nil {
 		clock = time.Now
 	}
-	return &MemoryTokenStore{now: clock, byHash: make(map[string]*aicred.Grant), ids: make(map[string]string)}
+	return &MemoryTokenStore{now: clock, byHash: make(map[string]*aicred.Grant), ids: make(map[string]string),
+		holds: make(map[string]aicred.WorkloadHold)}
 }
 
 // IssueGrant implements TokenStore. The stored grant is a prepared copy.
@@ -75,6 +77,9 @@ func (s *MemoryTokenStore) IssueGrant(_ context.Context, g *aicred.Grant) error 
 			}
 		}
 		s.lastSweep = now
+	}
+	if h, ok := s.holds[c.Issuer+" "+c.Subject]; ok && c.Class == aicred.TokenWorkload && h.Active(now) {
+		return aicred.Errorf(aicred.ErrUnauthorized, "grant %s: the workload is held from new tokens", c.ID)
 	}
 	if _, ok := s.ids[c.ID]; ok {
 		return aicred.Errorf(aicred.ErrConflict, "grant %s: exists", c.ID)
@@ -100,14 +105,26 @@ func (s *MemoryTokenStore) LookupGrant(_ context.Context, tokenHash string) (*ai
 	return g, nil
 }
 
-// Revoke implements TokenStore.
+// Revoke implements TokenStore. A revocation by workload also holds the
+// workload (aicred.TokenService.Revoke).
 func (s *MemoryTokenStore) Revoke(_ context.Context, r *aicred.Revocation) error {
 	if err := r.Prepare(); err != nil {
 		return err
 	}
 	now := s.now()
+	hold, err := r.HoldFor(now)
+	if err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if hold != nil {
+		if old, ok := s.holds[hold.Workload]; ok && old.Until.After(hold.Until) {
+			hold.Until = old.Until
+		}
+		hold.CreatedAt = aicred.StoreTime(now)
+		s.holds[hold.Workload] = *hold
+	}
 	revoke := func(h string, g *aicred.Grant) {
 		if g.Active(now) && r.Matches(g) {
 			c := *g
@@ -128,6 +145,30 @@ func (s *MemoryTokenStore) Revoke(_ context.Context, r *aicred.Revocation) error
 	}
 	s.seq++
 	r.Seq, r.At = s.seq, aicred.StoreTime(now)
+	return nil
+}
+
+// WorkloadHold implements Holds. Errors: ErrNotFound.
+func (s *MemoryTokenStore) WorkloadHold(_ context.Context, workload string) (*aicred.WorkloadHold, error) {
+	now := s.now()
+	s.mu.RLock()
+	h, ok := s.holds[workload]
+	s.mu.RUnlock()
+	if !ok || !h.Active(now) {
+		return nil, aicred.Errorf(aicred.ErrNotFound, "no active hold on that workload")
+	}
+	return &h, nil
+}
+
+// LiftWorkloadHold ends a hold at once. Errors: ErrNotFound.
+func (s *MemoryTokenStore) LiftWorkloadHold(_ context.Context, workload, _ string) error {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if h, ok := s.holds[workload]; !ok || !h.Active(now) {
+		return aicred.Errorf(aicred.ErrNotFound, "no active hold on that workload")
+	}
+	delete(s.holds, workload)
 	return nil
 }
 

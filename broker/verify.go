@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -10,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -348,6 +350,11 @@ func parseClaims(payload []byte) (*JWT, error) {
 	if dec.More() {
 		return nil, bad("trailing data after the claims")
 	}
+	// A claim named twice in one object is read as the last by this
+	// parser and as the first by others: refuse it rather than pick.
+	if hasDuplicateKeys(payload) {
+		return nil, refuse(CodeInvalidGrant, ReasonClaims, "token claims are ambiguous: a claim name appears twice in one object", nil)
+	}
 	t := &JWT{Claims: claims}
 	var ok bool
 	if t.Issuer, ok = optString(claims, "iss"); !ok {
@@ -416,4 +423,53 @@ func numericDate(v any) (time.Time, error) {
 	}
 	sec := int64(f)
 	return time.Unix(sec, int64((f-float64(sec))*1e9)).UTC(), nil
+}
+
+// hasDuplicateKeys reports whether any JSON object in data, at any depth,
+// names a member twice. data has been decoded once already, so it is
+// well-formed; a decoding error here is reported as a duplicate (refused).
+func hasDuplicateKeys(data []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	// One frame per open object or array: the names seen so far (nil for
+	// an array) and whether the next token of an object is a name.
+	type frame struct {
+		names  map[string]struct{}
+		object bool
+		key    bool
+	}
+	var stack []frame
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return false
+		}
+		if err != nil {
+			return true
+		}
+		if n := len(stack); n > 0 && stack[n-1].object && stack[n-1].key {
+			if name, ok := tok.(string); ok {
+				if _, dup := stack[n-1].names[name]; dup {
+					return true
+				}
+				stack[n-1].names[name] = struct{}{}
+				stack[n-1].key = false
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, frame{names: map[string]struct{}{}, object: true, key: true})
+			continue
+		case json.Delim('['):
+			stack = append(stack, frame{})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+		// A value ended: in an object, a name comes next.
+		if n := len(stack); n > 0 && stack[n-1].object {
+			stack[n-1].key = true
+		}
+	}
 }

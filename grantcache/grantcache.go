@@ -179,6 +179,27 @@ func (c *Cache) RevocationsSince(ctx context.Context, seq int64) ([]aicred.Revoc
 	return c.store.RevocationsSince(ctx, seq)
 }
 
+// HoldWorkload passes through to the store. Holds are never cached: each
+// exchange reads the store, so a hold set by any process applies at once.
+func (c *Cache) HoldWorkload(ctx context.Context, h *aicred.WorkloadHold) error {
+	return c.store.HoldWorkload(ctx, h)
+}
+
+// LiftWorkloadHold passes through to the store.
+func (c *Cache) LiftWorkloadHold(ctx context.Context, workload, reason string) error {
+	return c.store.LiftWorkloadHold(ctx, workload, reason)
+}
+
+// WorkloadHold passes through to the store.
+func (c *Cache) WorkloadHold(ctx context.Context, workload string) (*aicred.WorkloadHold, error) {
+	return c.store.WorkloadHold(ctx, workload)
+}
+
+// ListWorkloadHolds passes through to the store.
+func (c *Cache) ListWorkloadHolds(ctx context.Context) ([]aicred.WorkloadHold, error) {
+	return c.store.ListWorkloadHolds(ctx)
+}
+
 // WatchRevocations passes through to the store.
 func (c *Cache) WatchRevocations(ctx context.Context, fn func(aicred.Revocation)) error {
 	return c.store.WatchRevocations(ctx, fn)

@@ -30,6 +30,9 @@ type Admin struct {
 	Roles, Policies func() any
 	Log             *slog.Logger
 	Now             func() time.Time
+	// WorkloadHold is the hold a revocation by workload sets when the
+	// request names none (zero: aicred.DefaultWorkloadHold).
+	WorkloadHold time.Duration
 }
 
 const maxAdminBody = 1 << 20
@@ -40,6 +43,9 @@ func (a *Admin) Handler() http.Handler {
 	mux.Handle("GET /admin/v1/tokens", a.auth("read", a.listTokens))
 	mux.Handle("POST /admin/v1/revocations", a.auth("write", a.revoke))
 	mux.Handle("GET /admin/v1/revocations", a.auth("read", a.listRevocations))
+	mux.Handle("GET /admin/v1/holds", a.auth("read", a.listHolds))
+	mux.Handle("POST /admin/v1/holds", a.auth("write", a.hold))
+	mux.Handle("POST /admin/v1/holds/lift", a.auth("write", a.liftHold))
 	mux.Handle("GET /admin/v1/roles", a.auth("read", a.list(func() any { return a.Roles() })))
 	mux.Handle("GET /admin/v1/policies", a.auth("read", a.list(func() any { return a.Policies() })))
 	mux.Handle("GET /admin/v1/credentials", a.auth("read", a.listHeld))
@@ -103,9 +109,41 @@ func (a *Admin) listTokens(w http.ResponseWriter, r *http.Request, _ *aicred.Gra
 	writeJSON(w, http.StatusOK, map[string]any{"tokens": gs})
 }
 
+// revokeRequest is the body of POST /admin/v1/revocations.
+type revokeRequest struct {
+	By     string `json:"by"`
+	Value  string `json:"value"`
+	Reason string `json:"reason,omitempty"`
+	// Hold, for a revocation by workload: how long the workload is kept
+	// from new tokens, as a Go duration ("2h"), or "none". Empty: the
+	// server's workload_hold.
+	Hold string `json:"hold,omitempty"`
+}
+
+// parseHold reads a hold duration: "" is def, "none" aicred.NoHold.
+func parseHold(s string, def time.Duration) (time.Duration, error) {
+	switch s {
+	case "":
+		return def, nil
+	case "none":
+		return aicred.NoHold, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("hold %q: want a positive duration such as 2h, or none", s)
+	}
+	return d, nil
+}
+
 func (a *Admin) revoke(w http.ResponseWriter, r *http.Request, _ *aicred.Grant) {
-	var rv aicred.Revocation
-	if err := decodeBody(r, &rv); err != nil {
+	var req revokeRequest
+	if err := decodeBody(r, &req); err != nil {
+		adminError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	rv := aicred.Revocation{By: req.By, Value: req.Value, Reason: req.Reason}
+	var err error
+	if rv.Hold, err = parseHold(req.Hold, a.WorkloadHold); err != nil {
 		adminError(w, http.StatusBadRequest, err.Error())
 		return
 	}
@@ -114,6 +152,63 @@ func (a *Admin) revoke(w http.ResponseWriter, r *http.Request, _ *aicred.Grant) 
 		return
 	}
 	writeJSON(w, http.StatusOK, rv)
+}
+
+func (a *Admin) listHolds(w http.ResponseWriter, r *http.Request, _ *aicred.Grant) {
+	hs, err := a.Store.ListWorkloadHolds(r.Context())
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	if hs == nil {
+		hs = []aicred.WorkloadHold{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"holds": hs})
+}
+
+// holdRequest is the body of POST /admin/v1/holds and /holds/lift.
+type holdRequest struct {
+	Workload string `json:"workload"`
+	Reason   string `json:"reason,omitempty"`
+	// For is how long to hold (a Go duration; empty: the server's
+	// workload_hold). Lifting ignores it.
+	For string `json:"for,omitempty"`
+}
+
+func (a *Admin) hold(w http.ResponseWriter, r *http.Request, _ *aicred.Grant) {
+	var req holdRequest
+	if err := decodeBody(r, &req); err != nil {
+		adminError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	def := a.WorkloadHold
+	if def <= 0 {
+		def = aicred.DefaultWorkloadHold
+	}
+	d, err := parseHold(req.For, def)
+	if err != nil || d == aicred.NoHold {
+		adminError(w, http.StatusBadRequest, fmt.Sprintf("for %q: want a positive duration such as 2h", req.For))
+		return
+	}
+	h := aicred.WorkloadHold{Workload: req.Workload, Reason: req.Reason, Until: a.now().Add(d)}
+	if err := a.Store.HoldWorkload(r.Context(), &h); err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, h)
+}
+
+func (a *Admin) liftHold(w http.ResponseWriter, r *http.Request, _ *aicred.Grant) {
+	var req holdRequest
+	if err := decodeBody(r, &req); err != nil {
+		adminError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if err := a.Store.LiftWorkloadHold(r.Context(), req.Workload, req.Reason); err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"lifted": req.Workload})
 }
 
 func (a *Admin) listRevocations(w http.ResponseWriter, r *http.Request, _ *aicred.Grant) {

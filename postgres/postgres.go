@@ -16,6 +16,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -39,6 +40,9 @@ type Store struct {
 	// on, outside the pool.
 	connConfig *pgx.ConnConfig
 	life       *lifetime
+	// replayPruned is when RememberReplay last dropped expired keys
+	// (Unix nanoseconds).
+	replayPruned atomic.Int64
 }
 
 var _ aicred.Store = (*Store)(nil)

@@ -358,7 +358,7 @@ func TestMigrations(t *testing.T) {
 	}
 	c := connect(t, dsn)
 	var n, v int
-	if err := c.QueryRow(context.Background(), "SELECT count(*), max(version) FROM schema_migrations").Scan(&n, &v); err != nil || n != 3 || v != 3 {
+	if err := c.QueryRow(context.Background(), "SELECT count(*), max(version) FROM schema_migrations").Scan(&n, &v); err != nil || n != 4 || v != 4 {
 		t.Fatalf("schema_migrations: %d rows, version %d, %v", n, v, err)
 	}
 	if _, err := c.Exec(context.Background(), "INSERT INTO schema_migrations (version, name) VALUES (99, 'future')"); err != nil {

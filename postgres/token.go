@@ -58,6 +58,9 @@ func (s *Store) IssueGrant(ctx context.Context, g *aicred.Grant) error {
 		return err
 	}
 	return s.write(ctx, "issue grant "+g.ID, func(tx pgx.Tx, c *audit.Chain) error {
+		if err := checkNotHeld(ctx, tx, g, c.Now); err != nil {
+			return err
+		}
 		tag, err := tx.Exec(ctx, `INSERT INTO grants (`+grantColumns+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL, '') ON CONFLICT DO NOTHING`,
 			g.ID, g.TokenHash, g.Class, g.Issuer, g.Subject, g.Policy, g.Role, list(g.Scope),
@@ -181,6 +184,16 @@ func (s *Store) Revoke(ctx context.Context, r *aicred.Revocation) error {
 			return err
 		}
 		c.Append(audit.TokenRevoked(&rv))
+		h, err := rv.HoldFor(c.Now)
+		if err != nil {
+			return err
+		}
+		if h != nil {
+			h.RevocationSeq = rv.Seq
+			if err := putHold(ctx, tx, c, h); err != nil {
+				return err
+			}
+		}
 		done = rv
 		return nil
 	})

@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -43,6 +44,9 @@ type Store struct {
 	w    *sql.DB // one connection: the writer
 	r    *sql.DB // readers
 	hub  *hub    // revocation watchers
+	// replayPruned is when RememberReplay last dropped expired keys
+	// (Unix nanoseconds).
+	replayPruned atomic.Int64
 }
 
 var _ aicred.Store = (*Store)(nil)

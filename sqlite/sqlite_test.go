@@ -280,7 +280,7 @@ func TestMigrations(t *testing.T) {
 	}
 	db := rawDB(t, path)
 	var n, v int
-	if err := db.QueryRow("SELECT count(*), max(version) FROM schema_migrations").Scan(&n, &v); err != nil || n != 3 || v != 3 {
+	if err := db.QueryRow("SELECT count(*), max(version) FROM schema_migrations").Scan(&n, &v); err != nil || n != 4 || v != 4 {
 		t.Fatalf("schema_migrations: %d rows, version %d, %v", n, v, err)
 	}
 	// A store from a newer aicred is refused, not damaged.

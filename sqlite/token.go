@@ -71,6 +71,9 @@ func (s *Store) IssueGrant(ctx context.Context, g *aicred.Grant) error {
 		return err
 	}
 	return s.write(ctx, "issue grant "+g.ID, func(tx *sql.Tx, c *audit.Chain) error {
+		if err := checkNotHeld(ctx, tx, g, c.Now); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO grants (`+grantColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, '') ON CONFLICT DO NOTHING`,
 			g.ID, g.TokenHash, g.Class, g.Issuer, g.Subject, g.Policy, g.Role, jsonList(g.Scope),
@@ -194,6 +197,16 @@ func (s *Store) Revoke(ctx context.Context, r *aicred.Revocation) error {
 			return err
 		}
 		c.Append(audit.TokenRevoked(&rv))
+		h, err := rv.HoldFor(c.Now)
+		if err != nil {
+			return err
+		}
+		if h != nil {
+			h.RevocationSeq = rv.Seq
+			if err := putHold(ctx, tx, c, h); err != nil {
+				return err
+			}
+		}
 		done = rv
 		return nil
 	})
@@ -233,4 +246,22 @@ func revocationsSince(ctx context.Context, q querier, seq int64) ([]aicred.Revoc
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// checkNotHeld refuses a workload grant for a held workload. It runs in
+// IssueGrant's write transaction, which a revocation's cannot interleave
+// with: a grant is either issued before the revocation (which then
+// revokes it) or refused.
+func checkNotHeld(ctx context.Context, tx *sql.Tx, g *aicred.Grant, now time.Time) error {
+	if g.Class != aicred.TokenWorkload {
+		return nil
+	}
+	_, err := activeHold(ctx, tx, g.Issuer+" "+g.Subject, now)
+	if err != nil {
+		if aicred.KindOf(err) == aicred.ErrNotFound {
+			return nil
+		}
+		return err
+	}
+	return aicred.Errorf(aicred.ErrUnauthorized, "grant %s: the workload is held from new tokens", g.ID)
 }

@@ -70,6 +70,13 @@ func Run(t *testing.T, b Backend) {
 		{"BudgetInvalid", testBudgetInvalid},
 		{"BudgetExpiry", testBudgetExpiry},
 		{"BudgetConcurrent", testBudgetConcurrent},
+		{"GatewayObjectRecordGet", testGatewayObjectRecordGet},
+		{"GatewayObjectList", testGatewayObjectList},
+		{"GatewayObjectAcrossStores", testGatewayObjectAcrossStores},
+		{"WorkloadHolds", testWorkloadHolds},
+		{"RevokeHolds", testRevokeHolds},
+		{"ReplayRemember", testReplayRemember},
+		{"ReplayAcrossStores", testReplayAcrossStores},
 		{"Canary", testCanary},
 		{"Closed", testClosed},
 	}

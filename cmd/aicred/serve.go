@@ -18,6 +18,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/net/netutil"
 
 	"github.com/aicred/aicred"
 	"github.com/aicred/aicred/broker"
@@ -42,8 +43,15 @@ type serverConfig struct {
 	Log    logConfig `yaml:"log"`
 	// ShutdownTimeout bounds graceful shutdown on SIGTERM.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
-	Broker          broker.Config `yaml:"-"`
-	Gateway         gatewayConfig `yaml:"-"`
+	// WorkloadHold is how long a revocation by workload (an admin's, or
+	// the gateway's anomaly suspension) keeps the workload from exchanging
+	// for new tokens when it names no hold itself. Default
+	// aicred.DefaultWorkloadHold (1h); at most aicred.MaxWorkloadHold.
+	WorkloadHold time.Duration `yaml:"workload_hold"`
+	// Server bounds every connection (see serverLimits).
+	Server  serverLimits  `yaml:"server"`
+	Broker  broker.Config `yaml:"-"`
+	Gateway gatewayConfig `yaml:"-"`
 }
 
 type tlsConfig struct {
@@ -56,7 +64,96 @@ type logConfig struct {
 	Level  string `yaml:"level"`  // debug, info, warn, error
 }
 
-var serverKeys = map[string]bool{"listen": true, "tls": true, "store": true, "log": true, "shutdown_timeout": true}
+// serverLimits bound what one client can hold of the server. Zero fields
+// take the defaults below; check refuses negative ones.
+//
+// Non-streaming routes (/oauth/token, /admin/v1, whoami, health, metrics)
+// must have read their whole request within ReadTimeout of its first byte
+// and written their answer within WriteTimeout of the handler's start.
+// Gateway routes stream model answers for minutes, so no whole-response
+// write deadline applies to them: their request body must arrive within
+// GatewayBodyTimeout, and each write of the answer must complete within
+// WriteTimeout (a client that stops reading is cut off; a long stream is
+// not). net/http clears the read deadline once a body has been read, so a
+// stream outlives ReadTimeout.
+type serverLimits struct {
+	// ReadHeaderTimeout bounds reading a request's headers (default 10s).
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// ReadTimeout bounds reading a whole request, body included, on
+	// non-streaming routes (default 30s; at least ReadHeaderTimeout).
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds writing an answer on non-streaming routes, and
+	// each write on gateway routes (default 30s).
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// IdleTimeout closes a keep-alive connection that sends no request
+	// for this long (default 2m).
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// GatewayBodyTimeout bounds reading a gateway request's body, which
+	// may be an upload of up to gateway.max_body_bytes (default 5m).
+	GatewayBodyTimeout time.Duration `yaml:"gateway_body_timeout"`
+	// MaxHeaderBytes bounds a request's headers (default 64 KiB).
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// MaxConnections bounds the connections served at once; further ones
+	// wait in the listen queue (default 1024).
+	MaxConnections int `yaml:"max_connections"`
+}
+
+// Defaults of serverLimits.
+const (
+	defaultReadHeaderTimeout  = 10 * time.Second
+	defaultReadTimeout        = 30 * time.Second
+	defaultWriteTimeout       = 30 * time.Second
+	defaultIdleTimeout        = 2 * time.Minute
+	defaultGatewayBodyTimeout = 5 * time.Minute
+	defaultMaxHeaderBytes     = 64 << 10
+	defaultMaxConnections     = 1024
+)
+
+// check fills the defaults and refuses limits that make no sense.
+func (l *serverLimits) check() error {
+	for _, d := range []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"read_header_timeout", &l.ReadHeaderTimeout, defaultReadHeaderTimeout},
+		{"read_timeout", &l.ReadTimeout, defaultReadTimeout},
+		{"write_timeout", &l.WriteTimeout, defaultWriteTimeout},
+		{"idle_timeout", &l.IdleTimeout, defaultIdleTimeout},
+		{"gateway_body_timeout", &l.GatewayBodyTimeout, defaultGatewayBodyTimeout},
+	} {
+		switch {
+		case *d.v < 0:
+			return fmt.Errorf("server.%s: want a positive duration", d.name)
+		case *d.v == 0:
+			*d.v = d.def
+		}
+	}
+	if l.ReadHeaderTimeout > l.ReadTimeout {
+		return fmt.Errorf("server.read_header_timeout (%v) is longer than server.read_timeout (%v)", l.ReadHeaderTimeout, l.ReadTimeout)
+	}
+	for _, n := range []struct {
+		name     string
+		v        *int
+		def, min int
+	}{
+		{"max_header_bytes", &l.MaxHeaderBytes, defaultMaxHeaderBytes, 4 << 10},
+		{"max_connections", &l.MaxConnections, defaultMaxConnections, 1},
+	} {
+		switch {
+		case *n.v < 0:
+			return fmt.Errorf("server.%s: want a positive integer", n.name)
+		case *n.v == 0:
+			*n.v = n.def
+		case *n.v < n.min:
+			return fmt.Errorf("server.%s: at least %d", n.name, n.min)
+		}
+	}
+	return nil
+}
+
+var serverKeys = map[string]bool{"listen": true, "tls": true, "store": true, "log": true, "shutdown_timeout": true,
+	"workload_hold": true, "server": true}
 var brokerKeys = map[string]bool{"issuers": true, "roles": true, "policies": true}
 
 // parseServerConfig reads and checks a configuration; errors name the line.
@@ -89,7 +186,7 @@ func parseServerConfig(data []byte) (*serverConfig, error) {
 			}
 			cfg.Gateway = *g
 		default:
-			return nil, fmt.Errorf("line %d: unknown key %q (want listen, tls, store, log, shutdown_timeout, gateway, issuers, roles, policies)", k.Line, k.Value)
+			return nil, fmt.Errorf("line %d: unknown key %q (want listen, tls, store, log, shutdown_timeout, workload_hold, server, gateway, issuers, roles, policies)", k.Line, k.Value)
 		}
 	}
 	if err := decodeStrict(server, cfg); err != nil {
@@ -124,7 +221,13 @@ func (c *serverConfig) check() error {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 15 * time.Second
 	}
-	return nil
+	switch {
+	case c.WorkloadHold == 0:
+		c.WorkloadHold = aicred.DefaultWorkloadHold
+	case c.WorkloadHold < 0 || c.WorkloadHold > aicred.MaxWorkloadHold:
+		return fmt.Errorf("workload_hold %v: want a positive duration of at most %v", c.WorkloadHold, aicred.MaxWorkloadHold)
+	}
+	return c.Server.check()
 }
 
 func parseLevel(s string) (slog.Level, error) {
@@ -187,6 +290,23 @@ The gateway section (every key optional):
     anomaly:                   # the abuse detector: spike_factor, warmup_minutes,
       webhook: {url: https://hooks.example/aicred, secret_file: /etc/aicred/whsec}
                                # cost_floor_usd, auth_failures, cooldown ...
+
+Server limits and workload holds (every key optional; defaults shown):
+
+  workload_hold: 1h            # a revocation by workload (admin API, anomaly
+                               # suspension) refuses the workload new tokens
+                               # this long, unless it names its own hold
+  server:
+    read_header_timeout: 10s   # headers of a request
+    read_timeout: 30s          # a whole request, body included (non-gateway)
+    write_timeout: 30s         # an answer (non-gateway); each write (gateway)
+    idle_timeout: 2m           # a keep-alive connection between requests
+    gateway_body_timeout: 5m   # a gateway request body (uploads)
+    max_header_bytes: 65536
+    max_connections: 1024      # served at once; more wait to be accepted
+
+Gateway answers stream for as long as the provider streams: no deadline
+bounds a whole gateway answer, only each write of it.
 
 Provider ids are the catalog's ('aicred catalog'); an unknown id is refused.
 Usage records go to the store ('aicred usage'), /metrics and the abuse
@@ -256,30 +376,39 @@ func serve(ctx context.Context, a *app, cfg *serverConfig) error {
 	if err := tokens.Start(watchCtx); err != nil {
 		return fmt.Errorf("watch revocations: %w", err)
 	}
-	x, err := cfg.Broker.Build(broker.BuildOptions{Tokens: tokens, Logger: log})
+	// Replay refusal and workload holds live in the store, so they hold
+	// across every process sharing it; the exchange audits refusals of
+	// held workloads there too.
+	x, err := cfg.Broker.Build(broker.BuildOptions{
+		Tokens: tokens, Logger: log,
+		Replay: broker.NewStoreReplayCache(st),
+		Holds:  tokens, Audit: st,
+	})
 	if err != nil {
 		return err
 	}
 	metrics := httpapi.NewMetrics()
 	admin := &httpapi.Admin{
-		Store: st, Sealer: ring, Log: log,
+		Store: st, Sealer: ring, Log: log, WorkloadHold: cfg.WorkloadHold,
 		Roles:    func() any { return map[string]any{"roles": cfg.Broker.Roles} },
 		Policies: func() any { return map[string]any{"policies": cfg.Broker.Policies} },
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/oauth/token", metrics.Instrument("token", log, x))
-	mux.Handle("/admin/v1/", metrics.Instrument("admin", log, admin.Handler()))
-	mux.Handle("GET /aicred/v1/whoami", metrics.Instrument("whoami", log, httpapi.WhoAmI(tokens, log)))
-	mux.Handle("GET /healthz", httpapi.Health())
-	mux.Handle("GET /readyz", httpapi.Ready(func(ctx context.Context) error {
+	lim := cfg.Server
+	bounded := func(h http.Handler) http.Handler { return boundedHandler(h, lim.WriteTimeout) }
+	mux.Handle("/oauth/token", bounded(metrics.Instrument("token", log, x)))
+	mux.Handle("/admin/v1/", bounded(metrics.Instrument("admin", log, admin.Handler())))
+	mux.Handle("GET /aicred/v1/whoami", bounded(metrics.Instrument("whoami", log, httpapi.WhoAmI(tokens, log))))
+	mux.Handle("GET /healthz", bounded(httpapi.Health()))
+	mux.Handle("GET /readyz", bounded(httpapi.Ready(func(ctx context.Context) error {
 		// Not ready while revocations made elsewhere may be unseen.
 		if time.Since(tokens.Synced()) > 3*time.Second {
 			return errors.New("revocation feed is stale")
 		}
 		_, err := st.ListAudit(ctx, 1, 1)
 		return err
-	}))
-	mux.Handle("GET /metrics", metrics.Handler())
+	})))
+	mux.Handle("GET /metrics", bounded(metrics.Handler()))
 
 	// Gateway: workloads call the provider APIs here with an aicred token
 	// (package gateway). Each usage record goes to the store (in batches,
@@ -294,7 +423,9 @@ func serve(ctx context.Context, a *app, cfg *serverConfig) error {
 		return err
 	}
 	dc := gc.Anomaly
-	dc.Audit, dc.Revoker, dc.Roles, dc.Prices, dc.Log = st, tokens, x.Role, prices, log
+	// A suspension is a revocation by workload: it holds the workload for
+	// workload_hold, in the same transaction (holdingRevoker).
+	dc.Audit, dc.Revoker, dc.Roles, dc.Prices, dc.Log = st, holdingRevoker{tokens, cfg.WorkloadHold}, x.Role, prices, log
 	detector, err := gateway.NewDetector(dc)
 	if err != nil {
 		return err
@@ -331,17 +462,26 @@ func serve(ctx context.Context, a *app, cfg *serverConfig) error {
 	// Every path the routes above do not claim goes to the gateway, so
 	// each provider prefix it serves (/v1/, /openai/, /anthropic/ ...)
 	// is reachable without listing them here.
-	mux.Handle("/", metrics.Instrument("gateway", log, gw))
+	mux.Handle("/", streamingHandler(metrics.Instrument("gateway", log, gw), lim.GatewayBodyTimeout, lim.ReadTimeout, lim.WriteTimeout))
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
 	}
+	ln = netutil.LimitListener(ln, lim.MaxConnections)
 	srv := &http.Server{
 		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return aicred.WithActor(context.Background(), "server") },
+		ReadHeaderTimeout: lim.ReadHeaderTimeout,
+		// ReadTimeout bounds every request, body included; the gateway's
+		// routes give their body GatewayBodyTimeout instead
+		// (streamingHandler). No server-wide WriteTimeout: it would cut
+		// model streams; each route sets its own (boundedHandler,
+		// streamingHandler).
+		ReadTimeout:    lim.ReadTimeout,
+		IdleTimeout:    lim.IdleTimeout,
+		MaxHeaderBytes: lim.MaxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:    func(net.Listener) context.Context { return aicred.WithActor(context.Background(), "server") },
 	}
 	scheme := "http"
 	errc := make(chan error, 1)
@@ -394,6 +534,8 @@ func closeGateway(log *slog.Logger, timeout time.Duration, usage *gateway.StoreR
 var nestedKeys = map[string]map[string]bool{
 	"tls": {"cert": true, "key": true},
 	"log": {"format": true, "level": true},
+	"server": {"read_header_timeout": true, "read_timeout": true, "write_timeout": true, "idle_timeout": true,
+		"gateway_body_timeout": true, "max_header_bytes": true, "max_connections": true},
 }
 
 // decodeStrict decodes the server's part of the configuration into v,

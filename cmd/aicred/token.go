@@ -88,17 +88,25 @@ func newAdminTokenCmd(a *app) *cobra.Command {
 }
 
 func newTokenCmd(a *app) *cobra.Command {
-	cmd := &cobra.Command{Use: "token", Short: "Short-lived workload tokens: exchange, list, revoke"}
-	cmd.AddCommand(newTokenExchangeCmd(a), newTokenListCmd(a), newTokenRevokeCmd(a))
+	cmd := &cobra.Command{Use: "token", Short: "Short-lived workload tokens: exchange, list, revoke, workload holds"}
+	cmd.AddCommand(newTokenExchangeCmd(a), newTokenListCmd(a), newTokenRevokeCmd(a),
+		newTokenHoldsCmd(a), newTokenHoldCmd(a), newTokenUnholdCmd(a))
 	return cmd
 }
 
 func newTokenRevokeCmd(a *app) *cobra.Command {
 	var id, workload, role, policy, credential, reason string
+	var hold time.Duration
+	var noHold bool
 	cmd := &cobra.Command{
 		Use:   "revoke (--id ID | --workload 'ISSUER SUBJECT' | --role R | --policy P | --credential HELD_ID)",
 		Short: "Revoke tokens; every aicred process sharing the store refuses them within a second",
-		Args:  cobra.NoArgs,
+		Long: `Revoke tokens; every aicred process sharing the store refuses them within a second.
+
+A revocation by --workload also holds the workload: its next exchanges are
+refused (invalid_grant) for --hold (default 1h), or until 'aicred token unhold'.
+--no-hold revokes without holding. Other revocations hold nothing.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var r aicred.Revocation
 			n := 0
@@ -115,6 +123,18 @@ func newTokenRevokeCmd(a *app) *cobra.Command {
 				return usageErr("give exactly one of --id, --workload, --role, --policy, --credential")
 			}
 			r.Reason = reason
+			switch {
+			case (noHold || hold != 0) && r.By != aicred.RevokeWorkload:
+				return usageErr("--hold and --no-hold apply to --workload only")
+			case noHold && hold != 0:
+				return usageErr("give --hold or --no-hold, not both")
+			case hold < 0:
+				return usageErr("--hold must be positive")
+			case noHold:
+				r.Hold = aicred.NoHold
+			default:
+				r.Hold = hold // 0: aicred.DefaultWorkloadHold
+			}
 			ctx := actorContext(cmd.Context())
 			st, err := a.openStore(ctx)
 			if err != nil {
@@ -125,6 +145,13 @@ func newTokenRevokeCmd(a *app) *cobra.Command {
 				return errExit(err)
 			}
 			fmt.Fprintf(a.stdout, "revoked %d token(s) by %s %q (revocation %d)\n", r.Grants, r.By, r.Value, r.Seq)
+			if r.By == aicred.RevokeWorkload && r.Hold != aicred.NoHold {
+				h, err := st.WorkloadHold(ctx, r.Value)
+				if err != nil {
+					return errExit(err)
+				}
+				fmt.Fprintf(a.stdout, "workload held from new tokens until %s\n", h.Until.Format(time.RFC3339))
+			}
 			return nil
 		},
 	}
@@ -134,6 +161,106 @@ func newTokenRevokeCmd(a *app) *cobra.Command {
 	f.StringVar(&role, "role", "", "every token of this role")
 	f.StringVar(&policy, "policy", "", "every token issued under this trust policy")
 	f.StringVar(&credential, "credential", "", "every token that may use this held credential")
+	f.StringVar(&reason, "reason", "", "why (recorded in the audit log)")
+	f.DurationVar(&hold, "hold", 0, "with --workload: refuse the workload new tokens this long (default 1h)")
+	f.BoolVar(&noHold, "no-hold", false, "with --workload: revoke without holding the workload")
+	return cmd
+}
+
+func newTokenHoldsCmd(a *app) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "holds",
+		Short: "List the workloads held from new tokens",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			st, err := a.openStore(ctx)
+			if err != nil {
+				return errExit(err)
+			}
+			defer st.Close()
+			hs, err := st.ListWorkloadHolds(ctx)
+			if err != nil {
+				return errExit(err)
+			}
+			if format == "json" {
+				if hs == nil {
+					hs = []aicred.WorkloadHold{}
+				}
+				enc := json.NewEncoder(a.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(map[string]any{"holds": hs})
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "WORKLOAD\tUNTIL\tBY\tREASON")
+			for _, h := range hs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", h.Workload, h.Until.Format(time.RFC3339), h.CreatedBy, h.Reason)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVarP(&format, "format", "f", "text", "text or json")
+	return cmd
+}
+
+func newTokenHoldCmd(a *app) *cobra.Command {
+	var workload, reason string
+	var d time.Duration
+	cmd := &cobra.Command{
+		Use:   "hold --workload 'ISSUER SUBJECT' [--for 1h]",
+		Short: "Refuse a workload new tokens for a while, without revoking the ones it has",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if workload == "" || d <= 0 {
+				return usageErr("give --workload and a positive --for")
+			}
+			ctx := actorContext(cmd.Context())
+			st, err := a.openStore(ctx)
+			if err != nil {
+				return errExit(err)
+			}
+			defer st.Close()
+			h := aicred.WorkloadHold{Workload: workload, Reason: reason, Until: time.Now().Add(d)}
+			if err := st.HoldWorkload(ctx, &h); err != nil {
+				return errExit(err)
+			}
+			fmt.Fprintf(a.stdout, "workload %q held from new tokens until %s\n", h.Workload, h.Until.Format(time.RFC3339))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&workload, "workload", "", "a workload: issuer and subject separated by a space")
+	f.DurationVar(&d, "for", aicred.DefaultWorkloadHold, "how long")
+	f.StringVar(&reason, "reason", "", "why (recorded in the audit log)")
+	return cmd
+}
+
+func newTokenUnholdCmd(a *app) *cobra.Command {
+	var workload, reason string
+	cmd := &cobra.Command{
+		Use:   "unhold --workload 'ISSUER SUBJECT'",
+		Short: "Lift a workload's hold: it may exchange for new tokens again at once",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if workload == "" {
+				return usageErr("give --workload")
+			}
+			ctx := actorContext(cmd.Context())
+			st, err := a.openStore(ctx)
+			if err != nil {
+				return errExit(err)
+			}
+			defer st.Close()
+			if err := st.LiftWorkloadHold(ctx, workload, reason); err != nil {
+				return errExit(err)
+			}
+			fmt.Fprintf(a.stdout, "hold on workload %q lifted\n", workload)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&workload, "workload", "", "a workload: issuer and subject separated by a space")
 	f.StringVar(&reason, "reason", "", "why (recorded in the audit log)")
 	return cmd
 }
