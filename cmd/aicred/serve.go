@@ -277,11 +277,15 @@ The gateway section (every key optional):
                                # model_prices_and_context_window.json; its entries
                                # override or extend the shipped table ('aicred
                                # prices --check FILE' validates it)
-    unpriced: refuse           # default; or {input: 5, output: 15} (USD per
-                               # million tokens, positive) for unknown models
+    unpriced: refuse           # default; or {input: 5, output: 15, context_window:
+                               # 200000} (USD per million tokens, positive) for
+                               # unknown models; without context_window, requests
+                               # with images, files or URLs to them are refused
     max_body_bytes: 33554432   # request body limit (default 32 MB, 413 beyond)
     upstream_timeout: 5m       # wait for the response headers (504 beyond)
     stream_idle_timeout: 2m    # longest pause inside a response body
+    drain_timeout: 30s         # after a client leaves, how long its answer is
+                               # read on for the usage it reports ("off": cut)
     key_ttl: 5m                # how long a decrypted held key stays in memory
     reservation_ttl: 10m       # how long an unsettled budget reservation lasts
     default_max_output: 4096   # output tokens assumed when a request sets none
@@ -454,7 +458,8 @@ func serve(ctx context.Context, a *app, cfg *serverConfig) error {
 		Prices:    prices, Unpriced: gc.Unpriced, MaxBodyBytes: gc.MaxBodyBytes,
 		UpstreamTimeout: gc.UpstreamTimeout, StreamIdleTimeout: gc.StreamIdleTimeout,
 		KeyTTL: gc.KeyTTL, ReservationTTL: gc.ReservationTTL, DefaultMaxOutput: gc.DefaultMaxOutput,
-		BedrockRegion: gc.BedrockRegion,
+		BedrockRegion: gc.BedrockRegion, DrainTimeout: gc.DrainTimeout,
+		Objects: st, // files and batches are owned across every server on the store
 	})
 	if err != nil {
 		return err
@@ -576,9 +581,12 @@ type gatewayConfig struct {
 	MaxBodyBytes      int64
 	UpstreamTimeout   time.Duration
 	StreamIdleTimeout time.Duration
-	KeyTTL            time.Duration
-	ReservationTTL    time.Duration
-	DefaultMaxOutput  int64
+	// DrainTimeout bounds reading an answer on after its client left
+	// (gateway.Config.DrainTimeout); "off" (-1) cancels at once.
+	DrainTimeout     time.Duration
+	KeyTTL           time.Duration
+	ReservationTTL   time.Duration
+	DefaultMaxOutput int64
 	// BedrockRegion is the region Bedrock requests are signed for when
 	// the aws upstream's host does not name one (a VPC endpoint).
 	BedrockRegion string
@@ -627,6 +635,12 @@ func parseGatewayConfig(n *yaml.Node) (*gatewayConfig, error) {
 			g.UpstreamTimeout, err = positiveDuration(v, key)
 		case "stream_idle_timeout":
 			g.StreamIdleTimeout, err = positiveDuration(v, key)
+		case "drain_timeout":
+			if v.Kind == yaml.ScalarNode && v.Value == upstreamOff {
+				g.DrainTimeout = -1
+			} else {
+				g.DrainTimeout, err = positiveDuration(v, key)
+			}
 		case "key_ttl":
 			g.KeyTTL, err = positiveDuration(v, key)
 		case "reservation_ttl":
@@ -640,7 +654,7 @@ func parseGatewayConfig(n *yaml.Node) (*gatewayConfig, error) {
 			err = v.Decode(&g.Anomaly) // its own keys, checked with their lines
 		default:
 			err = aicred.Errorf(aicred.ErrInvalid, "line %d: unknown key %q in gateway (want upstreams, prices, unpriced, max_body_bytes, "+
-				"upstream_timeout, stream_idle_timeout, key_ttl, reservation_ttl, default_max_output, bedrock_region, anomaly)", k.Line, k.Value)
+				"upstream_timeout, stream_idle_timeout, drain_timeout, key_ttl, reservation_ttl, default_max_output, bedrock_region, anomaly)", k.Line, k.Value)
 		}
 		if err != nil {
 			return nil, err
@@ -722,8 +736,15 @@ func parseUnpriced(n *yaml.Node, key string) (*gateway.Price, error) {
 			dst = &p.Input
 		case "output":
 			dst = &p.Output
+		case "context_window":
+			cw, err := positiveInt(v, key+"."+k.Value)
+			if err != nil {
+				return nil, err
+			}
+			p.ContextWindow = cw
+			continue
 		default:
-			return nil, configError(k, key, "unknown key %q (want input and output)", k.Value)
+			return nil, configError(k, key, "unknown key %q (want input, output and context_window)", k.Value)
 		}
 		s, err := scalar(v, key+"."+k.Value)
 		if err != nil {
