@@ -52,6 +52,12 @@ type Kind struct {
 	Capabilities []aicred.Capability
 	Rule         Rule
 	Liveness     *Liveness // nil when no safe check is known
+	// Trace is the deep trace of what one credential reaches (respond.go);
+	// nil when the provider offers no read-only way to tell.
+	Trace *Trace
+	// Rotation replaces and revokes a credential through the provider's
+	// admin API (respond.go); nil: guided rotation at RevokeURL.
+	Rotation *Rotation
 	// RevokeURL is the page where a credential of this kind is revoked or
 	// rotated; empty in a provider file means the provider's RevokeURL.
 	RevokeURL string
