@@ -141,6 +141,14 @@ type Gateway struct {
 	maxOut    int64
 	objects   aicred.GatewayObjectService
 	drain     time.Duration
+	// routes lists every route served with its client path pattern.
+	routes []mountedRoute
+}
+
+// A mountedRoute is a route as served: its path under the gateway.
+type mountedRoute struct {
+	path  string
+	route *route
 }
 
 // exchange is one request on its way through the stages.
@@ -391,6 +399,7 @@ func New(c Config) (*Gateway, error) {
 					actions[key] = map[string]*route{}
 				}
 				actions[key][action] = &rt
+				g.routes = append(g.routes, mountedRoute{m.prefix + r.path, &rt})
 				continue
 			}
 			if registered[key] {
@@ -398,6 +407,7 @@ func New(c Config) (*Gateway, error) {
 			}
 			registered[key] = true
 			g.mux.Handle(key, g.handler(&rt))
+			g.routes = append(g.routes, mountedRoute{m.prefix + r.path, &rt})
 		}
 		if !registered[m.prefix+"/"] {
 			registered[m.prefix+"/"] = true
