@@ -175,7 +175,9 @@ func TestHostileClientsAgainstServe(t *testing.T) {
 		func(p, m string) sent { return sent{body: chatBody(p, m, false, `,"Max_Tokens":1`)} },
 		func(p, m string) sent { return sent{body: chatBody(p, m, false, `,"mod\u0065ls":["gpt-4o"]`)} },
 		func(p, m string) sent { return sent{body: chatBody(p, "gpt-4o", false, ""), model: "gpt-4o"} },
-		func(p, m string) sent { return sent{body: chatBody(p, m, false, ""), junk: []string{"X-Evil", "Openai-Organization", "anthropic_beta"}} },
+		func(p, m string) sent {
+			return sent{body: chatBody(p, m, false, ""), junk: []string{"X-Evil", "Openai-Organization", "anthropic_beta"}}
+		},
 		func(p, m string) sent {
 			return sent{body: chatBody(p, m, false, `,"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"https://x.test/a.png"}}]}]`)}
 		},
