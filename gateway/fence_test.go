@@ -391,7 +391,10 @@ func TestDrainAfterClientLeaves(t *testing.T) {
 	time.Sleep(100 * time.Millisecond) // the client is gone
 	close(release)
 	r := f.waitRecords(t, 1)[0]
-	if r.Outcome != OutcomeClientClosed || r.Estimated || r.Usage.InputTokens != 7000 || r.Usage.OutputTokens != 900 {
+	// The outcome is client_closed when a write to the gone client failed
+	// first, ok when the proxy read to the end before noticing; either
+	// way the usage charged is the provider's.
+	if (r.Outcome != OutcomeClientClosed && r.Outcome != OutcomeOK) || r.Estimated || r.Usage.InputTokens != 7000 || r.Usage.OutputTokens != 900 {
 		t.Fatalf("drained record %+v", r)
 	}
 	start := time.Now()

@@ -193,7 +193,7 @@ func (b *meteredBody) end(err error) {
 		case b.m.drained || b.m.x.clientGone.Load() || ctx.Err() != nil:
 			outcome = OutcomeClientClosed
 		}
-	} else if b.m.drained || b.m.x.clientGone.Load() {
+	} else if b.m.drained {
 		// Read to its end after the client left: the usage is real.
 		outcome = OutcomeClientClosed
 	}
