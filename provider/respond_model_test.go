@@ -204,3 +204,131 @@ func TestOpenAIRotation(t *testing.T) {
 	noSecret(t, "error", err, wrong.Reveal(), old, admin.Reveal())
 }
 
+
+func TestAnthropicKeyTrace(t *testing.T) {
+	g := NewGen(31)
+	key := "sk-ant-api03-" + g.URL64(93) + "AA"
+	srv := newFake(t, "x-api-key", key, map[string]route{
+		"GET /v1/models": func(w http.ResponseWriter, r *http.Request, _ []byte) {
+			if r.Header.Get("anthropic-version") != anthropicVersion {
+				w.WriteHeader(400)
+				return
+			}
+			w.Write([]byte(`{"data":[{"type":"model","id":"claude-sonnet-4-5","display_name":"Claude Sonnet 4.5","created_at":"2025-09-29T00:00:00Z"}],"has_more":false,"first_id":"claude-sonnet-4-5","last_id":"claude-sonnet-4-5"}`))
+		},
+	})
+	r, err := anthropicKeyTrace(context.Background(), srv.Client(), srv.URL, aicred.NewSecret(key), nil)
+	if err != nil || len(r.Resources) != 1 || r.Resources[0].Name != "Claude Sonnet 4.5" || r.Scopes[0] != "inference" {
+		t.Fatalf("reach %+v %v", r, err)
+	}
+	noSecret(t, "reach", r, key)
+}
+
+func anthropicKeyJSON(id, name, hint, status string) map[string]any {
+	return map[string]any{"id": id, "type": "api_key", "name": name, "workspace_id": "wrkspc_01JwQvzr7rXLA5AGx3HKfFUJ",
+		"created_at": "2024-10-30T23:58:27.427722Z", "created_by": map[string]string{"id": "user_01", "type": "user"},
+		"partial_key_hint": hint, "status": status}
+}
+
+func TestAnthropicAdminTrace(t *testing.T) {
+	g := NewGen(32)
+	admin := "sk-ant-admin01-" + g.URL64(93) + "AA"
+	other := "sk-ant-api03-" + g.URL64(93) + "AA"
+	hint := other[:16] + "..." + other[len(other)-4:]
+	srv := newFake(t, "x-api-key", admin, map[string]route{
+		"GET /v1/organizations/me": jsonRoute(200, map[string]string{"id": "org_1", "type": "organization", "name": "Acme"}),
+		"GET /v1/organizations/workspaces": jsonRoute(200, map[string]any{"has_more": false, "data": []map[string]any{
+			{"id": "wrkspc_1", "type": "workspace", "name": "Prod", "created_at": "2024-10-30T23:58:27Z", "archived_at": nil, "display_color": "#6C5BB9"}}}),
+		"GET /v1/organizations/api_keys": jsonRoute(200, map[string]any{"has_more": false, "data": []map[string]any{anthropicKeyJSON("apikey_1", "Developer Key", hint, "active")}}),
+		"GET /v1/organizations/users":    jsonRoute(403, map[string]any{"type": "error", "error": map[string]string{"type": "permission_error", "message": "no"}}),
+	})
+	r, err := anthropicAdminTrace(context.Background(), srv.Client(), srv.URL, aicred.NewSecret(admin), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Account != "Acme (org_1)" || len(r.Resources) != 3 || r.Resources[2].Name != "Developer Key (active, workspace wrkspc_01JwQvzr7rXLA5AGx3HKfFUJ)" ||
+		len(r.Notes) != 1 || !strings.HasPrefix(r.Notes[0], "users: access denied") {
+		t.Fatalf("reach %+v", r)
+	}
+	noSecret(t, "reach", r, admin, hint, other[:16])
+}
+
+func TestAnthropicRevoke(t *testing.T) {
+	g := NewGen(33)
+	admin := aicred.NewSecret("sk-ant-admin01-" + g.URL64(93) + "AA")
+	old := "sk-ant-api03-" + g.URL64(93) + "AA"
+	hint := func(k string) string { return k[:16] + "..." + k[len(k)-4:] }
+	ctx := context.Background()
+	var status string
+	srv := newFake(t, "x-api-key", admin.Reveal(), map[string]route{
+		"GET /v1/organizations/api_keys": func(w http.ResponseWriter, r *http.Request, _ []byte) {
+			if r.URL.Query().Get("after_id") == "" {
+				json.NewEncoder(w).Encode(map[string]any{"has_more": true, "last_id": "apikey_x", "data": []map[string]any{
+					anthropicKeyJSON("apikey_x", "x", hint("sk-ant-api03-"+g.URL64(93)+"AA"), "active")}})
+				return
+			}
+			json.NewEncoder(w).Encode(map[string]any{"has_more": false, "last_id": "apikey_old", "data": []map[string]any{anthropicKeyJSON("apikey_old", "ci", hint(old), "active")}})
+		},
+		"POST /v1/organizations/api_keys/apikey_old": func(w http.ResponseWriter, r *http.Request, body []byte) {
+			var b map[string]string
+			if r.Header.Get("anthropic-version") != anthropicVersion || json.Unmarshal(body, &b) != nil || b["status"] != "inactive" || len(b) != 1 {
+				w.WriteHeader(400)
+				return
+			}
+			status = "inactive"
+			json.NewEncoder(w).Encode(anthropicKeyJSON("apikey_old", "ci", hint(old), status))
+		},
+	})
+	if err := anthropicDeactivateKey(ctx, srv.Client(), srv.URL, admin, RotationTarget{Secret: aicred.NewSecret(old)}); err != nil || status != "inactive" {
+		t.Fatalf("revoke: %v (status %q)", err, status)
+	}
+	// Again, by id: harmless. A key that no longer exists: success.
+	if err := anthropicDeactivateKey(ctx, srv.Client(), srv.URL, admin, RotationTarget{ID: "apikey_old"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := anthropicDeactivateKey(ctx, srv.Client(), srv.URL, admin, RotationTarget{ID: "apikey_gone"}); err != nil {
+		t.Fatalf("revoke of a missing key: %v, want success", err)
+	}
+	// No key fits the hint: refused, nothing changed.
+	stranger := "sk-ant-api03-" + g.URL64(93) + "AA"
+	err := anthropicDeactivateKey(ctx, srv.Client(), srv.URL, admin, RotationTarget{Secret: aicred.NewSecret(stranger)})
+	if err == nil || !strings.Contains(err.Error(), "no API key") {
+		t.Fatalf("unknown key: %v", err)
+	}
+	noSecret(t, "error", err, stranger, admin.Reveal())
+	// An API key in place of the admin key: 401, naming the call.
+	err = anthropicDeactivateKey(ctx, srv.Client(), srv.URL, aicred.NewSecret(old), RotationTarget{ID: "apikey_old"})
+	if !isDenied(err) || !strings.Contains(err.Error(), "update API key status") {
+		t.Fatalf("wrong admin: %v", err)
+	}
+	noSecret(t, "error", err, old)
+	k, _ := LookupKind("anthropic", "api-key")
+	if k.Rotation.Create != nil || k.Rotation.Revoke == nil {
+		t.Fatal("Anthropic's Admin API creates no keys: Create must be nil, Revoke set")
+	}
+}
+
+func TestPineconeTrace(t *testing.T) {
+	g := NewGen(34)
+	key := "pcsk_" + g.Alnum(5) + "_" + g.Alnum(63)
+	srv := newFake(t, "Api-Key", key, map[string]route{
+		"GET /indexes": func(w http.ResponseWriter, r *http.Request, _ []byte) {
+			if r.Header.Get("X-Pinecone-Api-Version") != pineconeAPIVersion {
+				w.WriteHeader(400)
+				return
+			}
+			w.Write([]byte(`{"indexes":[{"name":"docs","dimension":1536,"metric":"cosine","host":"docs-abc123.svc.aped-4627-b74a.pinecone.io","spec":{"serverless":{"cloud":"aws","region":"us-east-1"}},"status":{"ready":true,"state":"Ready"},"deletion_protection":"disabled","vector_type":"dense"}]}`))
+		},
+	})
+	r, err := pineconeTrace(context.Background(), srv.Client(), srv.URL, aicred.NewSecret(key), nil)
+	want := []Resource{{Type: "index", ID: "docs-abc123.svc.aped-4627-b74a.pinecone.io", Name: "docs (Ready)"}}
+	if err != nil || !reflect.DeepEqual(r.Resources, want) {
+		t.Fatalf("reach %+v %v", r, err)
+	}
+	noSecret(t, "reach", r, key)
+	denied := newFake(t, "", "", map[string]route{"GET /indexes": jsonRoute(403, map[string]any{"error": map[string]string{"code": "FORBIDDEN", "message": "no"}, "status": 403})})
+	r, err = pineconeTrace(context.Background(), denied.Client(), denied.URL, aicred.NewSecret(key), nil)
+	if err != nil || len(r.Notes) != 1 || !strings.Contains(r.Notes[0], "indexes: access denied") {
+		t.Fatalf("denied: %+v %v", r, err)
+	}
+}
