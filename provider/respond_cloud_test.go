@@ -2,6 +2,14 @@ package provider
 
 import (
 	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -64,7 +72,11 @@ func newAWSAPI(t *testing.T, keys map[string]bool, answer map[string]func(url.Va
 	return a
 }
 
-func (a *awsAPI) calls() []string { a.mu.Lock(); defer a.mu.Unlock(); return append([]string(nil), a.actions...) }
+func (a *awsAPI) calls() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]string(nil), a.actions...)
+}
 
 func awsErr(service, code string) string {
 	return `<ErrorResponse xmlns="https://` + service + `.amazonaws.com/doc/"><Error><Type>Sender</Type><Code>` + code +
@@ -233,4 +245,184 @@ func TestAWSRotation(t *testing.T) {
 	if _, err := awsCreateAccessKey(ctx, root.Client(), root.URL, old, RotationTarget{Secret: old}); err == nil || !strings.Contains(err.Error(), "root") {
 		t.Fatalf("root: %v", err)
 	}
+}
+
+// gcpTestKey makes a real RSA key and its JSON key file at test time.
+func gcpTestKey(t *testing.T, g *Gen, email, project string) (file string, keyID string, pub *rsa.PublicKey) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKCS8PrivateKey(key)
+	keyID = g.Hex(40)
+	b, _ := json.Marshal(map[string]string{
+		"type": "service_account", "project_id": project, "private_key_id": keyID,
+		"private_key":  string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
+		"client_email": email, "client_id": g.Digits(21), "token_uri": "https://oauth2.googleapis.com/token",
+	})
+	return string(b), keyID, &key.PublicKey
+}
+
+// gcpAPI answers Google's token endpoint (JWT bearer grant, checking the
+// assertion's signature against the known keys), IAM and Cloud Resource
+// Manager as documented.
+func gcpAPI(t *testing.T, keys map[string]*rsa.PublicKey, routes map[string]route) *fake {
+	f := newFake(t, "", "", map[string]route{})
+	tokens := map[string]string{} // access token -> email
+	var mu sync.Mutex
+	f.add("POST /token", func(w http.ResponseWriter, r *http.Request, body []byte) {
+		form, _ := url.ParseQuery(string(body))
+		parts := strings.Split(form.Get("assertion"), ".")
+		if form.Get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" || len(parts) != 3 {
+			w.WriteHeader(400)
+			io.WriteString(w, `{"error":"invalid_request"}`)
+			return
+		}
+		raw, _ := base64.RawURLEncoding.DecodeString(parts[1])
+		var claims struct{ Iss, Aud, Scope string }
+		json.Unmarshal(raw, &claims)
+		sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+		sig, _ := base64.RawURLEncoding.DecodeString(parts[2])
+		pub := keys[claims.Iss]
+		if pub == nil || claims.Aud != googleTokenURL || rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig) != nil {
+			w.WriteHeader(400)
+			io.WriteString(w, `{"error":"invalid_grant","error_description":"Invalid JWT Signature."}`)
+			return
+		}
+		tok := "ya29." + base64.RawURLEncoding.EncodeToString(sum[:])
+		mu.Lock()
+		tokens[tok] = claims.Iss
+		mu.Unlock()
+		json.NewEncoder(w).Encode(map[string]any{"access_token": tok, "expires_in": 3599, "token_type": "Bearer"})
+	})
+	authed := func(h route) route {
+		return func(w http.ResponseWriter, r *http.Request, body []byte) {
+			mu.Lock()
+			_, ok := tokens[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")]
+			mu.Unlock()
+			if !ok {
+				w.WriteHeader(401)
+				io.WriteString(w, `{"error":{"code":401,"message":"Request had invalid authentication credentials.","status":"UNAUTHENTICATED"}}`)
+				return
+			}
+			h(w, r, body)
+		}
+	}
+	for k, h := range routes {
+		f.add(k, authed(h))
+	}
+	return f
+}
+
+func TestGCPTrace(t *testing.T) {
+	g := NewGen(51)
+	email := "trainer@demo-proj-1.iam.gserviceaccount.com"
+	file, _, pub := gcpTestKey(t, g, email, "demo-proj-1")
+	api := gcpAPI(t, map[string]*rsa.PublicKey{email: pub}, map[string]route{
+		"GET /v1/projects/demo-proj-1/serviceAccounts/trainer@demo-proj-1.iam.gserviceaccount.com": jsonRoute(200, map[string]any{
+			"name": "projects/demo-proj-1/serviceAccounts/" + email, "projectId": "demo-proj-1", "uniqueId": "1234567890",
+			"email": email, "displayName": "Trainer", "etag": "BwX=", "oauth2ClientId": "1234567890"}),
+		"POST /v1/projects/demo-proj-1:testIamPermissions": func(w http.ResponseWriter, r *http.Request, body []byte) {
+			var req struct{ Permissions []string }
+			if json.Unmarshal(body, &req) != nil || len(req.Permissions) != len(gcpTracePermissions) {
+				w.WriteHeader(400)
+				return
+			}
+			json.NewEncoder(w).Encode(map[string]any{"permissions": []string{"aiplatform.endpoints.predict", "storage.objects.get"}})
+		},
+	})
+	r, err := gcpTrace(context.Background(), api.Client(), api.URL, aicred.NewSecret(file), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Principal != email || r.Account != "demo-proj-1" || strings.Join(r.Scopes, ",") != "aiplatform.endpoints.predict,storage.objects.get" ||
+		len(r.Resources) != 2 || r.Resources[0].Name != "Trainer" || len(r.Notes) != 0 {
+		t.Fatalf("reach %+v", r)
+	}
+	noSecret(t, "reach", r, "PRIVATE KEY", "ya29.")
+
+	// The bare PEM with the hints found beside it works too.
+	var kf map[string]string
+	json.Unmarshal([]byte(file), &kf)
+	r, err = gcpTrace(context.Background(), api.Client(), api.URL, aicred.NewSecret(kf["private_key"]), map[string]string{"client_email": email})
+	if err != nil || r.Account != "demo-proj-1" || len(r.Scopes) != 2 {
+		t.Fatalf("PEM with hints: %+v %v", r, err)
+	}
+	// A key Google refuses is a Note.
+	other := "other@demo-proj-1.iam.gserviceaccount.com"
+	otherFile, _, _ := gcpTestKey(t, g, other, "demo-proj-1")
+	r, err = gcpTrace(context.Background(), api.Client(), api.URL, aicred.NewSecret(otherFile), nil)
+	if err != nil || r.Principal != other || len(r.Notes) != 1 || !strings.Contains(r.Notes[0], "invalid_grant") {
+		t.Fatalf("refused: %+v %v", r, err)
+	}
+	if _, err := gcpTrace(context.Background(), api.Client(), api.URL, aicred.NewSecret(`{"type":"authorized_user"}`), nil); err == nil {
+		t.Fatal("not a service account key: want an error")
+	}
+}
+
+func TestGCPRotation(t *testing.T) {
+	g := NewGen(52)
+	email := "trainer@demo-proj-1.iam.gserviceaccount.com"
+	oldFile, oldID, oldPub := gcpTestKey(t, g, email, "demo-proj-1")
+	newFile, newID, _ := gcpTestKey(t, g, email, "demo-proj-1")
+	keyPath := "/v1/projects/-/serviceAccounts/trainer@demo-proj-1.iam.gserviceaccount.com/keys"
+	var mu sync.Mutex
+	live := map[string]bool{oldID: true}
+	api := gcpAPI(t, map[string]*rsa.PublicKey{email: oldPub}, map[string]route{
+		"POST " + keyPath: func(w http.ResponseWriter, r *http.Request, body []byte) {
+			var req map[string]string
+			if json.Unmarshal(body, &req) != nil || req["privateKeyType"] != "TYPE_GOOGLE_CREDENTIALS_FILE" || req["keyAlgorithm"] != "KEY_ALG_RSA_2048" {
+				w.WriteHeader(400)
+				return
+			}
+			mu.Lock()
+			live[newID] = true
+			mu.Unlock()
+			json.NewEncoder(w).Encode(map[string]any{
+				"name":           "projects/demo-proj-1/serviceAccounts/" + email + "/keys/" + newID,
+				"privateKeyType": "TYPE_GOOGLE_CREDENTIALS_FILE", "privateKeyData": base64.StdEncoding.EncodeToString([]byte(newFile)),
+				"validAfterTime": "2025-01-01T00:00:00Z", "validBeforeTime": "9999-12-31T23:59:59Z",
+				"keyAlgorithm": "KEY_ALG_RSA_2048", "keyOrigin": "GOOGLE_PROVIDED", "keyType": "USER_MANAGED"})
+		},
+		"DELETE " + keyPath + "/" + oldID: func(w http.ResponseWriter, r *http.Request, _ []byte) {
+			mu.Lock()
+			defer mu.Unlock()
+			if !live[oldID] {
+				w.WriteHeader(404)
+				io.WriteString(w, `{"error":{"code":404,"message":"Service account key does not exist.","status":"NOT_FOUND"}}`)
+				return
+			}
+			delete(live, oldID)
+			io.WriteString(w, `{}`)
+		},
+	})
+	ctx := context.Background()
+	old := aicred.NewSecret(oldFile)
+	rep, err := gcpCreateKey(ctx, api.Client(), api.URL, old, RotationTarget{Secret: old})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Secret.Reveal() != newFile || rep.ID != newID || rep.Attrs["client_email"] != email || rep.Attrs["project_id"] != "demo-proj-1" {
+		t.Fatalf("replacement %v", rep.Attrs)
+	}
+	// The old key deletes itself (SelfAdmin); again, it is gone: success.
+	if err := gcpDeleteKey(ctx, api.Client(), api.URL, old, RotationTarget{Secret: old}); err != nil || live[oldID] {
+		t.Fatalf("delete: %v", err)
+	}
+	api2 := gcpAPI(t, map[string]*rsa.PublicKey{email: oldPub}, map[string]route{
+		"DELETE " + keyPath + "/" + oldID: jsonRoute(404, map[string]any{"error": map[string]any{"code": 404, "status": "NOT_FOUND"}}),
+	})
+	if err := gcpDeleteKey(ctx, api2.Client(), api2.URL, old, RotationTarget{Secret: old}); err != nil {
+		t.Fatalf("delete again: %v, want success", err)
+	}
+	// Denied: the error names the call and carries no key material.
+	api3 := gcpAPI(t, map[string]*rsa.PublicKey{email: oldPub}, map[string]route{
+		"POST " + keyPath: jsonRoute(403, map[string]any{"error": map[string]any{"code": 403, "message": "Permission iam.serviceAccountKeys.create denied", "status": "PERMISSION_DENIED"}}),
+	})
+	_, err = gcpCreateKey(ctx, api3.Client(), api3.URL, old, RotationTarget{Secret: old})
+	if !isDenied(err) || !strings.Contains(err.Error(), "create service account key") || !strings.Contains(err.Error(), "PERMISSION_DENIED") {
+		t.Fatalf("denied: %v", err)
+	}
+	noSecret(t, "error", err, "PRIVATE KEY", "ya29.")
 }

@@ -204,7 +204,6 @@ func TestOpenAIRotation(t *testing.T) {
 	noSecret(t, "error", err, wrong.Reveal(), old, admin.Reveal())
 }
 
-
 func TestAnthropicKeyTrace(t *testing.T) {
 	g := NewGen(31)
 	key := "sk-ant-api03-" + g.URL64(93) + "AA"

@@ -60,7 +60,11 @@ func newFake(t *testing.T, authHeader, authValue string, routes map[string]route
 	return f
 }
 
-func (f *fake) calls() []string { f.mu.Lock(); defer f.mu.Unlock(); return append([]string(nil), f.seen...) }
+func (f *fake) calls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.seen...)
+}
 
 func jsonRoute(status int, v any) route {
 	return func(w http.ResponseWriter, _ *http.Request, _ []byte) {
