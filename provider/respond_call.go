@@ -80,13 +80,23 @@ func isDenied(err error) bool {
 // field can never carry the credential into an error.
 var errorCodeRE = regexp.MustCompile(`"(?:code|type|status)"\s*:\s*"([A-Za-z][A-Za-z0-9_.]{0,63})"`)
 
-func errorCode(body []byte) string {
+// errorCode returns the codes found in an error answer, leaving out any
+// that occurs in one of the request's header values (a credential echoed
+// back where a code belongs).
+func errorCode(body []byte, sent ...string) string {
 	var codes []string
+next:
 	for _, m := range errorCodeRE.FindAllSubmatch(body, 3) {
 		c := string(m[1])
-		if c != "error" && !strings.HasPrefix(c, "sk") {
-			codes = append(codes, c)
+		if c == "error" {
+			continue
 		}
+		for _, v := range sent {
+			if strings.Contains(v, c) {
+				continue next
+			}
+		}
+		codes = append(codes, c)
 	}
 	return strings.Join(codes, "/")
 }
@@ -141,7 +151,7 @@ func (a apiCall) do(ctx context.Context, c *http.Client, out any) (http.Header, 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return resp.Header, &CallError{
 			Provider: a.provider, Call: a.name + " (" + a.method + " " + a.path + ")",
-			Status: resp.StatusCode, Code: errorCode(body),
+			Status: resp.StatusCode, Code: errorCode(body, headerValues(a.header)...),
 		}
 	}
 	if out != nil && len(bytes.TrimSpace(body)) > 0 {
@@ -233,4 +243,12 @@ func rotationName(old string) string {
 		return "aicred-rotation"
 	}
 	return "aicred-rotation-" + old
+}
+
+func headerValues(h map[string]string) []string {
+	vs := make([]string, 0, len(h))
+	for _, v := range h {
+		vs = append(vs, v)
+	}
+	return vs
 }

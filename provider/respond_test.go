@@ -193,4 +193,36 @@ func TestCallErrorNamesNoSecret(t *testing.T) {
 		t.Fatalf("got %v, want a 401 CallError naming the call", err)
 	}
 	noSecret(t, "error", err, key, key[:20], key[len(key)-20:])
+
+	// A code-shaped credential echoed where a code belongs is left out.
+	token := "hf_" + g.Alnum(34)
+	body := []byte(`{"error":{"type":"invalid_token","code":"` + token + `"}}`)
+	if got := errorCode(body, "Bearer "+token); got != "invalid_token" {
+		t.Fatalf("errorCode = %q, want only invalid_token", aicred.Redact(got))
+	}
+}
+
+// FuzzRespondParsers: the credential parsers of the traces and rotations
+// never panic and never quote their input in an error.
+func FuzzRespondParsers(f *testing.F) {
+	g := NewGen(13)
+	f.Add(awsKeyIDFor(g, "AKIA", 123456789012) + ":" + g.B64(40))
+	f.Add(`{"type":"service_account","client_email":"a@b-cdefg.iam.gserviceaccount.com","private_key":"` + fakePKCS8(g, `\n`) + `"}`)
+	f.Add(`{"error":{"code":"invalid_api_key","type":"x"}}`)
+	f.Fuzz(func(t *testing.T, in string) {
+		s := aicred.NewSecret(in)
+		check := func(what string, err error) {
+			if err != nil && len(in) >= 8 && strings.Contains(err.Error(), in) {
+				t.Fatalf("%s error quotes its input", what)
+			}
+		}
+		_, err := awsPair(s)
+		check("awsPair", err)
+		_, err = gcpParseKey(s, map[string]string{"client_email": "a@b-cdefg.iam.gserviceaccount.com"})
+		check("gcpParseKey", err)
+		if c := errorCode([]byte(in)); len(c) > 3*64+2 {
+			t.Fatalf("error code of %d bytes", len(c))
+		}
+		splitRedacted(in)
+	})
 }
