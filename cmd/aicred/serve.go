@@ -388,6 +388,7 @@ func serve(ctx context.Context, a *app, cfg *serverConfig) error {
 	if err != nil {
 		return err
 	}
+	warnUnusable(ctx, log, cfg, st)
 	metrics := httpapi.NewMetrics()
 	admin := &httpapi.Admin{
 		Store: st, Sealer: ring, Log: log, WorkloadHold: cfg.WorkloadHold,
@@ -514,6 +515,49 @@ func serve(ctx context.Context, a *app, cfg *serverConfig) error {
 		return err
 	}
 	return nil
+}
+
+// warnUnusable logs, at start, what keeps this server from issuing a
+// token that works: no role (nothing to issue), no issuer (no exchange;
+// 'aicred token create' still issues), or roles whose held credentials
+// are not in the store (the gateway would have no key to inject).
+func warnUnusable(ctx context.Context, log *slog.Logger, cfg *serverConfig, st aicred.HeldCredentialService) {
+	roles := cfg.Broker.Roles
+	if len(roles) == 0 {
+		log.Warn("no usable token is possible: the configuration has no roles, so neither an exchange nor 'aicred token create' can issue one (see docs/configuration.md, roles:)")
+		return
+	}
+	if len(cfg.Broker.Issuers) == 0 {
+		log.Warn("no identity issuer is configured: workloads cannot exchange identity tokens; an admin can still issue tokens with 'aicred token create'")
+	}
+	held, err := st.ListHeldCredentials(ctx, aicred.HeldFilter{})
+	if err != nil {
+		log.Warn("cannot list held credentials to check the roles", "err", err)
+		return
+	}
+	have := make(map[string]bool, len(held))
+	for _, h := range held {
+		have[h.ID] = true
+	}
+	usable := 0
+	for _, r := range roles {
+		var missing []string
+		for _, id := range r.Credentials {
+			if !have[id] {
+				missing = append(missing, id)
+			}
+		}
+		if len(missing) < len(r.Credentials) {
+			usable++
+		}
+		if len(missing) > 0 {
+			log.Warn("a role names held credentials the store does not hold; add them with 'aicred credential add --id ID'",
+				"role", r.Name, "missing", strings.Join(missing, ","))
+		}
+	}
+	if usable == 0 {
+		log.Warn("no usable token is possible: no role's held credential is in the store, so the gateway has no key to call a provider with")
+	}
 }
 
 // closeGateway flushes the usage records still queued, returns the
