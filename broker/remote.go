@@ -141,7 +141,7 @@ func checkFetchURL(what, raw string, allowHTTP bool) error {
 	case u.Scheme != "http":
 		return aicred.Errorf(aicred.ErrInvalid, "%s %q: want an https URL without query or fragment", what, raw)
 	case !allowHTTP:
-		return aicred.Errorf(aicred.ErrInvalid, "%s %q: plain http is refused; use https, or for an issuer on this machine set allow_insecure_http: true", what, raw)
+		return aicred.Errorf(aicred.ErrInvalid, "%s %q: plain http is refused: want an https URL (for an issuer on this machine only, allow_insecure_http: true permits http on a loopback address)", what, raw)
 	case !loopbackHost(u.Hostname()):
 		return aicred.Errorf(aicred.ErrInvalid, "%s %q: plain http only to a loopback address (127.0.0.1, ::1, localhost), even with allow_insecure_http", what, raw)
 	}
