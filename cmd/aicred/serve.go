@@ -251,15 +251,17 @@ func newLogger(w io.Writer, c logConfig) *slog.Logger {
 }
 
 func newServeCmd(a *app) *cobra.Command {
-	var configPath, listen, logFormat string
+	var listen, logFormat string
 	var checkOnly bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the token endpoint (RFC 8693), the provider gateway, the admin API, health and metrics",
 		Long: `With no configuration, listens on 127.0.0.1:8787 with the embedded SQLite store
-and a generated master key. --config names a YAML file for listeners, TLS, the
-store, logging, the gateway, identity issuers, trust policies and roles; it is
-checked at start and a bad file is refused with the line and the reason.
+and a generated master key. --config (or $AICRED_CONFIG) names a YAML file for
+listeners, TLS, the store, logging, the gateway, identity issuers, trust
+policies and roles; it is checked at start and a bad file is refused with the
+line and the reason. Every other command given the same --config uses the same
+store. docs/configuration.md describes every key.
 SIGTERM or SIGINT shut the server down gracefully.
 
 Routes: POST /oauth/token, GET /aicred/v1/whoami, /admin/v1/..., GET /healthz,
@@ -317,26 +319,22 @@ Usage records go to the store ('aicred usage'), /metrics and the abuse
 detector; role budgets are shared by every server on the same store.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg := &serverConfig{}
-			if configPath != "" {
-				data, err := os.ReadFile(configPath)
-				if err != nil {
+			configPath := a.configPath()
+			cfg, err := a.serverConfig()
+			if err != nil {
+				return errExit(err)
+			}
+			if cfg == nil {
+				cfg = &serverConfig{}
+				if err := cfg.check(); err != nil {
 					return errExit(err)
 				}
-				if cfg, err = parseServerConfig(data); err != nil {
-					return errExit(fmt.Errorf("config %s: %w", configPath, err))
-				}
-			} else if err := cfg.check(); err != nil {
-				return errExit(err)
 			}
 			if listen != "" {
 				cfg.Listen = listen
 			}
 			if logFormat != "" {
 				cfg.Log.Format = logFormat
-			}
-			if cfg.Store != "" && a.store == "" {
-				a.store = cfg.Store
 			}
 			if checkOnly {
 				if err := cfg.Broker.Validate(); err != nil {
@@ -353,7 +351,6 @@ detector; role budgets are shared by every server on the same store.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&configPath, "config", "", "YAML configuration file")
 	f.StringVar(&listen, "listen", "", "address to listen on (default "+DefaultListen+")")
 	f.StringVar(&logFormat, "log-format", "", "text or json")
 	f.BoolVar(&checkOnly, "check", false, "check the configuration and exit")
@@ -391,11 +388,13 @@ func serve(ctx context.Context, a *app, cfg *serverConfig) error {
 	if err != nil {
 		return err
 	}
+	warnUnusable(ctx, log, cfg, st)
 	metrics := httpapi.NewMetrics()
 	admin := &httpapi.Admin{
 		Store: st, Sealer: ring, Log: log, WorkloadHold: cfg.WorkloadHold,
 		Roles:    func() any { return map[string]any{"roles": cfg.Broker.Roles} },
 		Policies: func() any { return map[string]any{"policies": cfg.Broker.Policies} },
+		Role:     x.Role, // tokens issued by hand (POST /admin/v1/tokens)
 	}
 	mux := http.NewServeMux()
 	lim := cfg.Server
@@ -516,6 +515,49 @@ func serve(ctx context.Context, a *app, cfg *serverConfig) error {
 		return err
 	}
 	return nil
+}
+
+// warnUnusable logs, at start, what keeps this server from issuing a
+// token that works: no role (nothing to issue), no issuer (no exchange;
+// 'aicred token create' still issues), or roles whose held credentials
+// are not in the store (the gateway would have no key to inject).
+func warnUnusable(ctx context.Context, log *slog.Logger, cfg *serverConfig, st aicred.HeldCredentialService) {
+	roles := cfg.Broker.Roles
+	if len(roles) == 0 {
+		log.Warn("no usable token is possible: the configuration has no roles, so neither an exchange nor 'aicred token create' can issue one (see docs/configuration.md, roles:)")
+		return
+	}
+	if len(cfg.Broker.Issuers) == 0 {
+		log.Warn("no identity issuer is configured: workloads cannot exchange identity tokens; an admin can still issue tokens with 'aicred token create'")
+	}
+	held, err := st.ListHeldCredentials(ctx, aicred.HeldFilter{})
+	if err != nil {
+		log.Warn("cannot list held credentials to check the roles", "err", err)
+		return
+	}
+	have := make(map[string]bool, len(held))
+	for _, h := range held {
+		have[h.ID] = true
+	}
+	usable := 0
+	for _, r := range roles {
+		var missing []string
+		for _, id := range r.Credentials {
+			if !have[id] {
+				missing = append(missing, id)
+			}
+		}
+		if len(missing) < len(r.Credentials) {
+			usable++
+		}
+		if len(missing) > 0 {
+			log.Warn("a role names held credentials the store does not hold; add them with 'aicred credential add --id ID'",
+				"role", r.Name, "missing", strings.Join(missing, ","))
+		}
+	}
+	if usable == 0 {
+		log.Warn("no usable token is possible: no role's held credential is in the store, so the gateway has no key to call a provider with")
+	}
 }
 
 // closeGateway flushes the usage records still queued, returns the
