@@ -16,7 +16,7 @@ import (
 	"github.com/aicred/aicred/sqlite"
 )
 
-const chatBody = `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`
+const miniChatBody = `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`
 
 // TestTokenCreate issues tokens by hand, on the store with serve's
 // configuration and through the admin API, uses them through the gateway,
@@ -41,7 +41,7 @@ func TestTokenCreate(t *testing.T) {
 	if !strings.Contains(r.stderr, "token tok_") || !strings.Contains(r.stderr, "expires 20") || strings.Contains(r.stderr, tok) {
 		t.Errorf("stderr should name the id and expiry, not the token: %s", r.stderr)
 	}
-	if code, body := httpDo(t, "POST", e.base+"/v1/chat/completions", tok, strings.NewReader(chatBody)); code != http.StatusOK || !strings.Contains(body, "Hello!") {
+	if code, body := httpDo(t, "POST", e.base+"/v1/chat/completions", tok, strings.NewReader(miniChatBody)); code != http.StatusOK || !strings.Contains(body, "Hello!") {
 		t.Fatalf("gateway call with the hand-issued token: %d %s", code, body)
 	}
 	if e.oai.callCount() != 1 {
