@@ -360,9 +360,8 @@ func TestProviderFailures(t *testing.T) {
 		e.api.mu.Lock()
 		e.api.ignoreRevoke = false
 		e.api.mu.Unlock()
-		// Resuming checks again; revoking through the API again is what a
-		// person would do: here the provider now honours the first call's
-		// retry when the rotation is resumed from switched by hand.
+		// The old key is revoked through the API once more (as a person
+		// would after reading the error), then resuming checks again.
 		if _, err := e.x.Rollback(context.Background(), r.ID); aicred.KindOf(err) != aicred.ErrConflict {
 			t.Fatalf("rollback with the old key revoked: %v", err)
 		}
