@@ -149,6 +149,8 @@ func revokeMatch(r *aicred.Revocation, first int) (string, []any) {
 		return fmt.Sprintf("role = $%d", first), []any{r.Value}
 	case aicred.RevokePolicy:
 		return fmt.Sprintf("policy = $%d", first), []any{r.Value}
+	case aicred.RevokeHeldKey: // a held credential's secret changed: no grant
+		return "FALSE", nil
 	default: // aicred.RevokeCredential; Prepare refused anything else
 		return fmt.Sprintf("credentials @> ARRAY[$%d::text]", first), []any{r.Value}
 	}

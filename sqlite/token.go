@@ -162,6 +162,8 @@ func revokeMatch(r *aicred.Revocation) (string, []any) {
 		return "role = ?", []any{r.Value}
 	case aicred.RevokePolicy:
 		return "policy = ?", []any{r.Value}
+	case aicred.RevokeHeldKey: // a held credential's secret changed: no grant
+		return "0 = 1", nil
 	default: // aicred.RevokeCredential; Prepare refused anything else
 		return "EXISTS (SELECT 1 FROM json_each(grants.credentials) WHERE json_each.value = ?)", []any{r.Value}
 	}

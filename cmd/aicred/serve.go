@@ -463,6 +463,10 @@ func serve(ctx context.Context, a *app, cfg *serverConfig) error {
 	if err != nil {
 		return err
 	}
+	// A rotated held credential's cached key is dropped on every server.
+	if err := gw.WatchHeldKeys(watchCtx, st); err != nil {
+		return fmt.Errorf("watch held keys: %w", err)
+	}
 	// Every path the routes above do not claim goes to the gateway, so
 	// each provider prefix it serves (/v1/, /openai/, /anthropic/ ...)
 	// is reachable without listing them here.
