@@ -75,6 +75,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newAdminTokenCmd(a),
 		newUsageCmd(a),
 		newPricesCmd(a),
+		newTraceCmd(a),
 	)
 	return root
 }
