@@ -366,3 +366,44 @@ func TestTraceCommand(t *testing.T) {
 		}
 	})
 }
+
+// TestTraceGatewayUse drives a chat completion through `aicred serve`'s
+// gateway with a held OpenAI key, then traces the held key: the usage
+// record the gateway wrote names it, so the workload, model and token
+// show up.
+func TestTraceGatewayUse(t *testing.T) {
+	e := startServe(t, 7, func(oaiURL, _ string) string {
+		return "  upstreams:\n    openai: " + oaiURL + "\n    anthropic: off"
+	})
+	code, body := httpDo(t, "POST", e.base+"/openai/v1/chat/completions", e.tok,
+		strings.NewReader(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`))
+	if code != http.StatusOK {
+		t.Fatalf("chat through the gateway: %d %s", code, body)
+	}
+	if res := e.stop(); res.code != exitOK {
+		t.Fatalf("serve: exit %d: %s", res.code, res.stderr)
+	}
+	r := runCLI(t, "", "trace", "hc_e2e_openai", "--no-live", "--format", "json")
+	if r.code != exitOK {
+		t.Fatalf("trace: %d %s", r.code, r.stderr)
+	}
+	var rep respond.TraceReport
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	u := rep.Usage
+	if u.Total.Requests != 1 || len(u.Workloads) != 1 || !strings.HasSuffix(u.Workloads[0].Workload, "repo:acme/agent:ref:refs/heads/main") ||
+		!slices.Equal(u.Workloads[0].Models, []string{"gpt-4o-mini"}) || len(u.Networks) != 1 || u.Networks[0].Network != "127.0.0.0/24" {
+		t.Fatalf("gateway use %+v", u)
+	}
+	if len(rep.Tokens) != 1 || rep.Tokens[0].Usage.Requests != 1 || rep.Tokens[0].Role != "sdk-e2e" {
+		t.Fatalf("derived tokens %+v", rep.Tokens)
+	}
+	// The Anthropic key was never used: the record names the key chosen.
+	r = runCLI(t, "", "trace", "hc_e2e_anthropic", "--no-live", "--format", "json")
+	var other respond.TraceReport
+	if err := json.Unmarshal([]byte(r.stdout), &other); r.code != exitOK || err != nil || other.Usage.Total.Requests != 0 || len(other.Tokens) != 1 {
+		t.Fatalf("anthropic key: %d %+v", r.code, other.Usage)
+	}
+	assertNoLeak(t, "trace of held keys", e.held, r.stdout, r.stderr)
+}
