@@ -97,7 +97,32 @@ type TraceOptions struct {
 
 // A TraceReport is everything aicred knows about one credential or token.
 // Its JSON is stable within TraceSchema: times are RFC 3339 in UTC, absent
-// optional objects are omitted, lists are present (possibly empty).
+// optional objects are omitted, lists are present (possibly empty). The
+// shape, field by field as below:
+//
+//	{
+//	  "schema": "aicred.trace/v1",
+//	  "generated_at": time,
+//	  "subject": {"by": "secret|fingerprint|held|token|token_id", "value": redacted secret or token, fingerprint or id},
+//	  "credential": {"fingerprint", "redacted", "provider", "provider_name", "kind", "kind_name",
+//	                 "candidates": ["provider/kind"], "unlocks": [{"capability", "description"}],
+//	                 "revoke_url", "in_inventory": bool, "inventory": aicred.Credential},      (optional)
+//	  "live": {"status": "traced|skipped|failed", "reason", "at", "base_url", "docs", "held_id",
+//	           "reach": {"principal", "account", "scopes": [], "resources": [{"type", "id", "name", "access"}], "notes": []}},
+//	  "sightings": [aicred.Sighting], "liveness": [aicred.LivenessCheck],
+//	  "held": [{"id", "provider", "kind", "fingerprint", "redacted", "environment", "labels", "created_at", "rotated_at", "expires_at", "missing"}],
+//	  "usage": {"total": aicred.UsageSummary, "by_workload": [...], "by_model": [...],
+//	            "networks": [{"network", "requests", "first", "last"}], "first_use", "last_use",
+//	            "workloads": [{"workload", "requests", "models", "first", "last"}], "truncated"},
+//	  "token": grant + {"workload", "active", "usage"},                                         (token input only)
+//	  "tokens": [grant + {"workload", "active", "usage"}],
+//	  "audit": [aicred.AuditEvent],
+//	  "timeline": [{"time", "event", "summary", "ref"}],
+//	  "notes": []
+//	}
+//
+// Timeline events are the Event* constants. A grant is aicred.Grant's
+// JSON (never the token nor its hash).
 type TraceReport struct {
 	Schema      string       `json:"schema"`
 	GeneratedAt time.Time    `json:"generated_at"`
