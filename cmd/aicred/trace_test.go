@@ -101,18 +101,19 @@ func newTraceFixture(t *testing.T) *traceFixture {
 	if err := st.Revoke(ctx, &aicred.Revocation{By: aicred.RevokeToken, Value: fx.revoked.ID, Reason: "eval job finished"}); err != nil {
 		t.Fatal(err)
 	}
-	now := time.Now().UTC().Truncate(time.Second)
-	use := func(ago time.Duration, g *aicred.Grant, cred, model, ip string, cost float64) aicred.UsageRecord {
-		return aicred.UsageRecord{Time: now.Add(-ago), TokenID: g.ID, CredentialID: cred, Workload: g.Issuer + " " + g.Subject, Role: g.Role,
+	// The gateway used the key after aicred came to hold it.
+	now := time.Now().UTC()
+	use := func(after time.Duration, g *aicred.Grant, cred, model, ip string, cost float64) aicred.UsageRecord {
+		return aicred.UsageRecord{Time: now.Add(after), TokenID: g.ID, CredentialID: cred, Workload: g.Issuer + " " + g.Subject, Role: g.Role,
 			Provider: "huggingface", Model: model, Usage: aicred.Usage{InputTokens: 100, OutputTokens: 20}, CostUSD: cost,
 			Status: 200, Outcome: aicred.OutcomeOK, SourceIP: ip}
 	}
 	if err := st.RecordUsage(ctx, []aicred.UsageRecord{
-		use(50*time.Minute, fx.active, fx.heldID, "meta-llama/Llama-3.1-8B-Instruct", "10.1.2.3", 0.25),
-		use(40*time.Minute, fx.active, fx.heldID, "meta-llama/Llama-3.1-8B-Instruct", "10.1.2.77", 0.25),
-		use(30*time.Minute, fx.revoked, fx.heldID, "mistralai/Mistral-7B-Instruct", "203.0.113.9", 0.5),
-		use(20*time.Minute, fx.revoked, "hc_other", "other-model", "198.51.100.1", 7),
-		use(10*time.Minute, fx.unrelated, "hc_other", "other-model", "198.51.100.1", 9),
+		use(100*time.Millisecond, fx.active, fx.heldID, "meta-llama/Llama-3.1-8B-Instruct", "10.1.2.3", 0.25),
+		use(200*time.Millisecond, fx.active, fx.heldID, "meta-llama/Llama-3.1-8B-Instruct", "10.1.2.77", 0.25),
+		use(300*time.Millisecond, fx.revoked, fx.heldID, "mistralai/Mistral-7B-Instruct", "203.0.113.9", 0.5),
+		use(400*time.Millisecond, fx.revoked, "hc_other", "other-model", "198.51.100.1", 7),
+		use(500*time.Millisecond, fx.unrelated, "hc_other", "other-model", "198.51.100.1", 9),
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -287,9 +288,17 @@ func TestTraceCommand(t *testing.T) {
 				strings.Contains(out, "<script") || strings.Contains(out, "src=\"http")) {
 				t.Errorf("html: not a self-contained report in the posture style")
 			}
-			// Timeline order in the rendered form: the commit comes first.
-			if i, j := strings.Index(out, "commit "), strings.Index(out, "incident.opened"); format != "html" && (i < 0 || j < 0) {
-				t.Errorf("%s: timeline entries missing", format)
+			// Timeline order in the rendered form: the commit of 2024, then
+			// the sightings, the hold, the incident record (written before
+			// the fixture's usage records' times) and gateway use.
+			tl := out[strings.LastIndex(out, "Timeline ("):]
+			last := -1
+			for _, step := range []string{"commit ", "first seen at", "held by aicred as " + fx.heldID, "incident.opened", "first gateway use by"} {
+				i := strings.Index(tl, step)
+				if i <= last {
+					t.Errorf("%s: timeline entry %q at %d, not after the previous one (%d)", format, step, i, last)
+				}
+				last = i
 			}
 		}
 	})
