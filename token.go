@@ -220,10 +220,14 @@ func (r *Revocation) Matches(g *Grant) bool {
 
 // TokenFilter selects grants; zero fields match everything.
 type TokenFilter struct {
-	Class          string
-	Role           string
-	Issuer         string
-	Subject        string
+	ID      string // one grant by id
+	Class   string
+	Role    string
+	Issuer  string
+	Subject string
+	// Credential selects the grants whose Credentials include this held
+	// credential id (what a revocation by credential matches).
+	Credential     string
 	IncludeExpired bool // expired and revoked grants are left out unless set
 	Limit          int
 }

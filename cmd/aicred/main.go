@@ -83,6 +83,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newAdminTokenCmd(a),
 		newUsageCmd(a),
 		newPricesCmd(a),
+		newTraceCmd(a),
 	)
 	return root
 }
