@@ -72,6 +72,7 @@ func newRootCmd(a *app) *cobra.Command {
 	root.AddCommand(
 		newVersionCmd(a),
 		newScanCmd(a),
+		newWatchCmd(a),
 		newCatalogCmd(a),
 		newInventoryCmd(a),
 		newCredentialCmd(a),
