@@ -413,3 +413,33 @@ func TestDrainAfterClientLeaves(t *testing.T) {
 		t.Fatalf("stalled record %+v, want cost >= %v", r, want)
 	}
 }
+
+// A file's content is not read into memory to track objects: a download
+// larger than any answer the tracker would read streams through.
+func TestObjectFileContentStreams(t *testing.T) {
+	f := newFixture(t, 370, nil)
+	const size = maxObjectAnswer + 1<<20
+	f.openai = func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		chunk := strings.Repeat("x", 1<<16)
+		for n := 0; n < size; n += len(chunk) {
+			io.WriteString(w, chunk)
+		}
+	}
+	tok, _ := f.issue(t, nil2gen(371), []string{"files", "provider:openai"})
+	if err := f.gw.objects.RecordGatewayObject(t.Context(), aicred.GatewayObject{Provider: "openai", Kind: aicred.ObjectFile, ID: "file-big",
+		TokenID: "tok_x", Workload: "https://issuer.test workload-a", Role: "chat-role"}); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", f.srv.URL+"/v1/files/file-big/content", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	n, _ := io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != 200 || n < size {
+		t.Fatalf("status %d, %d bytes of %d", resp.StatusCode, n, size)
+	}
+}

@@ -232,8 +232,8 @@ var errDrained = errors.New("upstream answer not finished after the client left"
 // drain reads the rest of an answer whose client went away, so that its
 // usage (at the end of a stream or a JSON body) is metered as billed:
 // bounded in time (Config.DrainTimeout from the client's leaving) and
-// bytes. The idle timer keeps running: a stalled upstream is cut. The meter then sees
-// the whole answer; nothing more reaches the client.
+// bytes. The idle timer keeps running: a stalled upstream is cut. The
+// meter then sees the whole answer; nothing more reaches the client.
 func (b *meteredBody) drain() {
 	b.m.drained = true
 	if !b.m.x.clientGone.Load() {

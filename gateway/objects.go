@@ -243,6 +243,10 @@ func (g *Gateway) trackObjects(x *exchange, resp *http.Response) error {
 	if rt.obj.kind == "" || resp.StatusCode < 200 || resp.StatusCode > 299 || g.objects == nil {
 		return nil
 	}
+	batchGet := rt.obj.op == objOwn && rt.obj.kind == aicred.ObjectBatch && rt.method == http.MethodGet
+	if rt.obj.op == objOwn && !batchGet {
+		return nil // a file's content streams through untouched
+	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxObjectAnswer+1))
 	_ = resp.Body.Close()
 	if err != nil || len(body) > maxObjectAnswer {
@@ -266,9 +270,7 @@ func (g *Gateway) trackObjects(x *exchange, resp *http.Response) error {
 			}
 		}
 	case objOwn:
-		if rt.obj.kind == aicred.ObjectBatch && rt.method == http.MethodGet {
-			g.recordBatchOutputs(ctx, x, body)
-		}
+		g.recordBatchOutputs(ctx, x, body)
 	case objList:
 		filtered, err := g.filterList(ctx, x, body)
 		if err != nil {
