@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"io"
 	"net/http"
 	"slices"
@@ -43,6 +44,77 @@ const minSecretRun = 24
 type secretSet struct {
 	pats   [][]byte
 	maxLen int
+	// The search index: every 4-byte window (gram) of every pattern,
+	// where it sits, and a bitmap of the grams' hashes. A pattern at
+	// least minLen long covers a gram starting at one of any step
+	// consecutive positions, so the search reads one gram every step
+	// bytes and checks the patterns that gram belongs to.
+	minLen int
+	step   int
+	grams  map[uint32][]gramAt
+	bits   []uint64
+}
+
+// gramAt is one place a gram occurs: pattern pat at offset off.
+type gramAt struct {
+	pat, off int
+}
+
+const (
+	gramLen  = 4
+	gramBits = 1 << 18 // the bitmap: 32 KiB
+)
+
+func gramHash(g uint32) uint32 { return (g * 2654435761) >> (32 - 18) }
+
+func gramOf(b []byte) uint32 { return binary.LittleEndian.Uint32(b) }
+
+// index builds the search index over s.pats.
+func (s *secretSet) index() {
+	s.grams = map[uint32][]gramAt{}
+	s.bits = make([]uint64, gramBits/64)
+	s.minLen = 0
+	for i, p := range s.pats {
+		if s.minLen == 0 || len(p) < s.minLen {
+			s.minLen = len(p)
+		}
+		for off := 0; off+gramLen <= len(p); off++ {
+			g := gramOf(p[off:])
+			s.grams[g] = append(s.grams[g], gramAt{i, off})
+			h := gramHash(g)
+			s.bits[h/64] |= 1 << (h % 64)
+		}
+	}
+	s.step = max(s.minLen-gramLen+1, 1)
+}
+
+// find appends to marks every match in b that starts at lo or later and
+// ends after minEnd, each once.
+func (s *secretSet) find(b []byte, lo, minEnd int, marks []span) []span {
+	if len(s.pats) == 0 {
+		return marks
+	}
+	first := len(marks)
+	for i := lo; i+gramLen <= len(b); i += s.step {
+		g := gramOf(b[i:])
+		h := gramHash(g)
+		if s.bits[h/64]&(1<<(h%64)) == 0 {
+			continue
+		}
+		for _, at := range s.grams[g] {
+			p := s.pats[at.pat]
+			st := i - at.off
+			if st < lo || st+len(p) > len(b) || st+len(p) <= minEnd || !bytes.Equal(b[st:st+len(p)], p) {
+				continue
+			}
+			m := span{st, st + len(p)}
+			// The same match is seen from every sampled gram it covers.
+			if !slices.Contains(marks[first:], m) {
+				marks = append(marks, m)
+			}
+		}
+	}
+	return marks
 }
 
 // secrets returns the key's secret set, computed once per key entry.
@@ -107,6 +179,7 @@ func newSecretSet(parts ...string) *secretSet {
 	}
 	// Longest first: reading order only; every pattern is searched.
 	slices.SortStableFunc(s.pats, func(a, b []byte) int { return len(b) - len(a) })
+	s.index()
 	return s
 }
 
@@ -278,18 +351,8 @@ func (s *scrubber) fill(size int) {
 	}
 	n, err := s.rc.Read(s.buf[len(s.buf) : len(s.buf)+size])
 	s.buf = s.buf[:len(s.buf)+n]
-	for _, pat := range s.set.pats {
-		// A new match ends past what was scanned before.
-		from := max(0, s.scanned-len(pat)+1)
-		for from+len(pat) <= len(s.buf) {
-			i := bytes.Index(s.buf[from:], pat)
-			if i < 0 {
-				break
-			}
-			s.marks = append(s.marks, span{from + i, from + i + len(pat)})
-			from += i + 1
-		}
-	}
+	// A new match ends past what was scanned before.
+	s.marks = s.set.find(s.buf, max(0, s.scanned-s.set.maxLen+1), s.scanned, s.marks)
 	s.scanned = len(s.buf)
 	if err != nil {
 		s.err = err
