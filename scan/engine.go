@@ -56,6 +56,7 @@ type Engine struct {
 	rules       []*rule
 	dfa         *keywordDFA
 	kwRules     [][]int32
+	kwLen       []int
 	decodeDepth int
 	inlineAllow bool
 	scratch     sync.Pool
@@ -113,6 +114,7 @@ func New(opts Options) (*Engine, error) {
 				kwIndex[lk] = id
 				keywords = append(keywords, lk)
 				e.kwRules = append(e.kwRules, nil)
+				e.kwLen = append(e.kwLen, len(lk))
 			}
 			if !slices.Contains(e.kwRules[id], ri) {
 				e.kwRules[id] = append(e.kwRules[id], ri)
@@ -260,8 +262,10 @@ func maxLen(re *syntax.Regexp) (int, bool) {
 
 type window struct {
 	lo, hi int
-	kwEnds []int // for context rules: where each keyword in the window ended
+	kws    []span // for context rules: the keywords in and around the window
 }
+
+type span struct{ start, end int }
 
 type scratch struct {
 	hits    []hit
@@ -322,7 +326,9 @@ func (e *Engine) match(data []byte) []Match {
 			r := e.rules[ri]
 			var lo, hi int
 			if r.ctx > 0 {
-				lo, hi = h.end, h.end+r.ctx+r.maxLen
+				// The secret may follow the keyword within the rule's
+				// window or share its block on either side (hasContext).
+				lo, hi = h.end-e.kwLen[h.kw]-blockBytes-r.maxLen, h.end+max(r.ctx, blockBytes)+r.maxLen
 			} else {
 				lo, hi = h.end-r.maxLen, h.end+r.maxLen
 			}
@@ -331,13 +337,13 @@ func (e *Engine) match(data []byte) []Match {
 			if n := len(ws); n > 0 && lo <= ws[n-1].hi {
 				ws[n-1].hi = max(ws[n-1].hi, hi)
 				if r.ctx > 0 {
-					ws[n-1].kwEnds = append(ws[n-1].kwEnds, h.end)
+					ws[n-1].kws = append(ws[n-1].kws, span{h.end - e.kwLen[h.kw], h.end})
 				}
 				continue
 			}
 			w := window{lo: lo, hi: hi}
 			if r.ctx > 0 {
-				w.kwEnds = []int{h.end}
+				w.kws = []span{{h.end - e.kwLen[h.kw], h.end}}
 			}
 			sc.windows[ri] = append(ws, w)
 		}
@@ -362,7 +368,7 @@ func (r *rule) apply(data []byte, w window, out []Match) []Match {
 		if s > 0 && r.boundary[data[s-1]] || t < len(data) && r.boundary[data[t]] {
 			continue
 		}
-		if r.ctx > 0 && !nearKeyword(w.kwEnds, s, r.ctx) {
+		if r.ctx > 0 && !hasContext(data, w.kws, s, t, r.ctx) {
 			continue
 		}
 		secret := string(data[s:t])
@@ -381,11 +387,6 @@ func (r *rule) apply(data []byte, w window, out []Match) []Match {
 	return out
 }
 
-// nearKeyword reports whether a keyword ended at most ctx bytes before s.
-func nearKeyword(kwEnds []int, s, ctx int) bool {
-	i := sort.SearchInts(kwEnds, s+1) // first end > s
-	return i > 0 && s-kwEnds[i-1] <= ctx
-}
 
 func findNear(data []byte, s, t int, ns []near, boundary charset) map[string]string {
 	var out map[string]string
