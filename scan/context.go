@@ -1,6 +1,9 @@
 package scan
 
-import "sort"
+import (
+	"bytes"
+	"sort"
+)
 
 // Context for rules whose value is too generic to stand alone
 // (provider.Rule.ContextWindow > 0). A keyword gives the secret its context
@@ -26,28 +29,32 @@ const (
 )
 
 // hasContext reports whether one of the keyword spans kws (sorted by end)
-// gives context to the secret data[s:t].
-func hasContext(data []byte, kws []span, s, t, ctx int) bool {
+// gives context to the secret data[s:t], and the distance in bytes to the
+// nearest such keyword (overlap resolution prefers the nearest context).
+func hasContext(data []byte, kws []span, s, t, ctx int) (bool, int) {
 	// Only keywords ending within blockBytes before s or starting within
 	// blockBytes after t can count.
 	i := sort.Search(len(kws), func(i int) bool { return kws[i].end >= s-max(ctx, blockBytes) })
+	best := -1
 	for ; i < len(kws); i++ {
 		k := kws[i]
 		switch {
 		case k.end <= s:
-			if s-k.end <= ctx || s-k.end <= blockBytes && sameBlock(data, k, data[k.end:s]) {
-				return true
+			d := s - k.end
+			if d <= ctx || d <= blockBytes && sameBlock(data, k, data[k.end:s]) {
+				best = d // later keywords are nearer
 			}
 		case k.start >= t:
-			if k.start-t > blockBytes {
-				return false
+			d := k.start - t
+			if d > blockBytes || best >= 0 && d >= best {
+				return best >= 0, best
 			}
 			if sameBlock(data, k, data[t:k.start]) {
-				return true
+				return true, d
 			}
 		}
 	}
-	return false
+	return best >= 0, best
 }
 
 // sameBlock reports whether the text between a keyword and a secret keeps
@@ -137,4 +144,65 @@ func configLine(line []byte) bool {
 
 func identByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.'
+}
+
+// leadIn returns the text that leads to an encoded value at offset i: its
+// line up to i and the lines of its block before it (no blank line), at
+// most blockBytes, starting at a line start when there is one in reach.
+func leadIn(data []byte, i int) []byte {
+	lo := max(i-blockBytes, 0)
+	if lo > 0 {
+		if j := bytes.IndexByte(data[lo:i], '\n'); j >= 0 {
+			lo += j + 1
+		} else {
+			return data[lo:i]
+		}
+	}
+	// Cut at the last blank line.
+	for j := i - 1; j > lo; j-- {
+		if data[j] == '\n' {
+			k := j - 1
+			for k >= lo && (data[k] == ' ' || data[k] == '\t' || data[k] == '\r') {
+				k--
+			}
+			if k >= lo && data[k] == '\n' {
+				return data[j+1 : i]
+			}
+		}
+	}
+	return data[lo:i]
+}
+
+// identifierLike reports whether a long value matched by a context rule
+// reads as a name from code or a schema (GoogleCloudAiplatformV1Schema,
+// reportedLocationNameForDisplay) rather than a random key: it is at least
+// 32 characters long, at least 70% of it is in lower-case runs of three or
+// more letters, at least 30% of those letters are vowels, and it holds at
+// least two capitalised words or none. Random alphanumeric keys of that
+// length are taken for names with a chance well below one in a million
+// (TestIdentifierLike draws 400,000).
+func identifierLike(s string) bool {
+	if len(s) < 32 {
+		return false
+	}
+	inRuns, vowels, run, words := 0, 0, 0, 0
+	for i := 0; i <= len(s); i++ {
+		if i < len(s) && s[i] >= 'a' && s[i] <= 'z' {
+			run++
+			continue
+		}
+		if run >= 3 {
+			inRuns += run
+			for _, c := range s[i-run : i] {
+				if c == 'a' || c == 'e' || c == 'i' || c == 'o' || c == 'u' || c == 'y' {
+					vowels++
+				}
+			}
+			if i-run > 0 && s[i-run-1] >= 'A' && s[i-run-1] <= 'Z' {
+				words++
+			}
+		}
+		run = 0
+	}
+	return inRuns*10 >= len(s)*7 && vowels*10 >= inRuns*3 && words != 1
 }

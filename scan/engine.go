@@ -32,6 +32,10 @@ type Match struct {
 	Entropy    float64
 	Related    map[string]string
 	Hints      map[string]string
+
+	// ctxDist is how far the nearest context keyword stands from a context
+	// rule's match; overlap resolution prefers the nearest.
+	ctxDist int
 }
 
 // Options tune an Engine.
@@ -287,9 +291,19 @@ func (e *Engine) collect(data []byte, depth int) []Match {
 	if depth <= 0 {
 		return out
 	}
+	var buf []byte
 	segmentsOf(data, func(seg segment) {
 		raw := data[seg.start:seg.end]
-		for _, m := range e.collect(seg.decoded, depth-1) {
+		// The decoded value is scanned after the text that leads to it in
+		// its block (a Kubernetes Secret's AZURE_OPENAI_API_KEY:, a Docker
+		// config's "registry": {"auth":), so context rules see the key
+		// name. Matches inside that lead-in belong to the plain pass.
+		lead := leadIn(data, seg.start)
+		buf = append(append(buf[:0], lead...), seg.decoded...)
+		for _, m := range e.collect(buf, depth-1) {
+			if m.Start < len(lead) {
+				continue
+			}
 			// A key that stands in the segment as is (a plain key inside a
 			// URL that also has escapes) was found by the plain pass.
 			if bytes.Contains(raw, []byte(m.Secret)) {
@@ -368,25 +382,29 @@ func (r *rule) apply(data []byte, w window, out []Match) []Match {
 		if s > 0 && r.boundary[data[s-1]] || t < len(data) && r.boundary[data[t]] {
 			continue
 		}
-		if r.ctx > 0 && !hasContext(data, w.kws, s, t, r.ctx) {
-			continue
+		dist := 0
+		if r.ctx > 0 {
+			var ok bool
+			if ok, dist = hasContext(data, w.kws, s, t, r.ctx); !ok {
+				continue
+			}
 		}
 		secret := string(data[s:t])
-		if r.allow[secret] || r.validate != nil && !r.validate(secret) || IsPlaceholder(secret) {
+		if r.allow[secret] || r.validate != nil && !r.validate(secret) || IsPlaceholder(secret) ||
+			r.ctx > 0 && identifierLike(secret) {
 			continue
 		}
 		ent := Entropy(secret)
 		if ent < r.minEntropy {
 			continue
 		}
-		m := Match{Kind: r.kind, Start: s, End: t, Secret: secret, Entropy: ent}
+		m := Match{Kind: r.kind, Start: s, End: t, Secret: secret, Entropy: ent, ctxDist: dist}
 		m.Related = findNear(data, s, t, r.related, r.boundary)
 		m.Hints = findNear(data, s, t, r.hints, charset{})
 		out = append(out, m)
 	}
 	return out
 }
-
 
 func findNear(data []byte, s, t int, ns []near, boundary charset) map[string]string {
 	var out map[string]string
@@ -438,6 +456,9 @@ func resolveOverlaps(ms []Match) []Match {
 					*p = m
 					continue
 				case same && p.Kind == m.Kind:
+					continue
+				case same && p.Kind.Rule.ContextWindow > 0 && m.Kind.Rule.ContextWindow > 0 && m.ctxDist < p.ctxDist:
+					*p = m // two context rules: the nearer context names the key
 					continue
 				case same || p.Kind.Rule.ContextWindow == 0 && m.Kind.Rule.ContextWindow > 0:
 					continue
