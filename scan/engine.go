@@ -84,6 +84,9 @@ type near struct {
 	name   string
 	re     *regexp.Regexp
 	window int
+	// lit is a literal every match contains (".openai.", "ak-"): the
+	// regexp runs only around a match whose window holds it.
+	lit []byte
 }
 
 // New compiles the rules of the given kinds into an engine.
@@ -183,7 +186,7 @@ func compileRule(k *provider.Kind) (*rule, error) {
 			if w <= 0 {
 				w = 256
 			}
-			out = append(out, near{name: name, re: nre, window: w})
+			out = append(out, near{name: name, re: nre, window: w, lit: requiredLiteral(n.Pattern)})
 		}
 		sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 		return out, nil
@@ -410,6 +413,9 @@ func findNear(data []byte, s, t int, ns []near, boundary charset) map[string]str
 	var out map[string]string
 	for _, n := range ns {
 		lo, hi := max(s-n.window, 0), min(t+n.window, len(data))
+		if n.lit != nil && !bytes.Contains(data[lo:hi], n.lit) {
+			continue
+		}
 		for _, loc := range n.re.FindAllSubmatchIndex(data[lo:hi], -1) {
 			a, b := loc[0], loc[1]
 			if len(loc) > 2 && loc[2] >= 0 {
@@ -477,4 +483,45 @@ func lineHasAllow(data []byte, s, t int) bool {
 		hi = t + i
 	}
 	return bytes.Contains(data[lo:hi], []byte(InlineAllow))
+}
+
+// requiredLiteral returns the longest case-sensitive literal that every
+// match of pattern contains (a literal of its top-level concatenation), or
+// nil when there is none of at least two bytes.
+func requiredLiteral(pattern string) []byte {
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return nil
+	}
+	re = re.Simplify()
+	for re.Op == syntax.OpCapture {
+		re = re.Sub[0]
+	}
+	var best []byte
+	consider := func(r *syntax.Regexp) {
+		if r.Op == syntax.OpLiteral && r.Flags&syntax.FoldCase == 0 {
+			if lit := []byte(string(r.Rune)); len(lit) > len(best) {
+				best = lit
+			}
+		}
+	}
+	if re.Op == syntax.OpConcat {
+		for _, sub := range re.Sub {
+			for sub.Op == syntax.OpCapture {
+				sub = sub.Sub[0]
+			}
+			if sub.Op == syntax.OpConcat {
+				for _, s2 := range sub.Sub {
+					consider(s2)
+				}
+			}
+			consider(sub)
+		}
+	} else {
+		consider(re)
+	}
+	if len(best) < 2 {
+		return nil
+	}
+	return best
 }
