@@ -29,6 +29,9 @@ type Store interface {
 	// ReplayService refuses a workload JWT presented twice, across every
 	// process sharing the store; no audit records.
 	ReplayService
+	// RotationService records rotations of held credentials at their
+	// providers, step by step, with their audit records.
+	RotationService
 	// Close releases the database. Methods called after Close fail.
 	Close() error
 }

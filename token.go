@@ -128,6 +128,11 @@ const (
 	RevokeRole       = "role"       // Value: a role name
 	RevokePolicy     = "policy"     // Value: a trust policy name
 	RevokeCredential = "credential" // Value: a held credential id
+	// RevokeHeldKey revokes no grant: it tells every process sharing the
+	// store that the held credential (Value: its id) changed its secret
+	// (a rotation, a replacement), so a gateway drops the decrypted key it
+	// cached and reads the held credential again.
+	RevokeHeldKey = "held-key"
 )
 
 // A Revocation withdraws every grant it matches. Revocations are kept in
@@ -155,7 +160,7 @@ type Revocation struct {
 func (r *Revocation) Prepare() error {
 	r.By, r.Value, r.Reason = StorableText(r.By), StorableText(r.Value), StorableText(r.Reason)
 	switch r.By {
-	case RevokeToken, RevokeRole, RevokePolicy, RevokeCredential:
+	case RevokeToken, RevokeRole, RevokePolicy, RevokeCredential, RevokeHeldKey:
 	case RevokeWorkload:
 		if _, _, ok := r.Workload(); !ok {
 			return Errorf(ErrInvalid, "revoke by workload: the value must be 'ISSUER SUBJECT'")
@@ -164,7 +169,7 @@ func (r *Revocation) Prepare() error {
 			return Errorf(ErrInvalid, "revoke by workload: hold %v is out of range (0 < hold <= %v, or NoHold)", r.Hold, MaxWorkloadHold)
 		}
 	default:
-		return Errorf(ErrInvalid, "revoke: by %q is not one of token, workload, role, policy, credential", r.By)
+		return Errorf(ErrInvalid, "revoke: by %q is not one of token, workload, role, policy, credential, held-key", r.By)
 	}
 	switch {
 	case strings.TrimSpace(r.Value) == "":
@@ -191,7 +196,8 @@ func (r *Revocation) Workload() (issuer, subject string, ok bool) {
 	return issuer, subject, ok && issuer != "" && subject != ""
 }
 
-// Matches reports whether the revocation applies to g.
+// Matches reports whether the revocation applies to g (a RevokeHeldKey
+// revocation applies to none).
 func (r *Revocation) Matches(g *Grant) bool {
 	switch r.By {
 	case RevokeToken:
@@ -214,10 +220,14 @@ func (r *Revocation) Matches(g *Grant) bool {
 
 // TokenFilter selects grants; zero fields match everything.
 type TokenFilter struct {
-	Class          string
-	Role           string
-	Issuer         string
-	Subject        string
+	ID      string // one grant by id
+	Class   string
+	Role    string
+	Issuer  string
+	Subject string
+	// Credential selects the grants whose Credentials include this held
+	// credential id (what a revocation by credential matches).
+	Credential     string
 	IncludeExpired bool // expired and revoked grants are left out unless set
 	Limit          int
 }

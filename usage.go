@@ -51,17 +51,20 @@ const (
 // A UsageRecord is written once per request the gateway forwarded. It
 // names the token, never carries it.
 type UsageRecord struct {
-	Time        time.Time `json:"time"`
-	TokenID     string    `json:"token_id"`
-	Workload    string    `json:"workload"` // issuer + " " + subject
-	Role        string    `json:"role"`
-	Environment string    `json:"environment,omitempty"`
-	Provider    string    `json:"provider"`
-	Model       string    `json:"model"`
-	Operation   string    `json:"operation,omitempty"`
-	Stream      bool      `json:"stream"`
-	Usage       Usage     `json:"usage"`
-	CostUSD     float64   `json:"cost_usd"`
+	Time    time.Time `json:"time"`
+	TokenID string    `json:"token_id"`
+	// CredentialID is the held credential the gateway injected for the
+	// request ("" when none was chosen: refused before a key was picked).
+	CredentialID string  `json:"credential_id,omitempty"`
+	Workload     string  `json:"workload"` // issuer + " " + subject
+	Role         string  `json:"role"`
+	Environment  string  `json:"environment,omitempty"`
+	Provider     string  `json:"provider"`
+	Model        string  `json:"model"`
+	Operation    string  `json:"operation,omitempty"`
+	Stream       bool    `json:"stream"`
+	Usage        Usage   `json:"usage"`
+	CostUSD      float64 `json:"cost_usd"`
 	// Estimated: no usage came back, CostUSD is the reservation.
 	Estimated         bool          `json:"estimated,omitempty"`
 	Status            int           `json:"status"`

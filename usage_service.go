@@ -37,6 +37,7 @@ type UsageService interface {
 type UsageFilter struct {
 	Since, Until time.Time
 	TokenID      string
+	CredentialID string // the held credential used (UsageRecord.CredentialID)
 	Workload     string
 	Role         string
 	Provider     string

@@ -1,10 +1,13 @@
 package broker
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"reflect"
 	"strings"
 	"time"
@@ -84,7 +87,26 @@ type IssuerConfig struct {
 	RefreshInterval    time.Duration `yaml:"refresh_interval,omitempty"`
 	MinRefreshInterval time.Duration `yaml:"min_refresh_interval,omitempty"`
 	MaxCacheAge        time.Duration `yaml:"max_cache_age,omitempty"`
+
+	// CAFile is a PEM file of CA certificates trusted, beside the
+	// system's, for discovery and key-set fetches: an issuer behind a
+	// private CA.
+	CAFile string `yaml:"ca_file,omitempty"`
+	// AllowInsecureHTTP lets discovery and key-set fetches use plain
+	// http, and only to a loopback address (127.0.0.1, ::1, localhost):
+	// an identity provider running on this machine for development.
+	AllowInsecureHTTP bool `yaml:"allow_insecure_http,omitempty"`
 }
+
+// ManualIssuer is the issuer of the tokens an administrator issues by hand
+// ('aicred token create', POST /admin/v1/tokens): the grant's subject is
+// the workload name given. It is not a URL, so no OpenID Connect,
+// Kubernetes, GitHub Actions or SPIFFE issuer can carry it, and the
+// configuration refuses it (and every "aicred:" issuer) for an issuer entry.
+const ManualIssuer = "aicred:manual"
+
+// reservedIssuer reports whether an issuer name belongs to aicred itself.
+func reservedIssuer(s string) bool { return strings.HasPrefix(strings.ToLower(s), "aicred:") }
 
 // BuildOptions are the runtime parts of an Exchanger a config does not hold.
 type BuildOptions struct {
@@ -183,6 +205,9 @@ func (ic IssuerConfig) proof(opts *BuildOptions) (Proof, error) {
 	if ic.Type == TypeGitHubActions && issuer == "" {
 		issuer = GitHubActionsIssuer
 	}
+	if reservedIssuer(issuer) {
+		return nil, fieldErrorf([]any{"issuer"}, "issuer %q: %q names aicred's own tokens (%s), not an identity provider", ic.Name, issuer, ManualIssuer)
+	}
 	keys, err := ic.keys(issuer, opts)
 	if err != nil {
 		return nil, err
@@ -252,6 +277,14 @@ func (ic IssuerConfig) keys(issuer string, opts *BuildOptions) (KeySource, error
 	if issuer == "" && ic.JWKSURI == "" {
 		return nil, fieldErrorf([]any{"issuer"}, "issuer %q: give issuer (for discovery), jwks_uri, jwks_file or jwks", ic.Name)
 	}
+	client := opts.HTTPClient
+	if ic.CAFile != "" {
+		c, err := caClient(ic.CAFile, client, ic.AllowInsecureHTTP)
+		if err != nil {
+			return nil, &fieldError{path: []any{"ca_file"}, err: fmt.Errorf("issuer %q: %w", ic.Name, err)}
+		}
+		client = c
+	}
 	discovery := issuer
 	if discovery == "" {
 		// A SPIFFE entry with only jwks_uri: the URL is checked, the
@@ -259,7 +292,7 @@ func (ic IssuerConfig) keys(issuer string, opts *BuildOptions) (KeySource, error
 		discovery = ic.JWKSURI
 	}
 	k, err := NewRemoteKeys(RemoteKeysConfig{
-		Issuer: discovery, JWKSURL: ic.JWKSURI, Client: opts.HTTPClient,
+		Issuer: discovery, JWKSURL: ic.JWKSURI, Client: client, AllowInsecureHTTP: ic.AllowInsecureHTTP,
 		RefreshInterval: ic.RefreshInterval, MinRefreshInterval: ic.MinRefreshInterval,
 		MaxCacheAge: ic.MaxCacheAge, Logger: opts.Logger, Clock: opts.Clock,
 	})
@@ -268,9 +301,33 @@ func (ic IssuerConfig) keys(issuer string, opts *BuildOptions) (KeySource, error
 		if ic.JWKSURI != "" {
 			path = "jwks_uri"
 		}
-		return nil, &fieldError{path: []any{path}, err: err}
+		return nil, &fieldError{path: []any{path}, err: fmt.Errorf("issuer %q: %w", ic.Name, err)}
 	}
 	return k, nil
+}
+
+// caClient returns a client for an issuer behind a private CA: the
+// system's roots and the PEM certificates of caFile. A base client's
+// timeout is kept; its transport is not (it would not trust the CA).
+func caClient(caFile string, base *http.Client, allowHTTP bool) (*http.Client, error) {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s: no PEM certificate in it", caFile)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	c := &http.Client{Timeout: DefaultFetchTimeout, Transport: tr, CheckRedirect: fetchRedirects(allowHTTP)}
+	if base != nil && base.Timeout > 0 {
+		c.Timeout = base.Timeout
+	}
+	return c, nil
 }
 
 // locate turns a *fieldError into "line N: path: message" when the config

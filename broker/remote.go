@@ -3,9 +3,11 @@ package broker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -50,6 +52,11 @@ type RemoteKeysConfig struct {
 	MaxCacheAge time.Duration
 	// Uses are the accepted JWK "use" values (nil: absent or "sig").
 	Uses []string
+	// AllowInsecureHTTP accepts http:// URLs for Issuer, JWKSURL and the
+	// discovered jwks_uri, but only on a loopback host (an identity
+	// provider on this machine, for development). https is always
+	// accepted.
+	AllowInsecureHTTP bool
 	// Logger receives fetch failures; nil discards them.
 	Logger *slog.Logger
 	// Clock returns the current time; nil means time.Now.
@@ -76,11 +83,11 @@ type keyState struct {
 // NewRemoteKeys checks cfg and returns an empty cache: nothing is fetched
 // until the first token needs a key. Errors: ErrInvalid.
 func NewRemoteKeys(cfg RemoteKeysConfig) (*RemoteKeys, error) {
-	if err := checkHTTPS("issuer", cfg.Issuer); err != nil {
+	if err := checkFetchURL("issuer", cfg.Issuer, cfg.AllowInsecureHTTP); err != nil {
 		return nil, err
 	}
 	if cfg.JWKSURL != "" {
-		if err := checkHTTPS("jwks_uri", cfg.JWKSURL); err != nil {
+		if err := checkFetchURL("jwks_uri", cfg.JWKSURL, cfg.AllowInsecureHTTP); err != nil {
 			return nil, err
 		}
 	}
@@ -107,7 +114,7 @@ func NewRemoteKeys(cfg RemoteKeysConfig) (*RemoteKeys, error) {
 		return nil, aicred.Errorf(aicred.ErrInvalid, "key cache: max_cache_age (%s) exceeds %s", cfg.MaxCacheAge, MaxMaxCacheAge)
 	}
 	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: cfg.FetchTimeout}
+		cfg.Client = &http.Client{Timeout: cfg.FetchTimeout, CheckRedirect: fetchRedirects(cfg.AllowInsecureHTTP)}
 	}
 	if cfg.Uses == nil {
 		cfg.Uses = usesOIDC()
@@ -121,12 +128,48 @@ func NewRemoteKeys(cfg RemoteKeysConfig) (*RemoteKeys, error) {
 	return &RemoteKeys{cfg: cfg, sem: make(chan struct{}, 1)}, nil
 }
 
-func checkHTTPS(what, raw string) error {
+// checkFetchURL accepts an https URL without user information, query or
+// fragment; with allowHTTP, also such an http URL to a loopback host.
+func checkFetchURL(what, raw string, allowHTTP bool) error {
 	u, err := url.Parse(raw)
-	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || u.Fragment != "" || u.RawQuery != "" {
+	if err != nil || u.Host == "" || u.User != nil || u.Fragment != "" || u.RawQuery != "" {
 		return aicred.Errorf(aicred.ErrInvalid, "%s %q: want an https URL without query or fragment", what, raw)
 	}
+	switch {
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme != "http":
+		return aicred.Errorf(aicred.ErrInvalid, "%s %q: want an https URL without query or fragment", what, raw)
+	case !allowHTTP:
+		return aicred.Errorf(aicred.ErrInvalid, "%s %q: plain http is refused: want an https URL (for an issuer on this machine only, allow_insecure_http: true permits http on a loopback address)", what, raw)
+	case !loopbackHost(u.Hostname()):
+		return aicred.Errorf(aicred.ErrInvalid, "%s %q: plain http only to a loopback address (127.0.0.1, ::1, localhost), even with allow_insecure_http", what, raw)
+	}
 	return nil
+}
+
+// fetchRedirects follows at most 5 redirects, each to a URL checkFetchURL
+// accepts: a redirect cannot turn an https fetch into plain http to
+// another host.
+func fetchRedirects(allowHTTP bool) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		if len(via) >= 5 {
+			return errors.New("stopped after 5 redirects")
+		}
+		u := *req.URL
+		u.RawQuery, u.Fragment = "", ""
+		return checkFetchURL("redirect", u.String(), allowHTTP)
+	}
+}
+
+// loopbackHost reports whether host names this machine: localhost or a
+// loopback IP address.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Keys implements KeySource. A fresh cache answers without I/O. A stale
@@ -250,7 +293,7 @@ func (r *RemoteKeys) discover(ctx context.Context) (string, error) {
 	if doc.Issuer != r.cfg.Issuer {
 		return "", aicred.Errorf(aicred.ErrUnavailable, "discovery document names issuer %q, want %q", doc.Issuer, r.cfg.Issuer)
 	}
-	if err := checkHTTPS("jwks_uri", doc.JWKSURI); err != nil {
+	if err := checkFetchURL("jwks_uri", doc.JWKSURI, r.cfg.AllowInsecureHTTP); err != nil {
 		return "", aicred.Errorf(aicred.ErrUnavailable, "discovery document: %w", err)
 	}
 	return doc.JWKSURI, nil

@@ -186,6 +186,31 @@ func (s *Scanner) run(walk func(source.Handler) error) ([]*aicred.Finding, error
 
 // handle turns one chunk's matches into findings.
 func (s *Scanner) handle(_ context.Context, c *source.Chunk) error {
+	local := s.chunkFindings(c)
+	if len(local) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	s.out = append(s.out, local...)
+	s.mu.Unlock()
+	return nil
+}
+
+// Handler returns a source handler that passes each chunk's findings to
+// fn as soon as the chunk is scanned, instead of collecting them: what a
+// continuous source (source.Watch) needs. fn is called concurrently, from
+// the source's goroutines; an error from it stops the source.
+func (s *Scanner) Handler(fn func(ctx context.Context, fs []*aicred.Finding) error) source.Handler {
+	return func(ctx context.Context, c *source.Chunk) error {
+		if local := s.chunkFindings(c); len(local) > 0 {
+			return fn(ctx, local)
+		}
+		return nil
+	}
+}
+
+// chunkFindings returns the findings of the matches c owns.
+func (s *Scanner) chunkFindings(c *source.Chunk) []*aicred.Finding {
 	var (
 		local []*aicred.Finding
 		pos   cursor
@@ -200,14 +225,8 @@ func (s *Scanner) handle(_ context.Context, c *source.Chunk) error {
 			local = append(local, f)
 		}
 	})
-	if len(local) == 0 {
-		return nil
-	}
 	s.findings.Add(int64(len(local)))
-	s.mu.Lock()
-	s.out = append(s.out, local...)
-	s.mu.Unlock()
-	return nil
+	return local
 }
 
 func (s *Scanner) finding(c *source.Chunk, pos *cursor, m scan.Match) *aicred.Finding {
@@ -296,3 +315,7 @@ func (p *cursor) at(data []byte, off int) (line, col int) {
 	}
 	return p.line, off - p.lineStart + 1
 }
+
+// SourceOptions returns the source options the scanner reads with: the
+// ones it was given, with the configuration's exclusions added.
+func (s *Scanner) SourceOptions() source.Options { return s.src }

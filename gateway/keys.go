@@ -20,6 +20,9 @@ type keyCache struct {
 
 	mu sync.RWMutex
 	m  map[string]*keyEntry
+	// dropped counts forgetID calls: a key read from the store while one
+	// happened may be the old one, so it is used but not cached.
+	dropped uint64
 }
 
 type keyEntry struct {
@@ -47,6 +50,9 @@ func (c *keyCache) get(ctx context.Context, id string) (*keyEntry, error) {
 	if e != nil && c.now().Before(e.expires) {
 		return e, nil
 	}
+	c.mu.RLock()
+	dropped := c.dropped
+	c.mu.RUnlock()
 	h, err := c.held.GetHeldCredential(ctx, id)
 	if err != nil {
 		return nil, err
@@ -57,6 +63,10 @@ func (c *keyCache) get(ctx context.Context, id string) (*keyEntry, error) {
 	}
 	e = &keyEntry{id: id, provider: h.Provider, kind: h.Kind, environment: h.Environment, key: s, heldExpires: h.ExpiresAt, expires: c.now().Add(c.ttl)}
 	c.mu.Lock()
+	if c.dropped != dropped {
+		c.mu.Unlock()
+		return e, nil
+	}
 	c.m[id] = e
 	c.mu.Unlock()
 	time.AfterFunc(c.ttl, func() {
@@ -78,4 +88,32 @@ func (c *keyCache) forget(e *keyEntry) {
 		delete(c.m, e.id)
 	}
 	c.mu.Unlock()
+}
+
+// forgetID drops the cached key of held credential id, whatever it is.
+func (c *keyCache) forgetID(id string) {
+	c.mu.Lock()
+	delete(c.m, id)
+	c.dropped++
+	c.mu.Unlock()
+}
+
+// A RevocationWatcher delivers every revocation made by any process
+// sharing the store; aicred.Store and grantcache.Cache satisfy it.
+type RevocationWatcher interface {
+	WatchRevocations(ctx context.Context, fn func(aicred.Revocation)) error
+}
+
+// WatchHeldKeys makes the gateway drop a cached key as soon as any process
+// sharing the store says its held credential changed secret (a revocation
+// by aicred.RevokeHeldKey, which a rotation or replacement makes) or
+// withdrew the credential (aicred.RevokeCredential): the next request
+// reads the held credential again, so every replica serves the new key at
+// once instead of after the cache TTL. It subscribes until ctx ends.
+func (g *Gateway) WatchHeldKeys(ctx context.Context, w RevocationWatcher) error {
+	return w.WatchRevocations(ctx, func(r aicred.Revocation) {
+		if r.By == aicred.RevokeHeldKey || r.By == aicred.RevokeCredential {
+			g.keys.forgetID(r.Value)
+		}
+	})
 }

@@ -2,13 +2,18 @@ package gateway
 
 import (
 	"context"
+	"crypto/rand"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aicred/aicred"
 	"github.com/aicred/aicred/broker"
+	"github.com/aicred/aicred/provider"
+	"github.com/aicred/aicred/seal"
+	"github.com/aicred/aicred/sqlite"
 )
 
 type countingHeld struct {
@@ -119,4 +124,114 @@ func TestKeyCacheForgetReadsRotatedKey(t *testing.T) {
 	if e4, _ := c.get(t.Context(), "hc"); e4 != e3 || h.n != 2 {
 		t.Fatal("forgetting an old entry dropped the current one")
 	}
+}
+
+// Two gateways on one store (the second through its own connection, as a
+// second server process): a rotated held credential's cached key is
+// dropped by both as soon as the held-key revocation reaches them, long
+// before the key cache's TTL.
+func TestWatchHeldKeysTwoGateways(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	path := filepath.Join(t.TempDir(), "aicred.db")
+	st1, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st1.Close()
+	st2, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st2.Close()
+	master := make([]byte, seal.KeySize)
+	_, _ = rand.Read(master)
+	ring, err := seal.NewKeyring(master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := provider.NewGen(77)
+	oldKey, newKey := aicred.NewSecret("sk-proj-"+g.Alnum(40)), aicred.NewSecret("sk-proj-"+g.Alnum(40))
+	h := &aicred.HeldCredential{ID: "hc_rot", Provider: "openai", Kind: "project-key", Fingerprint: oldKey.Fingerprint(), Redacted: oldKey.Redacted()}
+	if h.Sealed, h.KeyID, err = ring.Seal(oldKey, h.AAD()); err != nil {
+		t.Fatal(err)
+	}
+	if err := st1.PutHeldCredential(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	var gws []*Gateway
+	for _, st := range []aicred.Store{st1, st2} {
+		gw, err := New(Config{Tokens: broker.NewMemoryTokenStore(nil), Held: st, Opener: ring, Usage: &MemoryRecorder{},
+			Upstreams: map[string]string{"openai": "http://127.0.0.1:1"}, KeyTTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := gw.WatchHeldKeys(ctx, st); err != nil {
+			t.Fatal(err)
+		}
+		if e, err := gw.keys.get(ctx, h.ID); err != nil || e.key.Reveal() != oldKey.Reveal() {
+			t.Fatalf("before: %v", err)
+		}
+		gws = append(gws, gw)
+	}
+	next := &aicred.HeldCredential{ID: h.ID, Fingerprint: newKey.Fingerprint(), Redacted: newKey.Redacted()}
+	if next.Sealed, next.KeyID, err = ring.Seal(newKey, next.AAD()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st1.RotateHeld(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	// Without the revocation, the cache keeps the old key for its TTL.
+	for i, gw := range gws {
+		if e, _ := gw.keys.get(ctx, h.ID); e.key.Reveal() != oldKey.Reveal() {
+			t.Fatalf("gateway %d dropped the key before it was told", i)
+		}
+	}
+	start := time.Now()
+	if err := st1.Revoke(ctx, &aicred.Revocation{By: aicred.RevokeHeldKey, Value: h.ID, Reason: "rotated"}); err != nil {
+		t.Fatal(err)
+	}
+	for i, gw := range gws {
+		for {
+			e, err := gw.keys.get(ctx, h.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.key.Reveal() == newKey.Reveal() {
+				break
+			}
+			if time.Since(start) > 5*time.Second {
+				t.Fatalf("gateway %d still serves the old key", i)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Logf("gateway %d serves the new key %v after the revocation", i, time.Since(start).Round(time.Millisecond))
+	}
+}
+
+// A key read from the store while a drop happens is used but not cached:
+// it may be the secret the drop was about.
+func TestKeyCacheDropDuringRead(t *testing.T) {
+	h := &droppingHeld{heldMap: heldMap{"hc": {ID: "hc", Provider: "openai", Sealed: []byte("old")}}}
+	c := newKeyCache(h, plainOpener{}, time.Hour, time.Now)
+	h.during = func() { c.forgetID("hc") }
+	if e, err := c.get(context.Background(), "hc"); err != nil || e.key.Reveal() != "old" {
+		t.Fatal(e, err)
+	}
+	c.mu.RLock()
+	n := len(c.m)
+	c.mu.RUnlock()
+	if n != 0 {
+		t.Fatal("a key read across a drop was cached")
+	}
+}
+
+type droppingHeld struct {
+	heldMap
+	during func()
+}
+
+func (d *droppingHeld) GetHeldCredential(ctx context.Context, id string) (*aicred.HeldCredential, error) {
+	d.during()
+	return d.heldMap.GetHeldCredential(ctx, id)
 }

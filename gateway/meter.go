@@ -284,6 +284,9 @@ func (m *meter) record(outcome string) {
 			UpstreamRequestID: m.requestID,
 			Latency:           m.g.now().Sub(x.start),
 		}
+		if x.key != nil {
+			r.CredentialID = x.key.id
+		}
 		switch {
 		case outcome == OutcomeUnreachable:
 			// Nothing reached the provider.

@@ -213,6 +213,12 @@ func (c *Cache) apply(r aicred.Revocation) {
 	if r.Seq != 0 && r.Seq <= c.seq && c.applied(r.Seq) {
 		return
 	}
+	if r.By == aicred.RevokeHeldKey {
+		// A held credential changed secret: no grant is withdrawn (the
+		// gateway's key cache listens for these), but the feed is current.
+		c.seq = max(c.seq, r.Seq)
+		return
+	}
 	n := 0
 	for h, g := range c.grants {
 		if g.RevokedAt.IsZero() && r.Matches(g) {

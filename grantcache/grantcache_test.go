@@ -243,3 +243,37 @@ func TestRevocationDuringIssue(t *testing.T) {
 		t.Fatal("grant cached as active although it was revoked before caching")
 	}
 }
+
+// A held-key revocation (a held credential changed secret) withdraws no
+// cached grant, whether it comes through the cache or from the feed, and
+// still advances the feed.
+func TestHeldKeyRevocationRevokesNothing(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "aicred.db"))
+	c := New(st, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	g, _ := grant(5, "a", time.Now())
+	if err := c.IssueGrant(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	r := &aicred.Revocation{By: aicred.RevokeHeldKey, Value: "hc_a", Reason: "rotated"}
+	if err := c.Revoke(ctx, r); err != nil || r.Grants != 0 {
+		t.Fatalf("revoke: %v, %d grants", err, r.Grants)
+	}
+	if err := st.Revoke(ctx, &aicred.Revocation{By: aicred.RevokeHeldKey, Value: "hc_a"}); err != nil {
+		t.Fatal(err)
+	}
+	c.sync(ctx)
+	if got, err := c.LookupGrant(ctx, g.TokenHash); err != nil || !got.RevokedAt.IsZero() {
+		t.Fatalf("grant after held-key revocations: %+v, %v", got, err)
+	}
+	c.mu.RLock()
+	seq := c.seq
+	c.mu.RUnlock()
+	if seq != 2 {
+		t.Fatalf("feed at seq %d, want 2", seq)
+	}
+}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aicred/aicred"
+	"github.com/aicred/aicred/broker"
 	"github.com/aicred/aicred/discover"
 	"github.com/aicred/aicred/provider"
 )
@@ -18,6 +20,7 @@ import (
 type AdminStore interface {
 	aicred.TokenService
 	aicred.HeldCredentialService
+	AppendAudit(ctx context.Context, e aicred.AuditEvent) (aicred.AuditEvent, error)
 }
 
 // Admin serves the admin API under /admin/v1/. Every request needs an
@@ -28,8 +31,11 @@ type Admin struct {
 	Sealer aicred.Sealer
 	// Roles and Policies describe the broker configuration (listed as is).
 	Roles, Policies func() any
-	Log             *slog.Logger
-	Now             func() time.Time
+	// Role finds a configured role by name, for tokens issued by hand
+	// (POST /admin/v1/tokens); nil: the server issues none.
+	Role func(name string) (*broker.Role, bool)
+	Log  *slog.Logger
+	Now  func() time.Time
 	// WorkloadHold is the hold a revocation by workload sets when the
 	// request names none (zero: aicred.DefaultWorkloadHold).
 	WorkloadHold time.Duration
@@ -41,6 +47,7 @@ const maxAdminBody = 1 << 20
 func (a *Admin) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /admin/v1/tokens", a.auth("read", a.listTokens))
+	mux.Handle("POST /admin/v1/tokens", a.auth("write", a.createToken))
 	mux.Handle("POST /admin/v1/revocations", a.auth("write", a.revoke))
 	mux.Handle("GET /admin/v1/revocations", a.auth("read", a.listRevocations))
 	mux.Handle("GET /admin/v1/holds", a.auth("read", a.listHolds))

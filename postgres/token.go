@@ -97,11 +97,15 @@ func (s *Store) ListGrants(ctx context.Context, f aicred.TokenFilter) ([]aicred.
 	}
 	var where []string
 	var args []any
-	for _, c := range []struct{ col, v string }{{"class", f.Class}, {"role", f.Role}, {"issuer", f.Issuer}, {"subject", f.Subject}} {
+	for _, c := range []struct{ col, v string }{{"id", f.ID}, {"class", f.Class}, {"role", f.Role}, {"issuer", f.Issuer}, {"subject", f.Subject}} {
 		if c.v != "" {
 			args = append(args, aicred.StorableText(c.v))
 			where = append(where, fmt.Sprintf("%s = $%d", c.col, len(args)))
 		}
+	}
+	if f.Credential != "" {
+		cond, a := revokeMatch(&aicred.Revocation{By: aicred.RevokeCredential, Value: aicred.StorableText(f.Credential)}, len(args)+1)
+		where, args = append(where, cond), append(args, a...)
 	}
 	if !f.IncludeExpired {
 		args = append(args, time.Now())
@@ -149,6 +153,8 @@ func revokeMatch(r *aicred.Revocation, first int) (string, []any) {
 		return fmt.Sprintf("role = $%d", first), []any{r.Value}
 	case aicred.RevokePolicy:
 		return fmt.Sprintf("policy = $%d", first), []any{r.Value}
+	case aicred.RevokeHeldKey: // a held credential's secret changed: no grant
+		return "FALSE", nil
 	default: // aicred.RevokeCredential; Prepare refused anything else
 		return fmt.Sprintf("credentials @> ARRAY[$%d::text]", first), []any{r.Value}
 	}

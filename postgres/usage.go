@@ -13,7 +13,7 @@ import (
 
 var usageColumns = []string{"at", "token_id", "workload", "role", "environment", "provider", "model", "operation", "stream",
 	"input_tokens", "cached_tokens", "cache_write_tokens", "cache_write_1h_tokens", "output_tokens", "units", "unit",
-	"cost_usd", "estimated", "status", "outcome", "latency_ns", "upstream_request_id", "source_ip", "user_agent"}
+	"cost_usd", "estimated", "status", "outcome", "latency_ns", "upstream_request_id", "source_ip", "user_agent", "credential_id"}
 
 // RecordUsage implements aicred.UsageService with one COPY, which is
 // atomic on its own and the fastest way pgx has to load rows. It takes no
@@ -35,7 +35,8 @@ func (s *Store) RecordUsage(ctx context.Context, recs []aicred.UsageRecord) erro
 			aicred.StorableText(r.Model), aicred.StorableText(r.Operation), r.Stream,
 			r.Usage.InputTokens, r.Usage.CachedTokens, r.Usage.CacheWriteTokens, r.Usage.CacheWrite1hTokens, r.Usage.OutputTokens,
 			r.Usage.Units, aicred.StorableText(r.Usage.Unit), r.CostUSD, r.Estimated, int32(r.Status), aicred.StorableText(r.Outcome), int64(r.Latency),
-			aicred.StorableText(r.UpstreamRequestID), aicred.StorableText(r.SourceIP), aicred.StorableText(r.UserAgent)}, nil
+			aicred.StorableText(r.UpstreamRequestID), aicred.StorableText(r.SourceIP), aicred.StorableText(r.UserAgent),
+			aicred.StorableText(r.CredentialID)}, nil
 	})
 	if _, err := s.pool.CopyFrom(ctx, pgx.Identifier{"usage_records"}, usageColumns, rows); err != nil {
 		return classify(err, "record usage")
@@ -58,7 +59,7 @@ func usageWhere(f aicred.UsageFilter, args *[]any) string {
 		add("at < $%d", f.Until)
 	}
 	for _, c := range []struct{ col, v string }{
-		{"token_id", f.TokenID}, {"workload", f.Workload}, {"role", f.Role}, {"provider", f.Provider}, {"model", f.Model},
+		{"token_id", f.TokenID}, {"credential_id", f.CredentialID}, {"workload", f.Workload}, {"role", f.Role}, {"provider", f.Provider}, {"model", f.Model},
 	} {
 		if c.v != "" {
 			add(c.col+" = $%d", aicred.StorableText(c.v))
@@ -152,7 +153,8 @@ func (s *Store) ListUsage(ctx context.Context, f aicred.UsageFilter) ([]aicred.U
 		)
 		if err := rows.Scan(&r.Time, &r.TokenID, &r.Workload, &r.Role, &r.Environment, &r.Provider, &r.Model, &r.Operation, &r.Stream,
 			&r.Usage.InputTokens, &r.Usage.CachedTokens, &r.Usage.CacheWriteTokens, &r.Usage.CacheWrite1hTokens, &r.Usage.OutputTokens,
-			&r.Usage.Units, &r.Usage.Unit, &r.CostUSD, &r.Estimated, &status, &r.Outcome, &latency, &r.UpstreamRequestID, &r.SourceIP, &r.UserAgent); err != nil {
+			&r.Usage.Units, &r.Usage.Unit, &r.CostUSD, &r.Estimated, &status, &r.Outcome, &latency, &r.UpstreamRequestID, &r.SourceIP, &r.UserAgent,
+			&r.CredentialID); err != nil {
 			return nil, classify(err, "list usage")
 		}
 		r.Time, r.Status, r.Latency = aicred.StoreTime(r.Time), int(status), time.Duration(latency)

@@ -49,6 +49,9 @@ type policy struct {
 	federated  []string
 	adminKinds []string
 	humanKinds []string
+	// manual holds, by fingerprint of a held credential, the grants
+	// issued by hand whose tokens may use it (Inventory.HandIssued).
+	manual map[aicred.Fingerprint][]*aicred.Grant
 }
 
 func newPolicy(cfg Config) *policy {
@@ -62,8 +65,9 @@ func newPolicy(cfg Config) *policy {
 
 // Checks returns every check with the thresholds of cfg (zero fields take
 // their defaults), ordered by NHI item.
-func Checks(cfg Config) []Check {
-	p := newPolicy(cfg)
+func Checks(cfg Config) []Check { return newPolicy(cfg).checks() }
+
+func (p *policy) checks() []Check {
 	return []Check{
 		p.stale(), p.noOwner(), p.rotatedLive(),
 		p.leaked(), p.plaintext(), p.revokeSLO(),
@@ -74,7 +78,7 @@ func Checks(cfg Config) []Check {
 		p.age(), p.noExpiry(), p.expiredLive(),
 		p.multiEnv(),
 		p.sharedWorkloads(), p.sprawl(),
-		p.humanCredential(), p.chat(),
+		p.humanCredential(), p.chat(), p.manualToken(),
 	}
 }
 
@@ -696,6 +700,48 @@ func (p *policy) chat() Check {
 			v := state(d)
 			return hit(byLiveness(v, High, Medium, Low), map[string]int{"chat_sightings": e.sightings},
 				"Pasted in chat %s; liveness: %s.", pluralize(e.sightings, "time", "times"), v)
+		},
+	}
+}
+
+// ManualTokenDays is how far back AIC-NHI10-MANUAL-TOKEN looks for tokens
+// issued by hand.
+const ManualTokenDays = 30
+
+func (p *policy) manualToken() Check {
+	return Check{
+		ID: "AIC-NHI10-MANUAL-TOKEN", Title: "Held credential reached by hand-issued tokens", NHI: NHI10, CSF: []CSF{PRAA02, PRAA03},
+		Signal:      "workload tokens issued by a person ('aicred token create', issuer aicred:manual) whose role may use this held credential, issued in the last 30 days",
+		Threshold:   "at least one such token",
+		Severity:    Medium,
+		Escalation:  "medium while one is still valid, low when all have expired or been revoked",
+		Remediation: "Give the caller a workload identity (an OIDC, Kubernetes, GitHub Actions or SPIFFE issuer and a trust policy) and let it exchange for its tokens; keep hand-issued tokens to local development.",
+		Eval: func(d *aicred.CredentialDetail, now time.Time) (Hit, bool) {
+			var recent, active int
+			var names []string
+			for _, g := range p.manual[d.Fingerprint] {
+				if now.Sub(g.IssuedAt) > ManualTokenDays*24*time.Hour || g.IssuedAt.After(now) {
+					continue
+				}
+				recent++
+				if g.Active(now) {
+					active++
+				}
+				if !slices.Contains(names, g.Subject) {
+					names = append(names, g.Subject)
+				}
+			}
+			if recent == 0 {
+				return Hit{}, false
+			}
+			sev := Low
+			if active > 0 {
+				sev = Medium
+			}
+			slices.Sort(names)
+			return hit(sev, map[string]int{"hand_issued_tokens": recent, "active": active},
+				"%s issued by hand in the last %d days may use it (%d still valid), for %s.",
+				pluralize(recent, "token", "tokens"), ManualTokenDays, active, clip(names, 5))
 		},
 	}
 }

@@ -276,6 +276,11 @@ func TestChecks(t *testing.T) {
 			{name: "dead", d: mk("gcp", "user-adc-json", dead, workloads(1))},
 			{name: "service credential", d: mk("openai", "service-account-key", live, workloads(1))},
 		},
+		// The tokens this check reads come beside the credential
+		// (Inventory.HandIssued): TestManualToken drives it.
+		"AIC-NHI10-MANUAL-TOKEN": {
+			{name: "no hand-issued token", d: mk("openai", "project-key", live, set(func(d *aicred.CredentialDetail) { d.Held = true }))},
+		},
 		"AIC-NHI10-CHAT": {
 			{name: "chat, live", d: mk("groq", "api-key", live, seen(aicred.SourceChat, "slack.zip")), want: High},
 			{name: "chat, unchecked", d: mk("groq", "api-key", seen(aicred.SourceChat, "slack.zip")), want: Medium},

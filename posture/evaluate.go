@@ -151,9 +151,38 @@ type Location struct {
 // report. cfg's zero fields take their defaults; an invalid cfg (see
 // Config.Validate) gives a report whose meaning is undefined.
 func Evaluate(creds []aicred.CredentialDetail, cfg Config, now time.Time) *Report {
+	return EvaluateInventory(Inventory{Credentials: creds}, cfg, now)
+}
+
+// Inventory is what the checks read: the credentials with their history
+// and, beside them, the workload tokens issued by hand.
+type Inventory struct {
+	Credentials []aicred.CredentialDetail
+	// HandIssued are grants of tokens a person issued ('aicred token
+	// create') rather than a workload exchanged for; Held maps held
+	// credential ids to their fingerprints, so each grant is laid on the
+	// credentials its tokens may use.
+	HandIssued []aicred.Grant
+	Held       map[string]aicred.Fingerprint
+}
+
+// EvaluateInventory is Evaluate over a whole Inventory, tokens issued by
+// hand included. It is as pure as Evaluate.
+func EvaluateInventory(inv Inventory, cfg Config, now time.Time) *Report {
+	creds := inv.Credentials
 	cfg = cfg.withDefaults()
+	p := newPolicy(cfg)
+	p.manual = map[aicred.Fingerprint][]*aicred.Grant{}
+	for i := range inv.HandIssued {
+		g := &inv.HandIssued[i]
+		for _, id := range g.Credentials {
+			if fp, ok := inv.Held[id]; ok && !slices.Contains(p.manual[fp], g) {
+				p.manual[fp] = append(p.manual[fp], g)
+			}
+		}
+	}
 	r := &Report{GeneratedAt: now.UTC(), Config: cfg}
-	for _, c := range Checks(cfg) {
+	for _, c := range p.checks() {
 		if slices.Contains(cfg.Disable, c.ID) {
 			r.Disabled = append(r.Disabled, c.ID)
 			continue
@@ -164,7 +193,6 @@ func Evaluate(creds []aicred.CredentialDetail, cfg Config, now time.Time) *Repor
 		}
 		r.Checks = append(r.Checks, c)
 	}
-	p := newPolicy(cfg)
 
 	nhi := map[NHI]*ItemSummary{}
 	for _, n := range NHIItems() {

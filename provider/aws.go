@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -17,6 +18,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
 
 	"github.com/aicred/aicred"
 )
@@ -238,6 +243,13 @@ func init() {
 				Capabilities: caps(aicred.CapInference, aicred.CapFineTuning, aicred.CapFilesData,
 					aicred.CapModelRegistry, aicred.CapCompute, aicred.CapKeyAdmin, aicred.CapBilling),
 				Liveness: &Liveness{Method: "POST", BaseURL: awsSTS, Path: "/", Probe: awsSTSProbe},
+				Trace:    &Trace{BaseURL: awsSTS, Docs: awsTraceDocs, Run: awsTrace},
+				// An IAM user may manage its own access keys (the policy AWS
+				// documents for it); the credential is its own admin.
+				Rotation: &Rotation{
+					BaseURL: awsIAM, Docs: awsRotationDocs, SelfAdmin: true,
+					Create: awsCreateAccessKey, Revoke: awsRevokeAccessKey,
+				},
 				Rule: Rule{
 					Description: "AWS access key id: AKIA, ASIA, ABIA, ACCA or A3T? + 16 base32 characters; the 40-character secret key nearby is kept as Related",
 					Keywords:    []string{"AKIA", "ASIA", "ABIA", "ACCA", "A3T"},
@@ -343,4 +355,290 @@ func init() {
 			},
 		},
 	})
+}
+
+// Deep trace and rotation. The credential is held as "KEY_ID:SECRET" or
+// "KEY_ID:SECRET:SESSION_TOKEN" (as the gateway holds it). STS and IAM
+// are called through the AWS SDK's own clients; a base URL other than the
+// default (a test server, a private endpoint) serves both.
+const (
+	awsIAM = "https://iam.amazonaws.com"
+	// awsTraceDocs documents GetCallerIdentity; the IAM reads are
+	// ListAttachedUserPolicies, ListUserPolicies and ListGroupsForUser.
+	awsTraceDocs = "https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html"
+	// awsRotationDocs documents rotating an IAM user's access keys:
+	// CreateAccessKey, UpdateAccessKey (Inactive), DeleteAccessKey.
+	awsRotationDocs = "https://docs.aws.amazon.com/IAM/latest/UserGuide/id-credentials-access-keys-update.html"
+	// awsMaxAccessKeys is how many access keys IAM lets a user have.
+	awsMaxAccessKeys = 2
+)
+
+// awsPair splits a held key pair; the error names no part of it.
+func awsPair(s aicred.Secret) (aws.Credentials, error) {
+	parts := strings.Split(s.Reveal(), ":")
+	if len(parts) < 2 || len(parts) > 3 || len(parts[0]) != 20 || len(parts[1]) < 16 {
+		return aws.Credentials{}, errors.New("aws: the credential is not KEY_ID:SECRET[:SESSION_TOKEN]")
+	}
+	c := aws.Credentials{AccessKeyID: parts[0], SecretAccessKey: parts[1], Source: "aicred"}
+	if len(parts) == 3 {
+		c.SessionToken = parts[2]
+	}
+	return c, nil
+}
+
+func awsHTTP(c *http.Client) *http.Client {
+	if c == nil {
+		return http.DefaultClient
+	}
+	return c
+}
+
+// awsClients builds STS and IAM clients for creds. Retries are left to
+// the caller (respond resumes a rotation; a trace is run again).
+func awsClients(c *http.Client, base string, creds aws.Credentials) (*sts.Client, *iam.Client) {
+	provider := aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return creds, nil })
+	stsOpts := sts.Options{Region: "us-east-1", Credentials: provider, HTTPClient: awsHTTP(c), Retryer: aws.NopRetryer{}}
+	iamOpts := iam.Options{Region: "us-east-1", Credentials: provider, HTTPClient: awsHTTP(c), Retryer: aws.NopRetryer{}}
+	switch strings.TrimRight(base, "/") {
+	case "", awsSTS, awsIAM:
+	default:
+		stsOpts.BaseEndpoint = aws.String(base)
+		iamOpts.BaseEndpoint = aws.String(base)
+	}
+	return sts.New(stsOpts), iam.New(iamOpts)
+}
+
+// awsCallError turns an SDK error into a CallError naming the call, with
+// the HTTP status and AWS error code only (never the message).
+func awsCallError(call string, err error) error {
+	ce := &CallError{Provider: "aws", Call: call}
+	var re interface{ HTTPStatusCode() int }
+	if errors.As(err, &re) {
+		ce.Status = re.HTTPStatusCode()
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		ce.Code = ae.ErrorCode()
+	}
+	if ce.Status == 0 && ce.Code == "" {
+		var oe *smithy.OperationError
+		if errors.As(err, &oe) {
+			return fmt.Errorf("aws: %s: no answer: %w", call, unwrapURLError(oe.Err))
+		}
+		return fmt.Errorf("aws: %s: no answer", call)
+	}
+	return ce
+}
+
+// awsCaller is who a key pair acts as.
+type awsCaller struct {
+	arn, account, user string // user: the IAM user name, "" for a role session or root
+	root               bool
+}
+
+var awsUserArnRE = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:user/(?:[^/]+/)*([\w+=,.@-]{1,64})$`)
+
+func awsWhoAmI(ctx context.Context, client *sts.Client) (awsCaller, error) {
+	out, err := client.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return awsCaller{}, awsCallError("sts:GetCallerIdentity", err)
+	}
+	who := awsCaller{arn: aws.ToString(out.Arn), account: aws.ToString(out.Account)}
+	if m := awsUserArnRE.FindStringSubmatch(who.arn); m != nil {
+		who.user = m[1]
+	}
+	who.root = strings.HasSuffix(who.arn, ":root")
+	return who, nil
+}
+
+// awsCanary refuses keys of canary-token accounts: any call raises an alarm.
+func awsCanary(keyID string) error {
+	if account, ok := awsAccountID(keyID); ok {
+		if owner, ok := awsCanaryAccounts[account]; ok {
+			return fmt.Errorf("aws: canary token (%s account %s): not called, since any use raises its alarm", owner, account)
+		}
+	}
+	return nil
+}
+
+// awsTrace asks STS who the key pair is, then, for an IAM user, lists the
+// policies attached to it, its inline policy names and its groups. A
+// denied IAM read becomes a Note.
+func awsTrace(ctx context.Context, c *http.Client, base string, secret aicred.Secret, _ map[string]string) (*Reach, error) {
+	creds, err := awsPair(secret)
+	if err != nil {
+		return nil, err
+	}
+	if err := awsCanary(creds.AccessKeyID); err != nil {
+		return &Reach{Notes: []string{err.Error()}}, nil
+	}
+	stsc, iamc := awsClients(c, base, creds)
+	who, err := awsWhoAmI(ctx, stsc)
+	if err != nil {
+		note, err := noteFor("caller identity", err)
+		if err != nil {
+			return nil, err
+		}
+		return &Reach{Notes: []string{note}}, nil
+	}
+	r := &Reach{Principal: who.arn, Account: who.account}
+	r.Resources = append(r.Resources, Resource{Type: "account", ID: who.account})
+	switch {
+	case who.root:
+		r.Scopes = []string{"root: every action in the account"}
+		return r, nil
+	case who.user == "":
+		r.Notes = append(r.Notes, "not an IAM user (a role session or federated user): its permissions are the role's, not listed")
+		return r, nil
+	}
+	user := aws.String(who.user)
+	note := func(call string, err error) error {
+		n, err := noteFor(call, awsCallError("iam:"+call, err))
+		if err == nil {
+			r.Notes = append(r.Notes, n)
+		}
+		return err
+	}
+	if out, err := iamc.ListAttachedUserPolicies(ctx, &iam.ListAttachedUserPoliciesInput{UserName: user}); err != nil {
+		if err := note("ListAttachedUserPolicies", err); err != nil {
+			return nil, err
+		}
+	} else {
+		for _, p := range out.AttachedPolicies {
+			r.Scopes = append(r.Scopes, "policy "+aws.ToString(p.PolicyArn))
+		}
+		if out.IsTruncated {
+			r.Notes = append(r.Notes, "attached policies: more than one page, first page listed")
+		}
+	}
+	if out, err := iamc.ListUserPolicies(ctx, &iam.ListUserPoliciesInput{UserName: user}); err != nil {
+		if err := note("ListUserPolicies", err); err != nil {
+			return nil, err
+		}
+	} else {
+		for _, p := range out.PolicyNames {
+			r.Scopes = append(r.Scopes, "inline policy "+p)
+		}
+	}
+	if out, err := iamc.ListGroupsForUser(ctx, &iam.ListGroupsForUserInput{UserName: user}); err != nil {
+		if err := note("ListGroupsForUser", err); err != nil {
+			return nil, err
+		}
+	} else {
+		for _, g := range out.Groups {
+			r.Resources = append(r.Resources, Resource{Type: "group", ID: aws.ToString(g.Arn), Name: aws.ToString(g.GroupName)})
+		}
+	}
+	return r, nil
+}
+
+// awsCreateAccessKey creates a second access key for the IAM user the
+// admin key pair belongs to (the old key itself, for SelfAdmin). IAM
+// allows two keys a user: when the user already has two, the call is
+// refused with the other key's age and status (an interrupted rotation
+// leaves its key behind; delete the unused one), never by guessing which
+// to delete.
+func awsCreateAccessKey(ctx context.Context, c *http.Client, base string, admin aicred.Secret, old RotationTarget) (*Replacement, error) {
+	creds, err := awsPair(admin)
+	if err != nil {
+		return nil, err
+	}
+	stsc, iamc := awsClients(c, base, creds)
+	user := old.Attrs["user"]
+	if user == "" {
+		who, err := awsWhoAmI(ctx, stsc)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case who.root:
+			return nil, errors.New("aws: root account access keys are not rotated: delete them and use an IAM user or role")
+		case who.user == "":
+			return nil, errors.New("aws: the credential is not an IAM user's access key (a role session expires on its own)")
+		}
+		user = who.user
+	}
+	list, err := iamc.ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: aws.String(user)})
+	if err != nil {
+		return nil, awsCallError("iam:ListAccessKeys", err)
+	}
+	if len(list.AccessKeyMetadata) >= awsMaxAccessKeys {
+		oldID := old.ID
+		if p, err := awsPair(old.Secret); err == nil {
+			oldID = p.AccessKeyID
+		}
+		var other []string
+		for _, k := range list.AccessKeyMetadata {
+			if aws.ToString(k.AccessKeyId) != oldID {
+				other = append(other, fmt.Sprintf("%s key created %s", k.Status, aws.ToTime(k.CreateDate).UTC().Format(time.DateOnly)))
+			}
+		}
+		return nil, fmt.Errorf("aws: user %s already has %d access keys, the most IAM allows (other: %s); delete the unused one, then rotate again",
+			user, len(list.AccessKeyMetadata), strings.Join(other, ", "))
+	}
+	out, err := iamc.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(user)})
+	if err != nil {
+		return nil, awsCallError("iam:CreateAccessKey", err)
+	}
+	k := out.AccessKey
+	if k == nil || aws.ToString(k.AccessKeyId) == "" || aws.ToString(k.SecretAccessKey) == "" {
+		return nil, errors.New("aws: iam:CreateAccessKey: the answer holds no access key")
+	}
+	id := aws.ToString(k.AccessKeyId)
+	attrs := map[string]string{"user": user}
+	if a, ok := awsAccountID(id); ok {
+		attrs["account"] = a
+	}
+	return &Replacement{Secret: aicred.NewSecret(id + ":" + aws.ToString(k.SecretAccessKey)), ID: id, Attrs: attrs}, nil
+}
+
+// awsRevokeAccessKey makes the target key inactive, then deletes it,
+// signed with admin (the new key after a rotation, or the target itself:
+// a key cannot sign once inactive, so it deletes itself directly). A key
+// already gone (NoSuchEntity) counts as revoked.
+func awsRevokeAccessKey(ctx context.Context, c *http.Client, base string, admin aicred.Secret, target RotationTarget) error {
+	creds, err := awsPair(admin)
+	if err != nil {
+		return err
+	}
+	id := target.ID
+	if p, err := awsPair(target.Secret); err == nil {
+		id = p.AccessKeyID
+	}
+	if id == "" {
+		return errors.New("aws: the target's access key id is not known")
+	}
+	stsc, iamc := awsClients(c, base, creds)
+	user := target.Attrs["user"]
+	if user == "" {
+		who, err := awsWhoAmI(ctx, stsc)
+		if err != nil {
+			return err
+		}
+		if who.user == "" {
+			return errors.New("aws: the admin credential is not an IAM user's key; give the target's user name")
+		}
+		user = who.user
+	}
+	if id != creds.AccessKeyID {
+		_, err := iamc.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{
+			AccessKeyId: aws.String(id), UserName: aws.String(user), Status: iamtypes.StatusTypeInactive,
+		})
+		if err != nil {
+			err = awsCallError("iam:UpdateAccessKey", err)
+			if isNotFound(err) {
+				return nil
+			}
+			return err
+		}
+	}
+	_, err = iamc.DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{AccessKeyId: aws.String(id), UserName: aws.String(user)})
+	if err != nil {
+		err = awsCallError("iam:DeleteAccessKey", err)
+		if isNotFound(err) {
+			return nil
+		}
+		return err
+	}
+	return nil
 }

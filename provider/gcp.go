@@ -11,6 +11,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -89,6 +91,25 @@ func fakePKCS8(g *Gen, newline string) string {
 	return b.String()
 }
 
+// gcpAssertion is the signed JWT a service account exchanges for an
+// access token (cloud-platform scope, ten minutes).
+func gcpAssertion(key *rsa.PrivateKey, email string) (string, error) {
+	now := time.Now()
+	enc := base64.RawURLEncoding
+	header := enc.EncodeToString([]byte(`{"alg":"RS256","typ":"JWT"}`))
+	claims, _ := json.Marshal(map[string]any{
+		"iss": email, "aud": googleTokenURL, "scope": "https://www.googleapis.com/auth/cloud-platform",
+		"iat": now.Unix(), "exp": now.Add(10 * time.Minute).Unix(),
+	})
+	signing := header + "." + enc.EncodeToString(claims)
+	sum := sha256.Sum256([]byte(signing))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
+	if err != nil {
+		return "", err
+	}
+	return signing + "." + enc.EncodeToString(sig), nil
+}
+
 // gcpServiceAccountProbe signs a JWT assertion with the key and exchanges
 // it at Google's token endpoint: an access token means live, invalid_grant
 // (key deleted, account disabled or gone) dead.
@@ -106,22 +127,13 @@ func gcpServiceAccountProbe(ctx context.Context, c *http.Client, base string, f 
 	if err != nil || !ok {
 		return aicred.Unknown, "private key is not an RSA PKCS#8 key", nil
 	}
-	now := time.Now()
-	enc := base64.RawURLEncoding
-	header := enc.EncodeToString([]byte(`{"alg":"RS256","typ":"JWT"}`))
-	claims, _ := json.Marshal(map[string]any{
-		"iss": email, "aud": googleTokenURL, "scope": "https://www.googleapis.com/auth/cloud-platform",
-		"iat": now.Unix(), "exp": now.Add(10 * time.Minute).Unix(),
-	})
-	signing := header + "." + enc.EncodeToString(claims)
-	sum := sha256.Sum256([]byte(signing))
-	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
+	assertion, err := gcpAssertion(key, email)
 	if err != nil {
 		return aicred.Unknown, "could not sign the assertion", err
 	}
 	status, body, err := postForm(ctx, c, strings.TrimRight(base, "/")+"/token", url.Values{
 		"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"},
-		"assertion":  {signing + "." + enc.EncodeToString(sig)},
+		"assertion":  {assertion},
 	})
 	switch {
 	case err != nil:
@@ -193,6 +205,13 @@ func init() {
 				Capabilities: caps(aicred.CapInference, aicred.CapFineTuning, aicred.CapFilesData,
 					aicred.CapModelRegistry, aicred.CapCompute, aicred.CapBilling),
 				Liveness: &Liveness{Method: "POST", BaseURL: googleOAuth, Path: "/token", Probe: gcpServiceAccountProbe},
+				Trace:    &Trace{BaseURL: googleOAuth, Docs: gcpTraceDocs, Run: gcpTrace},
+				// A service account may hold the key-admin role on itself;
+				// the key is then its own admin.
+				Rotation: &Rotation{
+					BaseURL: googleOAuth, Docs: gcpKeysDocs, SelfAdmin: true,
+					Create: gcpCreateKey, Revoke: gcpDeleteKey,
+				},
 				Rule: Rule{
 					// A bare PKCS#8 key says nothing about Google; the key file's
 					// own field names must come before it. "type" leads in the
@@ -277,4 +296,277 @@ func init() {
 			},
 		},
 	})
+}
+
+// Deep trace and rotation of service-account keys. The credential is the
+// JSON key file, or its PEM private key with the client_email (and
+// project_id, private_key_id) hints found beside it. Three Google APIs are
+// called: the token endpoint, IAM and Cloud Resource Manager. With the
+// default base each has its own host; any other base (a test server, a
+// private gateway) serves all three, since their paths differ. The token
+// URI written in a key file is never used (see googleTokenURL).
+const (
+	gcpIAM = "https://iam.googleapis.com"
+	gcpCRM = "https://cloudresourcemanager.googleapis.com"
+	// gcpTraceDocs documents projects.testIamPermissions; the trace also
+	// calls projects.serviceAccounts.get.
+	gcpTraceDocs = "https://cloud.google.com/resource-manager/reference/rest/v1/projects/testIamPermissions"
+	// gcpKeysDocs documents projects.serviceAccounts.keys (create, delete).
+	gcpKeysDocs = "https://cloud.google.com/iam/docs/reference/rest/v1/projects.serviceAccounts.keys"
+)
+
+// gcpTracePermissions are the permissions the trace asks about: AI
+// platform use and tuning, the data and models around it, and the ways
+// to escalate or persist.
+var gcpTracePermissions = []string{
+	"aiplatform.endpoints.predict", "aiplatform.endpoints.create", "aiplatform.models.upload",
+	"aiplatform.customJobs.create", "aiplatform.datasets.create", "aiplatform.notebookRuntimes.create",
+	"ml.models.predict", "storage.buckets.list", "storage.objects.get", "storage.objects.list",
+	"storage.objects.create", "storage.objects.delete", "bigquery.tables.getData", "bigquery.jobs.create",
+	"secretmanager.versions.access", "compute.instances.create", "run.services.create",
+	"iam.serviceAccountKeys.create", "iam.serviceAccounts.actAs", "iam.serviceAccounts.getAccessToken",
+	"resourcemanager.projects.setIamPolicy", "resourcemanager.projects.getIamPolicy", "serviceusage.services.enable",
+}
+
+type gcpEndpoints struct{ token, iam, crm string }
+
+func gcpHosts(base string) gcpEndpoints {
+	switch b := strings.TrimRight(base, "/"); b {
+	case "", googleOAuth:
+		return gcpEndpoints{token: googleOAuth, iam: gcpIAM, crm: gcpCRM}
+	default:
+		return gcpEndpoints{token: b, iam: b, crm: b}
+	}
+}
+
+// gcpKey is a service-account key as held.
+type gcpKey struct {
+	email, project, keyID string
+	key                   *rsa.PrivateKey
+}
+
+var gcpEmailRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*@([a-z][a-z0-9-]{4,28}[a-z0-9])\.iam\.gserviceaccount\.com$`)
+
+// gcpParseKey reads a JSON key file, or a PEM key with hints. Errors name
+// what is missing, never the content.
+func gcpParseKey(secret aicred.Secret, hints map[string]string) (*gcpKey, error) {
+	k := &gcpKey{email: hints["client_email"], project: hints["project_id"], keyID: hints["private_key_id"]}
+	pemText := secret.Reveal()
+	if t := strings.TrimSpace(pemText); strings.HasPrefix(t, "{") {
+		var f struct {
+			Type         string `json:"type"`
+			ProjectID    string `json:"project_id"`
+			PrivateKeyID string `json:"private_key_id"`
+			PrivateKey   string `json:"private_key"`
+			ClientEmail  string `json:"client_email"`
+		}
+		if err := json.Unmarshal([]byte(t), &f); err != nil {
+			return nil, errors.New("gcp: the key file is not JSON")
+		}
+		if f.Type != "service_account" {
+			return nil, errors.New("gcp: the key file is not a service account key (type)")
+		}
+		k.email, k.project, k.keyID, pemText = f.ClientEmail, f.ProjectID, f.PrivateKeyID, f.PrivateKey
+	}
+	m := gcpEmailRE.FindStringSubmatch(k.email)
+	if m == nil {
+		return nil, errors.New("gcp: no service account email (client_email) with the key")
+	}
+	if k.project == "" {
+		k.project = m[1]
+	}
+	block, _ := pem.Decode([]byte(pemUnescape(pemText)))
+	if block == nil {
+		return nil, errors.New("gcp: the private key is not PEM")
+	}
+	parsed, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	key, ok := parsed.(*rsa.PrivateKey)
+	if err != nil || !ok {
+		return nil, errors.New("gcp: the private key is not an RSA PKCS#8 key")
+	}
+	k.key = key
+	return k, nil
+}
+
+// gcpAccessToken exchanges a signed assertion for an access token.
+func gcpAccessToken(ctx context.Context, c *http.Client, tokenBase string, k *gcpKey) (aicred.Secret, error) {
+	assertion, err := gcpAssertion(k.key, k.email)
+	if err != nil {
+		return aicred.Secret{}, errors.New("gcp: could not sign the assertion")
+	}
+	status, body, err := postForm(ctx, c, joinURL(tokenBase, "/token"), url.Values{
+		"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"},
+		"assertion":  {assertion},
+	})
+	if err != nil {
+		return aicred.Secret{}, fmt.Errorf("gcp: token (POST /token): no answer: %w", unwrapURLError(err))
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if status != http.StatusOK {
+		code := errorCode(body)
+		if e := (struct {
+			Error string `json:"error"`
+		}{}); json.Unmarshal(body, &e) == nil && googleErrorRE.MatchString(e.Error) {
+			code = e.Error
+		}
+		return aicred.Secret{}, &CallError{Provider: "gcp", Call: "token (POST /token)", Status: status, Code: code}
+	}
+	if json.Unmarshal(body, &tok) != nil || tok.AccessToken == "" {
+		return aicred.Secret{}, errors.New("gcp: token (POST /token): the answer holds no access token")
+	}
+	return aicred.NewSecret(tok.AccessToken), nil
+}
+
+var googleErrorRE = regexp.MustCompile(`^[a-z_]{1,40}$`)
+
+func gcpBearer(token aicred.Secret) map[string]string {
+	return map[string]string{"Authorization": "Bearer " + token.Reveal()}
+}
+
+// gcpTrace mints a token with the key, reads the service account and asks
+// which of gcpTracePermissions it holds on its project.
+func gcpTrace(ctx context.Context, c *http.Client, base string, secret aicred.Secret, hints map[string]string) (*Reach, error) {
+	k, err := gcpParseKey(secret, hints)
+	if err != nil {
+		return nil, err
+	}
+	ep := gcpHosts(base)
+	r := &Reach{Principal: k.email, Account: k.project}
+	token, err := gcpAccessToken(ctx, c, ep.token, k)
+	if err != nil {
+		note, err := noteFor("token", err)
+		if err != nil {
+			return nil, err
+		}
+		r.Notes = append(r.Notes, note)
+		return r, nil
+	}
+	var sa struct {
+		Name        string `json:"name"`
+		ProjectID   string `json:"projectId"`
+		UniqueID    string `json:"uniqueId"`
+		DisplayName string `json:"displayName"`
+		Disabled    bool   `json:"disabled"`
+	}
+	path := "/v1/projects/" + url.PathEscape(k.project) + "/serviceAccounts/" + url.PathEscape(k.email)
+	if _, err := (apiCall{provider: "gcp", name: "get service account", method: http.MethodGet,
+		url: joinURL(ep.iam, path), path: "/v1/projects/{project}/serviceAccounts/{email}", header: gcpBearer(token)}).do(ctx, c, &sa); err != nil {
+		note, err := noteFor("service account", err)
+		if err != nil {
+			return nil, err
+		}
+		r.Notes = append(r.Notes, note)
+	} else {
+		if sa.ProjectID != "" {
+			r.Account = sa.ProjectID
+		}
+		name := sa.DisplayName
+		if sa.Disabled {
+			name += " (disabled)"
+		}
+		r.Resources = append(r.Resources, Resource{Type: "service-account", ID: sa.UniqueID, Name: strings.TrimSpace(name)})
+	}
+	var held struct {
+		Permissions []string `json:"permissions"`
+	}
+	path = "/v1/projects/" + url.PathEscape(r.Account) + ":testIamPermissions"
+	if _, err := (apiCall{provider: "gcp", name: "test IAM permissions", method: http.MethodPost,
+		url: joinURL(ep.crm, path), path: "/v1/projects/{project}:testIamPermissions", header: gcpBearer(token),
+		body: map[string][]string{"permissions": gcpTracePermissions}}).do(ctx, c, &held); err != nil {
+		note, err := noteFor("project permissions", err)
+		if err != nil {
+			return nil, err
+		}
+		r.Notes = append(r.Notes, note)
+		return r, nil
+	}
+	r.Scopes = held.Permissions
+	r.Resources = append(r.Resources, Resource{Type: "project", ID: r.Account})
+	return r, nil
+}
+
+// gcpCreateKey creates a key for the old key's service account
+// (keys.create, a Google-generated RSA 2048 key as a JSON key file), with
+// admin's token: the old key itself when the account may manage its own
+// keys. Google allows ten keys an account; an interrupted rotation leaves
+// one behind, listed by keys.list.
+func gcpCreateKey(ctx context.Context, c *http.Client, base string, admin aicred.Secret, old RotationTarget) (*Replacement, error) {
+	ak, err := gcpParseKey(admin, old.Attrs)
+	if err != nil {
+		return nil, err
+	}
+	email := old.Attrs["client_email"]
+	if ok, err := gcpParseKey(old.Secret, old.Attrs); err == nil {
+		email = ok.email
+	}
+	if email == "" {
+		email = ak.email
+	}
+	ep := gcpHosts(base)
+	token, err := gcpAccessToken(ctx, c, ep.token, ak)
+	if err != nil {
+		return nil, err
+	}
+	var key struct {
+		Name           string `json:"name"`
+		PrivateKeyData string `json:"privateKeyData"`
+	}
+	path := "/v1/projects/-/serviceAccounts/" + url.PathEscape(email) + "/keys"
+	if _, err := (apiCall{provider: "gcp", name: "create service account key", method: http.MethodPost,
+		url: joinURL(ep.iam, path), path: "/v1/projects/-/serviceAccounts/{email}/keys", header: gcpBearer(token),
+		body: map[string]string{"privateKeyType": "TYPE_GOOGLE_CREDENTIALS_FILE", "keyAlgorithm": "KEY_ALG_RSA_2048"},
+	}).do(ctx, c, &key); err != nil {
+		return nil, err
+	}
+	file, err := base64.StdEncoding.DecodeString(key.PrivateKeyData)
+	if err != nil {
+		return nil, errors.New("gcp: create service account key: privateKeyData is not base64")
+	}
+	nk, err := gcpParseKey(aicred.NewSecret(string(file)), nil)
+	if err != nil {
+		return nil, fmt.Errorf("gcp: create service account key: the key file: %w", err)
+	}
+	if nk.email != email {
+		return nil, errors.New("gcp: create service account key: the key file names another service account")
+	}
+	id := nk.keyID
+	if i := strings.LastIndex(key.Name, "/keys/"); i >= 0 && id == "" {
+		id = key.Name[i+len("/keys/"):]
+	}
+	return &Replacement{Secret: aicred.NewSecret(string(file)), ID: id,
+		Attrs: map[string]string{"client_email": email, "project_id": nk.project, "key_name": key.Name}}, nil
+}
+
+// gcpDeleteKey deletes the target key (keys.delete) by its id: the
+// target's ID or the key file's private_key_id. A key already gone (404)
+// counts as revoked.
+func gcpDeleteKey(ctx context.Context, c *http.Client, base string, admin aicred.Secret, target RotationTarget) error {
+	ak, err := gcpParseKey(admin, target.Attrs)
+	if err != nil {
+		return err
+	}
+	email, id := target.Attrs["client_email"], target.ID
+	if tk, err := gcpParseKey(target.Secret, target.Attrs); err == nil {
+		email = tk.email
+		if id == "" {
+			id = tk.keyID
+		}
+	}
+	if email == "" || id == "" {
+		return errors.New("gcp: the target key's service account and key id are not both known")
+	}
+	ep := gcpHosts(base)
+	token, err := gcpAccessToken(ctx, c, ep.token, ak)
+	if err != nil {
+		return err
+	}
+	path := "/v1/projects/-/serviceAccounts/" + url.PathEscape(email) + "/keys/" + url.PathEscape(id)
+	_, err = apiCall{provider: "gcp", name: "delete service account key", method: http.MethodDelete,
+		url: joinURL(ep.iam, path), path: "/v1/projects/-/serviceAccounts/{email}/keys/{key_id}", header: gcpBearer(token)}.do(ctx, c, nil)
+	if err == nil || isNotFound(err) {
+		return nil
+	}
+	return err
 }

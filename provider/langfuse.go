@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"net/http"
+	"regexp"
 	"strings"
 
 	"github.com/aicred/aicred"
@@ -51,7 +52,84 @@ func langfuseProbe(isSecret bool) func(context.Context, *http.Client, string, *a
 	}
 }
 
+// langfuseProjects is GET /api/public/projects as documented in the
+// Langfuse public API reference
+// (https://api.reference.langfuse.com/#tag/projects/GET/api/public/projects):
+// the project a key pair belongs to (an organization-scoped pair lists
+// every project of the organization).
+type langfuseProjects struct {
+	Data []struct {
+		ID            string `json:"id"`
+		Name          string `json:"name"`
+		RetentionDays *int   `json:"retentionDays"`
+		Organization  *struct {
+			ID   string `json:"id"`
+			Name string `json:"name"`
+		} `json:"organization"`
+	} `json:"data"`
+}
+
+// langfusePair splits what a trace was given into the public and secret
+// keys. The pair may come together ("pk-lf-...:sk-lf-..." or the two on
+// separate lines, as an .env file holds them); a lone secret key takes
+// its public key from the hint "public_key" (public keys are not secret).
+func langfusePair(secret aicred.Secret, hints map[string]string) (pk, sk string) {
+	for _, f := range strings.FieldsFunc(secret.Reveal(), func(r rune) bool { return r == ':' || r == ' ' || r == '\n' || r == '\r' || r == '\t' }) {
+		switch {
+		case strings.HasPrefix(f, "pk-lf-"):
+			pk = f
+		case strings.HasPrefix(f, "sk-lf-"):
+			sk = f
+		}
+	}
+	if pk == "" {
+		pk = hints["public_key"]
+	}
+	return pk, sk
+}
+
+// traceLangfuse lists the projects the key pair reaches, with Basic auth
+// public:secret. Read-only.
+func traceLangfuse(ctx context.Context, c *http.Client, base string, secret aicred.Secret, hints map[string]string) (*Reach, error) {
+	pk, sk := langfusePair(secret, hints)
+	if pk == "" || sk == "" {
+		return &Reach{Notes: []string{"projects: Langfuse authenticates with the key pair; give both the public (pk-lf-) and the secret (sk-lf-) key"}}, nil
+	}
+	if h := hints["host"]; h != "" && base == langfuseCloud && langfuseHostRE.MatchString(h) {
+		base = "https://" + h
+	}
+	var p langfuseProjects
+	status, err := mlopsTraceCall(ctx, c, http.MethodGet, strings.TrimRight(base, "/")+"/api/public/projects", nil,
+		func(r *http.Request) { r.SetBasicAuth(pk, sk) }, &p)
+	if err != nil {
+		return nil, err
+	}
+	if status != http.StatusOK {
+		return &Reach{Principal: "public key " + aicred.Redact(pk), Notes: []string{mlopsRefused("Langfuse", "projects", status)}}, nil
+	}
+	r := &Reach{Principal: "public key " + aicred.Redact(pk)}
+	for _, pr := range p.Data {
+		if pr.Organization != nil && r.Account == "" {
+			r.Account = strings.TrimSpace(pr.Organization.Name + " " + pr.Organization.ID)
+		}
+		r.Resources = append(r.Resources, Resource{Type: "project", ID: pr.ID, Name: pr.Name, Access: "write"})
+	}
+	if len(p.Data) == 1 && r.Account == "" {
+		r.Account = "project " + p.Data[0].Name
+	}
+	r.Notes = append(r.Notes, "a Langfuse key pair reads and writes every trace, observation, score, prompt and dataset of the projects listed")
+	return r, nil
+}
+
+// langfuseHostRE accepts only Langfuse Cloud region hosts as a hint.
+var langfuseHostRE = regexp.MustCompile(`^(?:[a-z0-9-]+\.)?cloud\.langfuse\.com$`)
+
 func init() {
+	trace := &Trace{
+		BaseURL: langfuseCloud,
+		Docs:    "https://api.reference.langfuse.com/#tag/projects/GET/api/public/projects (Basic auth public:secret key; data[].id, name)",
+		Run:     traceLangfuse,
+	}
 	register(&Provider{
 		ID: "langfuse", Name: "Langfuse", Category: Observability,
 		RevokeURL: "https://cloud.langfuse.com",
@@ -60,6 +138,7 @@ func init() {
 				ID: "secret-key", Name: "Langfuse secret key",
 				Capabilities: caps(aicred.CapTracing, aicred.CapFilesData),
 				Liveness:     &Liveness{BaseURL: langfuseCloud, Path: "/api/public/projects", Probe: langfuseProbe(true)},
+				Trace:        trace,
 				Rule: Rule{
 					Description: "Langfuse secret key: sk-lf- + UUID",
 					Keywords:    []string{"sk-lf-"},
@@ -89,6 +168,7 @@ func init() {
 				// Half of a pair; with its secret key it reads and writes traces.
 				Capabilities: caps(aicred.CapTracing),
 				Liveness:     &Liveness{BaseURL: langfuseCloud, Path: "/api/public/projects", Probe: langfuseProbe(false)},
+				Trace:        trace,
 				Rule: Rule{
 					Description: "Langfuse public key: pk-lf- + UUID",
 					Keywords:    []string{"pk-lf-"},

@@ -1,6 +1,39 @@
 package provider
 
-import "github.com/aicred/aicred"
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/aicred/aicred"
+)
+
+// replicateAccount is GET /v1/account as documented at
+// https://replicate.com/docs/reference/http#account.get: the account the
+// token belongs to, a user or an organization.
+type replicateAccount struct {
+	Type      string `json:"type"` // "user" or "organization"
+	Username  string `json:"username"`
+	Name      string `json:"name"`
+	GithubURL string `json:"github_url"`
+}
+
+// traceReplicate reads the account the token acts for. Read-only.
+func traceReplicate(ctx context.Context, c *http.Client, base string, secret aicred.Secret, _ map[string]string) (*Reach, error) {
+	var a replicateAccount
+	status, err := mlopsTraceCall(ctx, c, http.MethodGet, strings.TrimRight(base, "/")+"/v1/account", nil,
+		func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+secret.Reveal()) }, &a)
+	if err != nil {
+		return nil, err
+	}
+	if status != http.StatusOK {
+		return &Reach{Notes: []string{mlopsRefused("Replicate", "account", status)}}, nil
+	}
+	r := &Reach{Principal: strings.TrimSpace(a.Type + " " + a.Username), Account: a.Username}
+	r.Resources = append(r.Resources, Resource{Type: "account", ID: a.Username, Name: a.Name, Access: "write"})
+	r.Notes = append(r.Notes, "a Replicate API token acts with its account's full rights: runs models and deployments billed to it, reads its predictions (inputs and outputs) and trainings")
+	return r, nil
+}
 
 func init() {
 	register(&Provider{
@@ -13,6 +46,11 @@ func init() {
 			Liveness: &Liveness{
 				BaseURL: "https://api.replicate.com", Path: "/v1/account", Auth: Bearer,
 				Live: []int{200}, Dead: []int{401, 403}, LiveBody: []string{`"username"`},
+			},
+			Trace: &Trace{
+				BaseURL: "https://api.replicate.com",
+				Docs:    "https://replicate.com/docs/reference/http#account.get (GET /v1/account: type, username, name)",
+				Run:     traceReplicate,
 			},
 			Rule: Rule{
 				Description: "Replicate API token: r8_ + 37 url-safe characters (40 characters)",

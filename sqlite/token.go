@@ -111,11 +111,15 @@ func (s *Store) ListGrants(ctx context.Context, f aicred.TokenFilter) ([]aicred.
 	}
 	var where []string
 	var args []any
-	for _, c := range []struct{ col, v string }{{"class", f.Class}, {"role", f.Role}, {"issuer", f.Issuer}, {"subject", f.Subject}} {
+	for _, c := range []struct{ col, v string }{{"id", f.ID}, {"class", f.Class}, {"role", f.Role}, {"issuer", f.Issuer}, {"subject", f.Subject}} {
 		if c.v != "" {
 			where = append(where, c.col+" = ?")
 			args = append(args, aicred.StorableText(c.v))
 		}
+	}
+	if f.Credential != "" {
+		cond, a := revokeMatch(&aicred.Revocation{By: aicred.RevokeCredential, Value: aicred.StorableText(f.Credential)})
+		where, args = append(where, cond), append(args, a...)
 	}
 	if !f.IncludeExpired {
 		where = append(where, "revoked_at IS NULL", "expires_at > ?")
@@ -162,6 +166,8 @@ func revokeMatch(r *aicred.Revocation) (string, []any) {
 		return "role = ?", []any{r.Value}
 	case aicred.RevokePolicy:
 		return "policy = ?", []any{r.Value}
+	case aicred.RevokeHeldKey: // a held credential's secret changed: no grant
+		return "0 = 1", nil
 	default: // aicred.RevokeCredential; Prepare refused anything else
 		return "EXISTS (SELECT 1 FROM json_each(grants.credentials) WHERE json_each.value = ?)", []any{r.Value}
 	}

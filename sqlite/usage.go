@@ -12,9 +12,9 @@ import (
 
 const usageColumns = `at, token_id, workload, role, environment, provider, model, operation, stream,
 	input_tokens, cached_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens, units, unit,
-	cost_usd, estimated, status, outcome, latency_ns, upstream_request_id, source_ip, user_agent`
+	cost_usd, estimated, status, outcome, latency_ns, upstream_request_id, source_ip, user_agent, credential_id`
 
-// usageRowsPerInsert bounds one multi-row INSERT: 24 columns each, well
+// usageRowsPerInsert bounds one multi-row INSERT: 25 columns each, well
 // under SQLite's 32,766 parameters, and large enough that statement
 // overhead stops mattering.
 const usageRowsPerInsert = 50
@@ -35,8 +35,8 @@ func (s *Store) RecordUsage(ctx context.Context, recs []aicred.UsageRecord) erro
 		return classify(err, "record usage: begin")
 	}
 	defer tx.Rollback()
-	row := "(" + strings.Repeat("?, ", 23) + "?)"
-	args := make([]any, 0, 24*min(len(recs), usageRowsPerInsert))
+	row := "(" + strings.Repeat("?, ", 24) + "?)"
+	args := make([]any, 0, 25*min(len(recs), usageRowsPerInsert))
 	for start := 0; start < len(recs); start += usageRowsPerInsert {
 		batch := recs[start:min(start+usageRowsPerInsert, len(recs))]
 		args = args[:0]
@@ -47,7 +47,8 @@ func (s *Store) RecordUsage(ctx context.Context, recs []aicred.UsageRecord) erro
 				aicred.StorableText(r.Model), aicred.StorableText(r.Operation), r.Stream,
 				r.Usage.InputTokens, r.Usage.CachedTokens, r.Usage.CacheWriteTokens, r.Usage.CacheWrite1hTokens, r.Usage.OutputTokens,
 				r.Usage.Units, aicred.StorableText(r.Usage.Unit), r.CostUSD, r.Estimated, r.Status, aicred.StorableText(r.Outcome), int64(r.Latency),
-				aicred.StorableText(r.UpstreamRequestID), aicred.StorableText(r.SourceIP), aicred.StorableText(r.UserAgent))
+				aicred.StorableText(r.UpstreamRequestID), aicred.StorableText(r.SourceIP), aicred.StorableText(r.UserAgent),
+				aicred.StorableText(r.CredentialID))
 		}
 		q := `INSERT INTO usage_records (` + usageColumns + `) VALUES ` + row + strings.Repeat(", "+row, len(batch)-1)
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
@@ -78,7 +79,7 @@ func usageWhere(f aicred.UsageFilter) (string, []any) {
 		args = append(args, audit.FormatTime(f.Until))
 	}
 	for _, c := range []struct{ col, v string }{
-		{"token_id", f.TokenID}, {"workload", f.Workload}, {"role", f.Role}, {"provider", f.Provider}, {"model", f.Model},
+		{"token_id", f.TokenID}, {"credential_id", f.CredentialID}, {"workload", f.Workload}, {"role", f.Role}, {"provider", f.Provider}, {"model", f.Model},
 	} {
 		if c.v != "" {
 			where = append(where, c.col+" = ?")
@@ -172,7 +173,8 @@ func (s *Store) ListUsage(ctx context.Context, f aicred.UsageFilter) ([]aicred.U
 		)
 		if err := rows.Scan(&at, &r.TokenID, &r.Workload, &r.Role, &r.Environment, &r.Provider, &r.Model, &r.Operation, &r.Stream,
 			&r.Usage.InputTokens, &r.Usage.CachedTokens, &r.Usage.CacheWriteTokens, &r.Usage.CacheWrite1hTokens, &r.Usage.OutputTokens,
-			&r.Usage.Units, &r.Usage.Unit, &r.CostUSD, &r.Estimated, &r.Status, &r.Outcome, &latency, &r.UpstreamRequestID, &r.SourceIP, &r.UserAgent); err != nil {
+			&r.Usage.Units, &r.Usage.Unit, &r.CostUSD, &r.Estimated, &r.Status, &r.Outcome, &latency, &r.UpstreamRequestID, &r.SourceIP, &r.UserAgent,
+			&r.CredentialID); err != nil {
 			return nil, classify(err, "list usage")
 		}
 		var err error

@@ -77,6 +77,9 @@ func Run(t *testing.T, b Backend) {
 		{"RevokeHolds", testRevokeHolds},
 		{"ReplayRemember", testReplayRemember},
 		{"ReplayAcrossStores", testReplayAcrossStores},
+		{"Rotations", testRotations},
+		{"RotationRace", testRotationRace},
+		{"RevokeHeldKey", testRevokeHeldKey},
 		{"Canary", testCanary},
 		{"Closed", testClosed},
 	}

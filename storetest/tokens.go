@@ -167,6 +167,13 @@ func testGrantsIssueLookupList(t *testing.T, b Backend) {
 	list(aicred.TokenFilter{Issuer: "https://token.actions.githubusercontent.com", Subject: "repo:acme/web:ref:refs/heads/main"}, bb)
 	list(aicred.TokenFilter{Subject: "system:serviceaccount:ml:trainer", IncludeExpired: true}, d, x)
 	list(aicred.TokenFilter{Role: "nobody"})
+	// By held credential (exact ids in the list, not prefixes) and by id.
+	list(aicred.TokenFilter{Credential: "hc_openai"}, d, a)
+	list(aicred.TokenFilter{Credential: "hc_anthropic", Role: "train"}, d)
+	list(aicred.TokenFilter{Credential: "hc_open"})
+	list(aicred.TokenFilter{ID: bb.ID}, bb)
+	list(aicred.TokenFilter{ID: x.ID})
+	list(aicred.TokenFilter{ID: x.ID, IncludeExpired: true}, x)
 	list(aicred.TokenFilter{Limit: 2}, d, c)
 	list(aicred.TokenFilter{IncludeExpired: true, Limit: 1}, d)
 	_, err = s.ListGrants(ctx(t), aicred.TokenFilter{Limit: -1})

@@ -59,6 +59,10 @@ func UsageRecords(seed uint64, n, days int, start time.Time) []aicred.UsageRecor
 			UserAgent:   "OpenAI/Python 1.40.0",
 		}
 		out[i].UpstreamRequestID = fmt.Sprintf("req_%x", r.Uint64())
+		if i%13 != 0 {
+			// The held key the gateway injected; none when refused early.
+			out[i].CredentialID = fmt.Sprintf("hc_%s_%d", m.provider, wl%2)
+		}
 		if i%11 == 5 {
 			// A model priced per image: units, no tokens.
 			out[i].Operation, out[i].Usage = "images", aicred.Usage{Units: int64(i%4 + 1), Unit: aicred.UnitImage}
@@ -76,7 +80,8 @@ func summarize(recs []aicred.UsageRecord, q aicred.UsageQuery) []aicred.UsageSum
 	for _, r := range recs {
 		f := q.Filter
 		if (!f.Since.IsZero() && r.Time.Before(f.Since)) || (!f.Until.IsZero() && !r.Time.Before(f.Until)) ||
-			(f.TokenID != "" && r.TokenID != f.TokenID) || (f.Workload != "" && r.Workload != f.Workload) ||
+			(f.TokenID != "" && r.TokenID != f.TokenID) || (f.CredentialID != "" && r.CredentialID != f.CredentialID) ||
+			(f.Workload != "" && r.Workload != f.Workload) ||
 			(f.Role != "" && r.Role != f.Role) || (f.Provider != "" && r.Provider != f.Provider) || (f.Model != "" && r.Model != f.Model) {
 			continue
 		}
@@ -203,6 +208,8 @@ func testUsageRecordList(t *testing.T, b Backend) {
 		{Role: "eval", Provider: "anthropic"},
 		{Model: "gpt-4o", Since: since},
 		{TokenID: recs[7].TokenID},
+		{CredentialID: "hc_openai_1"},
+		{CredentialID: "hc_anthropic_0", Since: since},
 	} {
 		got := must(s.ListUsage(ctx(t), f))(t)
 		n := 0
@@ -210,7 +217,7 @@ func testUsageRecordList(t *testing.T, b Backend) {
 			if (f.Since.IsZero() || !r.Time.Before(f.Since)) && (f.Until.IsZero() || r.Time.Before(f.Until)) &&
 				(f.Workload == "" || r.Workload == f.Workload) && (f.Role == "" || r.Role == f.Role) &&
 				(f.Provider == "" || r.Provider == f.Provider) && (f.Model == "" || r.Model == f.Model) &&
-				(f.TokenID == "" || r.TokenID == f.TokenID) {
+				(f.TokenID == "" || r.TokenID == f.TokenID) && (f.CredentialID == "" || r.CredentialID == f.CredentialID) {
 				n++
 			}
 		}
@@ -240,6 +247,8 @@ func testUsageSummaries(t *testing.T, b Backend) {
 			Filter: aicred.UsageFilter{Workload: wl, Since: epoch.Add(36 * time.Hour), Until: epoch.Add(84 * time.Hour)}}},
 		{"provider and model filters", aicred.UsageQuery{By: []aicred.UsageGroup{aicred.GroupRole},
 			Filter: aicred.UsageFilter{Provider: "anthropic", Model: "claude-haiku-4"}}},
+		{"one held credential by workload", aicred.UsageQuery{By: []aicred.UsageGroup{aicred.GroupWorkload},
+			Filter: aicred.UsageFilter{CredentialID: "hc_openai_0"}}},
 		{"nothing matches", aicred.UsageQuery{By: []aicred.UsageGroup{aicred.GroupModel}, Filter: aicred.UsageFilter{Model: "no-such-model"}}},
 		{"total of nothing", aicred.UsageQuery{Filter: aicred.UsageFilter{Since: epoch.Add(-48 * time.Hour), Until: epoch.Add(-24 * time.Hour)}}},
 	}

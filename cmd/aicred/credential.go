@@ -27,7 +27,8 @@ func newCredentialCmd(a *app) *cobra.Command {
 		Use:   "credential",
 		Short: "Upstream credentials aicred holds (sealed) to use on workloads' behalf",
 	}
-	cmd.AddCommand(newCredentialAddCmd(a), newCredentialListCmd(a))
+	cmd.AddCommand(newCredentialAddCmd(a), newCredentialListCmd(a),
+		newCredentialRotateCmd(a), newCredentialRevokeCmd(a), newCredentialReplaceCmd(a))
 	return cmd
 }
 

@@ -225,6 +225,8 @@ type e2eServe struct {
 	held     []string // the held keys and their tails
 	oai, ant *fakeProvider
 	stop     func() result
+	cfg      string // the configuration serve runs with
+	store    string // its store
 }
 
 // startServe holds generated keys with `aicred credential add`, starts
@@ -275,7 +277,7 @@ func startServeWith(t testing.TB, seed uint64, o serveOpts) *e2eServe {
 	g := provider.NewGen(seed)
 	oaiKey := "sk-proj-" + g.Alnum(74) + "T3BlbkFJ" + g.Alnum(74)
 	antKey := "sk-ant-api03-" + g.URL64(93) + "AA"
-	e := &e2eServe{held: secretForms(oaiKey, antKey)}
+	e := &e2eServe{held: secretForms(oaiKey, antKey), store: store}
 	e.oai = newFakeProvider(t, "openai", oaiKey, o.openaiAns)
 	e.ant = newFakeProvider(t, "anthropic", antKey, o.anthropicAns)
 
@@ -299,6 +301,7 @@ func startServeWith(t testing.TB, seed uint64, o serveOpts) *e2eServe {
 	is := newIssuer(t, dir)
 	addr := freeAddr(t)
 	cfgPath := filepath.Join(dir, "aicred.yaml")
+	e.cfg = cfgPath
 	writeConfig(t, cfgPath, fmt.Sprintf(`listen: %s
 store: %q
 log:

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/aicred/aicred"
+	"github.com/aicred/aicred/broker"
 	"github.com/aicred/aicred/posture"
 	"github.com/aicred/aicred/report"
 )
@@ -175,7 +176,11 @@ func newInventoryListCmd(a *app) *cobra.Command {
 			if err != nil {
 				return errExit(err)
 			}
-			rep := posture.Evaluate(details, cfg, time.Now())
+			inv, err := postureInventory(ctx, st, details)
+			if err != nil {
+				return errExit(err)
+			}
+			rep := posture.EvaluateInventory(inv, cfg, time.Now())
 			var rows []posture.CredentialPosture
 			for _, cp := range rep.Credentials {
 				if cp.Worst >= minRisk {
@@ -446,6 +451,28 @@ func parseDate(s string) (time.Time, error) {
 // liveness history, in a few queries whatever the size of the inventory.
 func loadDetails(ctx context.Context, st aicred.Store, f aicred.CredentialFilter) ([]aicred.CredentialDetail, error) {
 	return st.ListCredentialDetails(ctx, f)
+}
+
+// postureInventory lays beside the credentials the tokens issued by hand
+// in the posture check's window, and the held credentials they may use.
+func postureInventory(ctx context.Context, st aicred.Store, details []aicred.CredentialDetail) (posture.Inventory, error) {
+	inv := posture.Inventory{Credentials: details, Held: map[string]aicred.Fingerprint{}}
+	gs, err := st.ListGrants(ctx, aicred.TokenFilter{Class: aicred.TokenWorkload, Issuer: broker.ManualIssuer, IncludeExpired: true})
+	if err != nil {
+		return inv, fmt.Errorf("tokens issued by hand: %w", err)
+	}
+	if len(gs) == 0 {
+		return inv, nil
+	}
+	inv.HandIssued = gs
+	held, err := st.ListHeldCredentials(ctx, aicred.HeldFilter{})
+	if err != nil {
+		return inv, fmt.Errorf("held credentials: %w", err)
+	}
+	for _, h := range held {
+		inv.Held[h.ID] = h.Fingerprint
+	}
+	return inv, nil
 }
 
 func loadPolicy(path string) (posture.Config, error) {

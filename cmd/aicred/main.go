@@ -44,6 +44,12 @@ type app struct {
 	stdout, stderr io.Writer
 	log            *slog.Logger
 	store          string // --store: a SQLite file or a postgres:// URL
+	config         string // --config: serve's YAML configuration (default $AICRED_CONFIG)
+
+	// loaded caches the configuration read by serverConfig.
+	loaded    *serverConfig
+	loadedErr error
+	didLoad   bool
 }
 
 func newRootCmd(a *app) *cobra.Command {
@@ -57,13 +63,16 @@ func newRootCmd(a *app) *cobra.Command {
 	}
 	root.SetVersionTemplate("aicred {{.Version}}\n")
 	root.PersistentFlags().StringVar(&a.store, "store", "",
-		"inventory store: a SQLite file or a postgres:// URL (default $AICRED_STORE, else ~/.local/share/aicred/aicred.db)")
+		"inventory store: a SQLite file or a postgres:// URL (default: the config's store:, else $AICRED_STORE, else ~/.local/share/aicred/aicred.db)")
+	root.PersistentFlags().StringVar(&a.config, "config", "",
+		"the server configuration (YAML) 'aicred serve' reads; every command takes its store: from it (default $"+envConfig+")")
 	root.SetIn(a.stdin)
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	root.AddCommand(
 		newVersionCmd(a),
 		newScanCmd(a),
+		newWatchCmd(a),
 		newCatalogCmd(a),
 		newInventoryCmd(a),
 		newCredentialCmd(a),
@@ -75,6 +84,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newAdminTokenCmd(a),
 		newUsageCmd(a),
 		newPricesCmd(a),
+		newTraceCmd(a),
 	)
 	return root
 }

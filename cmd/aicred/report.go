@@ -40,7 +40,11 @@ func newReportCmd(a *app) *cobra.Command {
 			if err != nil {
 				return errExit(err)
 			}
-			rep := posture.Evaluate(details, cfg, time.Now())
+			inv, err := postureInventory(ctx, st, details)
+			if err != nil {
+				return errExit(err)
+			}
+			rep := posture.EvaluateInventory(inv, cfg, time.Now())
 			return errExit(writeOutput(a.stdout, output, func(w io.Writer) error { return report.WritePosture(w, format, rep) }))
 		},
 	}

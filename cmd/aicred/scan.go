@@ -16,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/aicred/aicred"
+	"github.com/aicred/aicred/broker"
 	"github.com/aicred/aicred/discover"
 	"github.com/aicred/aicred/report"
 	"github.com/aicred/aicred/source"
@@ -417,6 +418,10 @@ func recordScan(ctx context.Context, a *app, findings []*aicred.Finding, target,
 	if origin == "" {
 		origin = originOf(target)
 	}
+	// A leaked aicred token is revoked before anything else is written.
+	if err := revokeLeakedTokens(ctx, a, st, findings, quiet); err != nil {
+		return fmt.Errorf("record: %w", err)
+	}
 	sum, err := record(ctx, st, findings, origin)
 	if err != nil {
 		return fmt.Errorf("record: %w", err)
@@ -425,6 +430,34 @@ func recordScan(ctx context.Context, a *app, findings []*aicred.Finding, target,
 		fmt.Fprintf(a.stderr, "aicred: recorded %s, %s, %d refreshed\n",
 			report.Plural(sum.NewCredentials, "new credential", "new credentials"),
 			report.Plural(sum.NewSightings, "new sighting", "new sightings"), sum.Refreshed)
+	}
+	return nil
+}
+
+// revokeLeakedTokens revokes, at once, every aicred token among findings
+// that the store issued (broker.RevokeLeaked: by grant id, reason
+// "leaked: <where>", audited); tokens the store does not know are reported
+// and ignored.
+func revokeLeakedTokens(ctx context.Context, a *app, st aicred.Store, findings []*aicred.Finding, quiet bool) error {
+	for _, f := range findings {
+		if !isAicredToken(f) {
+			continue
+		}
+		res, err := broker.RevokeLeaked(ctx, st, f.Secret.Reveal(), leakWhere(f), time.Now())
+		if err != nil {
+			return fmt.Errorf("revoke the leaked aicred token at %s: %w", leakWhere(f), err)
+		}
+		if quiet {
+			continue
+		}
+		switch res.Status {
+		case broker.LeakRevoked:
+			fmt.Fprintf(a.stderr, "aicred: leaked %s token %s at %s: revoked\n", res.Class, res.GrantID, leakWhere(f))
+		case broker.LeakAlreadyDead:
+			fmt.Fprintf(a.stderr, "aicred: leaked %s token %s at %s: already revoked or expired\n", res.Class, res.GrantID, leakWhere(f))
+		case broker.LeakUnknown:
+			fmt.Fprintf(a.stderr, "aicred: aicred token at %s was not issued by this store: ignored\n", leakWhere(f))
+		}
 	}
 	return nil
 }

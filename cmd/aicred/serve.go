@@ -52,6 +52,7 @@ type serverConfig struct {
 	Server  serverLimits  `yaml:"server"`
 	Broker  broker.Config `yaml:"-"`
 	Gateway gatewayConfig `yaml:"-"`
+	Leaks   leaksConfig   `yaml:"-"`
 }
 
 type tlsConfig struct {
@@ -185,8 +186,14 @@ func parseServerConfig(data []byte) (*serverConfig, error) {
 				return nil, err
 			}
 			cfg.Gateway = *g
+		case k.Value == "leaks":
+			l, err := parseLeaksConfig(root.Content[i+1])
+			if err != nil {
+				return nil, err
+			}
+			cfg.Leaks = *l
 		default:
-			return nil, fmt.Errorf("line %d: unknown key %q (want listen, tls, store, log, shutdown_timeout, workload_hold, server, gateway, issuers, roles, policies)", k.Line, k.Value)
+			return nil, fmt.Errorf("line %d: unknown key %q (want listen, tls, store, log, shutdown_timeout, workload_hold, server, gateway, leaks, issuers, roles, policies)", k.Line, k.Value)
 		}
 	}
 	if err := decodeStrict(server, cfg); err != nil {
@@ -251,18 +258,20 @@ func newLogger(w io.Writer, c logConfig) *slog.Logger {
 }
 
 func newServeCmd(a *app) *cobra.Command {
-	var configPath, listen, logFormat string
+	var listen, logFormat string
 	var checkOnly bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the token endpoint (RFC 8693), the provider gateway, the admin API, health and metrics",
 		Long: `With no configuration, listens on 127.0.0.1:8787 with the embedded SQLite store
-and a generated master key. --config names a YAML file for listeners, TLS, the
-store, logging, the gateway, identity issuers, trust policies and roles; it is
-checked at start and a bad file is refused with the line and the reason.
+and a generated master key. --config (or $AICRED_CONFIG) names a YAML file for
+listeners, TLS, the store, logging, the gateway, identity issuers, trust
+policies and roles; it is checked at start and a bad file is refused with the
+line and the reason. Every other command given the same --config uses the same
+store. docs/configuration.md describes every key.
 SIGTERM or SIGINT shut the server down gracefully.
 
-Routes: POST /oauth/token, GET /aicred/v1/whoami, /admin/v1/..., GET /healthz,
+Routes: POST /oauth/token, GET /aicred/v1/whoami, POST /aicred/v1/leaks, /admin/v1/..., GET /healthz,
 /readyz, /metrics; every other path is the gateway (/v1/..., /openai/...,
 /anthropic/... and each further provider prefix it serves), where a workload
 calls the provider's API with an aicred token in place of a key.
@@ -309,6 +318,19 @@ Server limits and workload holds (every key optional; defaults shown):
     max_header_bytes: 65536
     max_connections: 1024      # served at once; more wait to be accepted
 
+Leak reports (POST /aicred/v1/leaks) revoke the aicred tokens they carry at
+once. An admin token with scope write may post {"tokens": [...], "where": "..."};
+GitHub's secret-scanning partner alerts (signed with ECDSA P-256) are accepted
+once the keys URL is set (every key optional):
+
+  leaks:
+    github_keys_url: https://api.github.com/meta/public_keys/secret_scanning
+    github_token_file: /etc/aicred/github-token  # optional bearer token for the
+                               # keys fetch (GitHub's anonymous rate limit)
+    keys_ttl: 1h               # keys older than this are fetched again
+    keys_refetch: 1m           # an unknown key id refetches at most this often
+    max_body_bytes: 1048576    # a larger report is refused (413)
+
 Gateway answers stream for as long as the provider streams: no deadline
 bounds a whole gateway answer, only each write of it.
 
@@ -317,26 +339,22 @@ Usage records go to the store ('aicred usage'), /metrics and the abuse
 detector; role budgets are shared by every server on the same store.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg := &serverConfig{}
-			if configPath != "" {
-				data, err := os.ReadFile(configPath)
-				if err != nil {
+			configPath := a.configPath()
+			cfg, err := a.serverConfig()
+			if err != nil {
+				return errExit(err)
+			}
+			if cfg == nil {
+				cfg = &serverConfig{}
+				if err := cfg.check(); err != nil {
 					return errExit(err)
 				}
-				if cfg, err = parseServerConfig(data); err != nil {
-					return errExit(fmt.Errorf("config %s: %w", configPath, err))
-				}
-			} else if err := cfg.check(); err != nil {
-				return errExit(err)
 			}
 			if listen != "" {
 				cfg.Listen = listen
 			}
 			if logFormat != "" {
 				cfg.Log.Format = logFormat
-			}
-			if cfg.Store != "" && a.store == "" {
-				a.store = cfg.Store
 			}
 			if checkOnly {
 				if err := cfg.Broker.Validate(); err != nil {
@@ -353,7 +371,6 @@ detector; role budgets are shared by every server on the same store.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&configPath, "config", "", "YAML configuration file")
 	f.StringVar(&listen, "listen", "", "address to listen on (default "+DefaultListen+")")
 	f.StringVar(&logFormat, "log-format", "", "text or json")
 	f.BoolVar(&checkOnly, "check", false, "check the configuration and exit")
@@ -391,17 +408,21 @@ func serve(ctx context.Context, a *app, cfg *serverConfig) error {
 	if err != nil {
 		return err
 	}
+	warnUnusable(ctx, log, cfg, st)
 	metrics := httpapi.NewMetrics()
 	admin := &httpapi.Admin{
 		Store: st, Sealer: ring, Log: log, WorkloadHold: cfg.WorkloadHold,
 		Roles:    func() any { return map[string]any{"roles": cfg.Broker.Roles} },
 		Policies: func() any { return map[string]any{"policies": cfg.Broker.Policies} },
+		Role:     x.Role, // tokens issued by hand (POST /admin/v1/tokens)
 	}
 	mux := http.NewServeMux()
 	lim := cfg.Server
 	bounded := func(h http.Handler) http.Handler { return boundedHandler(h, lim.WriteTimeout) }
 	mux.Handle("/oauth/token", bounded(metrics.Instrument("token", log, x)))
 	mux.Handle("/admin/v1/", bounded(metrics.Instrument("admin", log, admin.Handler())))
+	leaks := &httpapi.Leaks{Tokens: tokens, Admin: admin, GitHub: cfg.Leaks.github(), Log: log, MaxBody: cfg.Leaks.MaxBody}
+	mux.Handle("POST /aicred/v1/leaks", bounded(metrics.Instrument("leaks", log, leaks)))
 	mux.Handle("GET /aicred/v1/whoami", bounded(metrics.Instrument("whoami", log, httpapi.WhoAmI(tokens, log))))
 	mux.Handle("GET /healthz", bounded(httpapi.Health()))
 	mux.Handle("GET /readyz", bounded(httpapi.Ready(func(ctx context.Context) error {
@@ -464,6 +485,10 @@ func serve(ctx context.Context, a *app, cfg *serverConfig) error {
 	if err != nil {
 		return err
 	}
+	// A rotated held credential's cached key is dropped on every server.
+	if err := gw.WatchHeldKeys(watchCtx, st); err != nil {
+		return fmt.Errorf("watch held keys: %w", err)
+	}
 	// Every path the routes above do not claim goes to the gateway, so
 	// each provider prefix it serves (/v1/, /openai/, /anthropic/ ...)
 	// is reachable without listing them here.
@@ -518,6 +543,49 @@ func serve(ctx context.Context, a *app, cfg *serverConfig) error {
 	return nil
 }
 
+// warnUnusable logs, at start, what keeps this server from issuing a
+// token that works: no role (nothing to issue), no issuer (no exchange;
+// 'aicred token create' still issues), or roles whose held credentials
+// are not in the store (the gateway would have no key to inject).
+func warnUnusable(ctx context.Context, log *slog.Logger, cfg *serverConfig, st aicred.HeldCredentialService) {
+	roles := cfg.Broker.Roles
+	if len(roles) == 0 {
+		log.Warn("no usable token is possible: the configuration has no roles, so neither an exchange nor 'aicred token create' can issue one (see docs/configuration.md, roles:)")
+		return
+	}
+	if len(cfg.Broker.Issuers) == 0 {
+		log.Warn("no identity issuer is configured: workloads cannot exchange identity tokens; an admin can still issue tokens with 'aicred token create'")
+	}
+	held, err := st.ListHeldCredentials(ctx, aicred.HeldFilter{})
+	if err != nil {
+		log.Warn("cannot list held credentials to check the roles", "err", err)
+		return
+	}
+	have := make(map[string]bool, len(held))
+	for _, h := range held {
+		have[h.ID] = true
+	}
+	usable := 0
+	for _, r := range roles {
+		var missing []string
+		for _, id := range r.Credentials {
+			if !have[id] {
+				missing = append(missing, id)
+			}
+		}
+		if len(missing) < len(r.Credentials) {
+			usable++
+		}
+		if len(missing) > 0 {
+			log.Warn("a role names held credentials the store does not hold; add them with 'aicred credential add --id ID'",
+				"role", r.Name, "missing", strings.Join(missing, ","))
+		}
+	}
+	if usable == 0 {
+		log.Warn("no usable token is possible: no role's held credential is in the store, so the gateway has no key to call a provider with")
+	}
+}
+
 // closeGateway flushes the usage records still queued, returns the
 // budget allowances this process holds with their spend, and lets the
 // detector finish its queued alerts, within timeout in all.
@@ -562,6 +630,86 @@ func decodeStrict(n *yaml.Node, v any) error {
 		}
 	}
 	return n.Decode(v)
+}
+
+// leaksConfig is the `leaks:` section: how leak reports are taken.
+type leaksConfig struct {
+	// GitHubKeysURL, when set, accepts GitHub's secret-scanning partner
+	// alerts, verified with the keys published there.
+	GitHubKeysURL string
+	// GitHubToken is sent with the keys fetch (read from
+	// github_token_file); never logged.
+	GitHubToken string
+	KeysTTL     time.Duration
+	KeysRefetch time.Duration
+	MaxBody     int64
+}
+
+// github returns the alert verifier, or nil when alerts are off.
+func (l *leaksConfig) github() *httpapi.GitHubKeys {
+	if l.GitHubKeysURL == "" {
+		return nil
+	}
+	return &httpapi.GitHubKeys{URL: l.GitHubKeysURL, Token: l.GitHubToken, TTL: l.KeysTTL, MinRefetch: l.KeysRefetch}
+}
+
+// parseLeaksConfig reads the leaks section; errors name the line.
+func parseLeaksConfig(n *yaml.Node) (*leaksConfig, error) {
+	l := &leaksConfig{}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return l, nil
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil, configError(n, "leaks", "must be a mapping")
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		key := "leaks." + k.Value
+		var err error
+		switch k.Value {
+		case "github_keys_url":
+			var s string
+			if s, err = scalar(v, key); err == nil {
+				u, perr := url.Parse(s)
+				switch {
+				case perr != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+					err = configError(v, key, "want an absolute http(s) URL")
+				case u.User != nil:
+					err = configError(v, key, "the URL must not carry user information (use github_token_file)")
+				default:
+					l.GitHubKeysURL = s
+				}
+			}
+		case "github_token_file":
+			var path string
+			if path, err = scalar(v, key); err == nil {
+				data, rerr := os.ReadFile(path)
+				switch {
+				case rerr != nil:
+					err = configError(v, key, "%v", rerr)
+				case strings.TrimSpace(string(data)) == "":
+					err = configError(v, key, "%s is empty", path)
+				default:
+					l.GitHubToken = strings.TrimSpace(string(data))
+				}
+			}
+		case "keys_ttl":
+			l.KeysTTL, err = positiveDuration(v, key)
+		case "keys_refetch":
+			l.KeysRefetch, err = positiveDuration(v, key)
+		case "max_body_bytes":
+			l.MaxBody, err = positiveInt(v, key)
+		default:
+			err = aicred.Errorf(aicred.ErrInvalid, "line %d: unknown key %q in leaks (want github_keys_url, github_token_file, keys_ttl, keys_refetch, max_body_bytes)", k.Line, k.Value)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if l.GitHubToken != "" && l.GitHubKeysURL == "" {
+		return nil, configError(n, "leaks", "github_token_file without github_keys_url")
+	}
+	return l, nil
 }
 
 // upstreamOff in gateway.upstreams turns a provider off: the gateway

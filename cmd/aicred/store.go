@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/user"
 
@@ -10,13 +11,62 @@ import (
 	"github.com/aicred/aicred/sqlite"
 )
 
-// openStore opens the store named by --store, else AICRED_STORE, else the
-// embedded SQLite file under the user's data directory. A postgres:// URL
-// selects PostgreSQL.
+// envConfig names the server configuration when --config is not given.
+const envConfig = "AICRED_CONFIG"
+
+// configPath is --config, else $AICRED_CONFIG, else "" (no configuration).
+func (a *app) configPath() string {
+	if a.config != "" {
+		return a.config
+	}
+	return os.Getenv(envConfig)
+}
+
+// serverConfig reads and checks the configuration named by configPath,
+// once; nil when none is named. Every command reads the same file the same
+// way, so they all agree with 'aicred serve' on the store.
+func (a *app) serverConfig() (*serverConfig, error) {
+	if a.didLoad {
+		return a.loaded, a.loadedErr
+	}
+	a.didLoad = true
+	path := a.configPath()
+	if path == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		a.loadedErr = fmt.Errorf("config: %w", err)
+		return nil, a.loadedErr
+	}
+	if a.loaded, err = parseServerConfig(data); err != nil {
+		a.loaded, a.loadedErr = nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return a.loaded, a.loadedErr
+}
+
+// storeDSN names the store every command opens: --store, else the
+// configuration's store:, else $AICRED_STORE, else "" (the default file).
+func (a *app) storeDSN() (string, error) {
+	if a.store != "" {
+		return a.store, nil
+	}
+	cfg, err := a.serverConfig()
+	if err != nil {
+		return "", err
+	}
+	if cfg != nil && cfg.Store != "" {
+		return cfg.Store, nil
+	}
+	return os.Getenv(sqlite.EnvStore), nil
+}
+
+// openStore opens the store storeDSN names, else the embedded SQLite file
+// under the user's data directory. A postgres:// URL selects PostgreSQL.
 func (a *app) openStore(ctx context.Context) (aicred.Store, error) {
-	dsn := a.store
-	if dsn == "" {
-		dsn = os.Getenv(sqlite.EnvStore)
+	dsn, err := a.storeDSN()
+	if err != nil {
+		return nil, err
 	}
 	if postgres.IsDSN(dsn) {
 		return postgres.Open(ctx, dsn)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -89,7 +90,7 @@ func newAdminTokenCmd(a *app) *cobra.Command {
 
 func newTokenCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "token", Short: "Short-lived workload tokens: exchange, list, revoke, workload holds"}
-	cmd.AddCommand(newTokenExchangeCmd(a), newTokenListCmd(a), newTokenRevokeCmd(a),
+	cmd.AddCommand(newTokenCreateCmd(a), newTokenExchangeCmd(a), newTokenListCmd(a), newTokenRevokeCmd(a),
 		newTokenHoldsCmd(a), newTokenHoldCmd(a), newTokenUnholdCmd(a))
 	return cmd
 }
@@ -319,8 +320,9 @@ func newTokenExchangeCmd(a *app) *cobra.Command {
 		Use:   "exchange --server URL [--subject-token-file F]",
 		Short: "Trade this workload's identity token (JWT) for a short-lived aicred token (RFC 8693)",
 		Long: `Reads the workload's JWT from --subject-token-file, or stdin, and calls the
-aicred server's /oauth/token. Prints the access token (or the whole response
-with --format json). In GitHub Actions, Kubernetes or SPIFFE the JWT comes from
+aicred server's /oauth/token. Prints the access token on stdout and its id
+and expiry on stderr (or the whole response, with token_id and expires_at,
+as JSON with --format json). In GitHub Actions, Kubernetes or SPIFFE the JWT comes from
 the platform: a projected service-account token file, the Actions OIDC
 endpoint, or the SPIFFE workload API.`,
 		Args: cobra.NoArgs,
@@ -379,6 +381,7 @@ endpoint, or the SPIFFE workload API.`,
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 			var out struct {
 				AccessToken string `json:"access_token"`
+				ExpiresIn   int64  `json:"expires_in"`
 				Error       string `json:"error"`
 				Description string `json:"error_description"`
 			}
@@ -386,12 +389,19 @@ endpoint, or the SPIFFE workload API.`,
 			if resp.StatusCode != http.StatusOK || out.AccessToken == "" {
 				return errExit(fmt.Errorf("token exchange refused: HTTP %d %s %s", resp.StatusCode, out.Error, out.Description))
 			}
-			if format == "json" {
-				_, err = a.stdout.Write(body)
-				return errExit(err)
+			// The response (RFC 8693) names no grant: whoami does.
+			id, expires := "", time.Now().Add(time.Duration(out.ExpiresIn)*time.Second).UTC().Truncate(time.Second)
+			if g, err := whoami(cmd.Context(), client, server, out.AccessToken); err != nil {
+				fmt.Fprintf(a.stderr, "aicred: warning: the token's id is unknown: %v\n", err)
+			} else {
+				id, expires = g.ID, g.ExpiresAt
 			}
-			fmt.Fprintln(a.stdout, out.AccessToken)
-			return nil
+			var full map[string]any
+			if err := json.Unmarshal(body, &full); err != nil {
+				return errExit(fmt.Errorf("token exchange: unreadable answer: %w", err))
+			}
+			full["token_id"], full["expires_at"] = id, expires
+			return errExit(printIssued(a, format, out.AccessToken, id, expires, full))
 		},
 	}
 	f := cmd.Flags()
@@ -400,7 +410,7 @@ endpoint, or the SPIFFE workload API.`,
 	f.StringVar(&tokenType, "subject-token-type", "urn:ietf:params:oauth:token-type:jwt", "jwt or id_token token type URN")
 	f.StringVar(&audience, "audience", "", "narrow the token to this audience")
 	f.StringVar(&scope, "scope", "", "narrow the token's scope (space separated)")
-	f.StringVarP(&format, "format", "f", "text", "text (the token only) or json (the whole response)")
+	f.StringVarP(&format, "format", "f", "text", "text (the token on stdout) or json (the whole response, token_id and expires_at)")
 	return cmd
 }
 
@@ -422,4 +432,25 @@ func checkServerURL(server string) error {
 		return fmt.Errorf("--server %q: plain http only to a loopback address; use https", server)
 	}
 	return fmt.Errorf("--server %q: want http(s)://host[:port]", server)
+}
+
+// whoami asks the server which grant a workload token stands for.
+func whoami(ctx context.Context, client *http.Client, server, token string) (*aicred.Grant, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(server, "/")+"/aicred/v1/whoami", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("whoami: %w", err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Grant *aicred.Grant `json:"grant"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out); err != nil || resp.StatusCode != http.StatusOK || out.Grant == nil {
+		return nil, fmt.Errorf("whoami: HTTP %d", resp.StatusCode)
+	}
+	return out.Grant, nil
 }

@@ -1,0 +1,8 @@
+-- The held credential the gateway injected for each request, so that a
+-- leaked credential's gateway use can be traced (aicred trace). Empty for
+-- records written before this column existed and for requests refused
+-- before a key was chosen.
+ALTER TABLE usage_records ADD COLUMN credential_id TEXT NOT NULL DEFAULT '';
+-- Only rows naming a credential are indexed: the gateway pays for the
+-- index on each record, and a trace reads one credential's records.
+CREATE INDEX usage_records_credential_at ON usage_records (credential_id, at) WHERE credential_id <> '';
