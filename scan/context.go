@@ -10,13 +10,18 @@ import (
 // when it
 //
 //   - ends at most ContextWindow bytes before the secret (any text between),
-//   - or stands on the same line, before or after it, at most blockBytes
-//     away,
-//   - or stands on another line of the same block, before or after it: at
+//   - or stands as a word of its own (wordAt) on the same line, before or
+//     after it, at most blockBytes away,
+//   - or stands as a word on another line of the same block, before or
+//     after it: at
 //     most blockLines line breaks and blockBytes bytes away, no blank line
 //     between them, and the keyword's line is configuration-shaped, a key
 //     with a value (NAME=..., name: ..., "name": ...) or a header that opens
 //     a block (azure_openai:, "azure": {, [azure]).
+//
+// The word condition keeps random text quiet: "ai21" inside the generated
+// identifier "WEai210tK9" or "aI21DHy" in a JSON test corpus does not name
+// a UUID a hundred bytes further on the same line.
 //
 // The last condition is what keeps prose and code quiet: a word on a line
 // of free text does not lend itself to a hex string on the next line, but
@@ -41,7 +46,7 @@ func hasContext(data []byte, kws []span, s, t, ctx int) (bool, int) {
 		switch {
 		case k.end <= s:
 			d := s - k.end
-			if d <= ctx || d <= blockBytes && sameBlock(data, k, data[k.end:s]) {
+			if d <= ctx || k.word && d <= blockBytes && sameBlock(data, k, data[k.end:s]) {
 				best = d // later keywords are nearer
 			}
 		case k.start >= t:
@@ -49,7 +54,7 @@ func hasContext(data []byte, kws []span, s, t, ctx int) (bool, int) {
 			if d > blockBytes || best >= 0 && d >= best {
 				return best >= 0, best
 			}
-			if sameBlock(data, k, data[t:k.start]) {
+			if k.word && sameBlock(data, k, data[t:k.start]) {
 				return true, d
 			}
 		}
@@ -206,3 +211,32 @@ func identifierLike(s string) bool {
 	}
 	return inRuns*10 >= len(s)*7 && vowels*10 >= inRuns*3 && words != 1
 }
+
+func kwSpan(data []byte, start, end int) span {
+	return span{start: start, end: end, word: wordAt(data, start, end)}
+}
+
+// wordAt reports whether data[start:end] stands as a word: at each end the
+// neighbouring byte is not a letter or digit, or the edge is a camel-case
+// step (myAzureKey, azureKey: a lower-case letter or digit before an
+// upper-case start; a lower-case end before an upper-case letter).
+func wordAt(data []byte, start, end int) bool {
+	if start > 0 {
+		p, c := data[start-1], data[start]
+		if alnum(p) && !((lower(p) || digit(p)) && upper(c)) {
+			return false
+		}
+	}
+	if end < len(data) {
+		c, n := data[end-1], data[end]
+		if alnum(n) && !(lower(c) && upper(n)) {
+			return false
+		}
+	}
+	return true
+}
+
+func lower(c byte) bool { return c >= 'a' && c <= 'z' }
+func upper(c byte) bool { return c >= 'A' && c <= 'Z' }
+func digit(c byte) bool { return c >= '0' && c <= '9' }
+func alnum(c byte) bool { return lower(c) || upper(c) || digit(c) }

@@ -145,3 +145,39 @@ func TestIdentifierLike(t *testing.T) {
 		}
 	}
 }
+
+// TestContextWordInRandomText: a context word inside a random identifier
+// (a generated JSON corpus: "WEai210tK9", "aI21DHy") lends no context to a
+// key-shaped value further along its line; the same word standing as a
+// word, before or after the value, does.
+func TestContextWordInRandomText(t *testing.T) {
+	e, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := provider.NewGen(3)
+	filler := `,"` + g.Alnum(9) + `":"` + g.Alnum(14) + `","name":"` + g.Alnum(10) + `"`
+	cases := []struct {
+		name, text string
+		want       bool
+	}{
+		{"embedded after caps", `{"mHNd9bQ":["WEai210tK9"]` + filler + `,"uOow":"` + g.UUID() + `"}`, false},
+		{"mixed case run", `{"type":"aI21DHy"` + filler + `,"uOow":"` + g.UUID() + `"}`, false},
+		{"word before on line", `{"provider":"ai21"` + filler + `,"key":"` + g.UUID() + `"}`, true},
+		{"word after", `{"key":"` + g.UUID() + `"` + filler + `,"client":"my_ai21_client"}`, true},
+		{"camel word after", `{"key":"` + g.UUID() + `"` + filler + `,"vendor":"useAi21"}`, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := false
+			e.Scan([]byte(tc.text), func(m Match) {
+				if m.Kind.Describe() == "ai21/api-key" {
+					got = true
+				}
+			})
+			if got != tc.want {
+				t.Errorf("ai21/api-key found = %v, want %v in %s", got, tc.want, tc.text)
+			}
+		})
+	}
+}

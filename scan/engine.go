@@ -78,6 +78,7 @@ type rule struct {
 	allow      map[string]bool
 	related    []near
 	hints      []near
+	rf         *runFilter // nil: the regexp runs over the whole window
 }
 
 type near struct {
@@ -87,6 +88,7 @@ type near struct {
 	// lit is a literal every match contains (".openai.", "ak-"): the
 	// regexp runs only around a match whose window holds it.
 	lit []byte
+	rf  *runFilter
 }
 
 // New compiles the rules of the given kinds into an engine.
@@ -169,6 +171,7 @@ func compileRule(k *provider.Kind) (*rule, error) {
 	if i := re.SubexpIndex("secret"); i > 0 {
 		r.secretIdx = i
 	}
+	r.rf = newRunFilter(rl.Pattern, r.secretIdx)
 	if len(rl.Allow) > 0 {
 		r.allow = map[string]bool{}
 		for _, a := range rl.Allow {
@@ -186,7 +189,11 @@ func compileRule(k *provider.Kind) (*rule, error) {
 			if w <= 0 {
 				w = 256
 			}
-			out = append(out, near{name: name, re: nre, window: w, lit: requiredLiteral(n.Pattern)})
+			group := 0
+			if nre.NumSubexp() > 0 {
+				group = 1
+			}
+			out = append(out, near{name: name, re: nre, window: w, lit: requiredLiteral(n.Pattern), rf: newRunFilter(n.Pattern, group)})
 		}
 		sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 		return out, nil
@@ -272,7 +279,12 @@ type window struct {
 	kws    []span // for context rules: the keywords in and around the window
 }
 
-type span struct{ start, end int }
+type span struct {
+	start, end int
+	// word: the keyword stands as a word of its own (wordAt), so it may
+	// give context across its line or block and after the secret.
+	word bool
+}
 
 type scratch struct {
 	hits    []hit
@@ -354,13 +366,13 @@ func (e *Engine) match(data []byte) []Match {
 			if n := len(ws); n > 0 && lo <= ws[n-1].hi {
 				ws[n-1].hi = max(ws[n-1].hi, hi)
 				if r.ctx > 0 {
-					ws[n-1].kws = append(ws[n-1].kws, span{h.end - e.kwLen[h.kw], h.end})
+					ws[n-1].kws = append(ws[n-1].kws, kwSpan(data, h.end-e.kwLen[h.kw], h.end))
 				}
 				continue
 			}
 			w := window{lo: lo, hi: hi}
 			if r.ctx > 0 {
-				w.kws = []span{{h.end - e.kwLen[h.kw], h.end}}
+				w.kws = []span{kwSpan(data, h.end-e.kwLen[h.kw], h.end)}
 			}
 			sc.windows[ri] = append(ws, w)
 		}
@@ -376,12 +388,28 @@ func (e *Engine) match(data []byte) []Match {
 }
 
 func (r *rule) apply(data []byte, w window, out []Match) []Match {
-	for _, loc := range r.re.FindAllSubmatchIndex(data[w.lo:w.hi], -1) {
+	if r.rf == nil {
+		return r.applyIn(data, w, w.lo, w.hi, w.lo, w.hi, out)
+	}
+	r.rf.each(data, w.lo, w.hi, func(a, b int) {
+		lo, hi := max(a-r.rf.pre-1, w.lo), min(b+r.rf.post+1, w.hi)
+		out = r.applyIn(data, w, lo, hi, a, b, out)
+	})
+	return out
+}
+
+// applyIn runs the rule's regexp over data[lo:hi] and keeps the matches
+// whose secret starts in [a, b).
+func (r *rule) applyIn(data []byte, w window, lo, hi, a, b int, out []Match) []Match {
+	for _, loc := range r.re.FindAllSubmatchIndex(data[lo:hi], -1) {
 		s, t := loc[2*r.secretIdx], loc[2*r.secretIdx+1]
 		if s < 0 {
 			continue
 		}
-		s, t = s+w.lo, t+w.lo
+		s, t = s+lo, t+lo
+		if s < a || s >= b {
+			continue
+		}
 		if s > 0 && r.boundary[data[s-1]] || t < len(data) && r.boundary[data[t]] {
 			continue
 		}
@@ -416,26 +444,50 @@ func findNear(data []byte, s, t int, ns []near, boundary charset) map[string]str
 		if n.lit != nil && !bytes.Contains(data[lo:hi], n.lit) {
 			continue
 		}
+		if v, ok := n.find(data, lo, hi, s, t, boundary); ok {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[n.name] = v
+		}
+	}
+	return out
+}
+
+// find returns the first match of a nearby pattern in data[lo:hi] that is
+// not the secret data[s:t] itself.
+func (n *near) find(data []byte, lo, hi, s, t int, boundary charset) (string, bool) {
+	search := func(lo, hi, ra, rb int) (string, bool) {
 		for _, loc := range n.re.FindAllSubmatchIndex(data[lo:hi], -1) {
 			a, b := loc[0], loc[1]
 			if len(loc) > 2 && loc[2] >= 0 {
 				a, b = loc[2], loc[3]
 			}
 			a, b = a+lo, b+lo
+			if a < ra || a >= rb {
+				continue
+			}
 			if a < t && b > s { // the match itself
 				continue
 			}
 			if a > 0 && boundary[data[a-1]] || b < len(data) && boundary[data[b]] {
 				continue
 			}
-			if out == nil {
-				out = map[string]string{}
-			}
-			out[n.name] = string(data[a:b])
-			break
+			return string(data[a:b]), true
 		}
+		return "", false
 	}
-	return out
+	if n.rf == nil {
+		return search(lo, hi, lo, hi)
+	}
+	var v string
+	found := false
+	n.rf.each(data, lo, hi, func(a, b int) {
+		if !found {
+			v, found = search(max(a-n.rf.pre-1, lo), min(b+n.rf.post+1, hi), a, b)
+		}
+	})
+	return v, found
 }
 
 // resolveOverlaps keeps one match per span. When rules disagree about the
