@@ -78,6 +78,7 @@ type rule struct {
 	allow      map[string]bool
 	related    []near
 	hints      []near
+	lit        []byte     // a literal every match holds (requiredLiteral)
 	rf         *runFilter // nil: the regexp runs over the whole window
 }
 
@@ -88,7 +89,10 @@ type near struct {
 	// lit is a literal every match contains (".openai.", "ak-"): the
 	// regexp runs only around a match whose window holds it.
 	lit []byte
-	rf  *runFilter
+	// folds: lower-cased literals one of which every match holds in some
+	// case; the regexp runs only when the window holds one.
+	folds [][]byte
+	rf    *runFilter
 }
 
 // New compiles the rules of the given kinds into an engine.
@@ -172,13 +176,15 @@ func compileRule(k *provider.Kind) (*rule, error) {
 		r.secretIdx = i
 	}
 	r.rf = newRunFilter(rl.Pattern, r.secretIdx)
+	r.rf.compileExact(bs)
+	r.lit = requiredLiteral(rl.Pattern)
 	if len(rl.Allow) > 0 {
 		r.allow = map[string]bool{}
 		for _, a := range rl.Allow {
 			r.allow[a] = true
 		}
 	}
-	compileNear := func(m map[string]provider.Near) ([]near, error) {
+	compileNear := func(m map[string]provider.Near, boundary charset) ([]near, error) {
 		var out []near
 		for name, n := range m {
 			nre, err := regexp.Compile(n.Pattern)
@@ -193,15 +199,20 @@ func compileRule(k *provider.Kind) (*rule, error) {
 			if nre.NumSubexp() > 0 {
 				group = 1
 			}
-			out = append(out, near{name: name, re: nre, window: w, lit: requiredLiteral(n.Pattern), rf: newRunFilter(n.Pattern, group)})
+			nr := near{name: name, re: nre, window: w, lit: requiredLiteral(n.Pattern), rf: newRunFilter(n.Pattern, group)}
+			if nr.lit == nil {
+				nr.folds = foldLiterals(n.Pattern)
+			}
+			nr.rf.compileExact(boundary)
+			out = append(out, nr)
 		}
 		sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 		return out, nil
 	}
-	if r.related, err = compileNear(rl.Related); err != nil {
+	if r.related, err = compileNear(rl.Related, bs); err != nil {
 		return nil, err
 	}
-	if r.hints, err = compileNear(rl.Hints); err != nil {
+	if r.hints, err = compileNear(rl.Hints, charset{}); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -334,7 +345,7 @@ func (e *Engine) collect(data []byte, depth int) []Match {
 		}
 	})
 	if len(out) > 1 {
-		sort.SliceStable(out, func(i, j int) bool { return out[i].Start < out[j].Start })
+		slices.SortStableFunc(out, func(a, b Match) int { return a.Start - b.Start })
 	}
 	return out
 }
@@ -392,7 +403,38 @@ func (r *rule) apply(data []byte, w window, out []Match) []Match {
 		return r.applyIn(data, w, w.lo, w.hi, w.lo, w.hi, out)
 	}
 	r.rf.each(data, w.lo, w.hi, func(a, b int) {
+		f := r.rf
+		switch {
+		case f.exact != nil:
+			if a > 0 && r.boundary[data[a-1]] || b < len(data) && r.boundary[data[b]] || !f.exact.Match(data[a:b]) {
+				return
+			}
+			if f.whole {
+				out = r.accept(data, w, a, b, out)
+				return
+			}
+			// The secret is the run; the whole pattern confirms what
+			// stands around it.
+		case f.head != nil:
+			for p := a; p < b; p++ {
+				if p > 0 && r.boundary[data[p-1]] {
+					continue
+				}
+				loc := f.head.FindIndex(data[p:b])
+				if loc == nil {
+					continue
+				}
+				if t := p + loc[1]; t == len(data) || !r.boundary[data[t]] {
+					out = r.accept(data, w, p, t, out)
+					p = t - 1
+				}
+			}
+			return
+		}
 		lo, hi := max(a-r.rf.pre-1, w.lo), min(b+r.rf.post+1, w.hi)
+		if r.lit != nil && !bytes.Contains(data[lo:hi], r.lit) {
+			return // every match holds the literal
+		}
 		out = r.applyIn(data, w, lo, hi, a, b, out)
 	})
 	return out
@@ -413,35 +455,41 @@ func (r *rule) applyIn(data []byte, w window, lo, hi, a, b int, out []Match) []M
 		if s > 0 && r.boundary[data[s-1]] || t < len(data) && r.boundary[data[t]] {
 			continue
 		}
-		dist := 0
-		if r.ctx > 0 {
-			var ok bool
-			if ok, dist = hasContext(data, w.kws, s, t, r.ctx); !ok {
-				continue
-			}
-		}
-		secret := string(data[s:t])
-		if r.allow[secret] || r.validate != nil && !r.validate(secret) || IsPlaceholder(secret) ||
-			r.ctx > 0 && identifierLike(secret) {
-			continue
-		}
-		ent := Entropy(secret)
-		if ent < r.minEntropy {
-			continue
-		}
-		m := Match{Kind: r.kind, Start: s, End: t, Secret: secret, Entropy: ent, ctxDist: dist}
-		m.Related = findNear(data, s, t, r.related, r.boundary)
-		m.Hints = findNear(data, s, t, r.hints, charset{})
-		out = append(out, m)
+		out = r.accept(data, w, s, t, out)
 	}
 	return out
+}
+
+// accept validates the candidate secret data[s:t] (context, allow list,
+// validator, placeholder, entropy) and appends its match.
+func (r *rule) accept(data []byte, w window, s, t int, out []Match) []Match {
+	dist := 0
+	if r.ctx > 0 {
+		var ok bool
+		if ok, dist = hasContext(data, w.kws, s, t, r.ctx); !ok {
+			return out
+		}
+	}
+	secret := string(data[s:t])
+	if r.allow[secret] || r.validate != nil && !r.validate(secret) || IsPlaceholder(secret) ||
+		r.ctx > 0 && identifierLike(secret) {
+		return out
+	}
+	ent := Entropy(secret)
+	if ent < r.minEntropy {
+		return out
+	}
+	m := Match{Kind: r.kind, Start: s, End: t, Secret: secret, Entropy: ent, ctxDist: dist}
+	m.Related = findNear(data, s, t, r.related, r.boundary)
+	m.Hints = findNear(data, s, t, r.hints, charset{})
+	return append(out, m)
 }
 
 func findNear(data []byte, s, t int, ns []near, boundary charset) map[string]string {
 	var out map[string]string
 	for _, n := range ns {
 		lo, hi := max(s-n.window, 0), min(t+n.window, len(data))
-		if n.lit != nil && !bytes.Contains(data[lo:hi], n.lit) {
+		if n.lit != nil && !bytes.Contains(data[lo:hi], n.lit) || n.folds != nil && !containsAnyFold(data[lo:hi], n.folds) {
 			continue
 		}
 		if v, ok := n.find(data, lo, hi, s, t, boundary); ok {
@@ -483,8 +531,24 @@ func (n *near) find(data []byte, lo, hi, s, t int, boundary charset) (string, bo
 	var v string
 	found := false
 	n.rf.each(data, lo, hi, func(a, b int) {
-		if !found {
-			v, found = search(max(a-n.rf.pre-1, lo), min(b+n.rf.post+1, hi), a, b)
+		switch {
+		case found:
+		case n.rf.exact != nil && n.rf.whole:
+			if a < t && b > s || a > 0 && boundary[data[a-1]] || b < len(data) && boundary[data[b]] || !n.rf.exact.Match(data[a:b]) {
+				return
+			}
+			v, found = string(data[a:b]), true
+		default:
+			// Every match holds the literal: look for it in the few bytes
+			// the regexp would see before searching.
+			if f := n.rf; f.exact != nil && (a > 0 && boundary[data[a-1]] || b < len(data) && boundary[data[b]] || !f.exact.Match(data[a:b])) {
+				return
+			}
+			slo, shi := max(a-n.rf.pre-1, lo), min(b+n.rf.post+1, hi)
+			if n.lit != nil && !bytes.Contains(data[slo:shi], n.lit) || n.folds != nil && !containsAnyFold(data[slo:shi], n.folds) {
+				return
+			}
+			v, found = search(slo, shi, a, b)
 		}
 	})
 	return v, found
@@ -497,11 +561,11 @@ func resolveOverlaps(ms []Match) []Match {
 	if len(ms) < 2 {
 		return ms
 	}
-	sort.SliceStable(ms, func(i, j int) bool {
-		if ms[i].Start != ms[j].Start {
-			return ms[i].Start < ms[j].Start
+	slices.SortStableFunc(ms, func(a, b Match) int {
+		if a.Start != b.Start {
+			return a.Start - b.Start
 		}
-		return ms[i].End > ms[j].End
+		return b.End - a.End
 	})
 	out := ms[:0]
 	for _, m := range ms {
@@ -576,4 +640,13 @@ func requiredLiteral(pattern string) []byte {
 		return nil
 	}
 	return best
+}
+
+func containsAnyFold(data []byte, lits [][]byte) bool {
+	for _, l := range lits {
+		if containsFold(data, l) {
+			return true
+		}
+	}
+	return false
 }

@@ -23,6 +23,20 @@ var placeholderForms = func() []string {
 	return out
 }()
 
+// formStart[i] is the index of placeholderWords[i]'s first form in
+// placeholderForms.
+var formStart = func() []int {
+	out := []int{0}
+	for _, w := range placeholderWords {
+		n := 2
+		if len(w) > 1 && strings.ToUpper(w[:1])+w[1:] != w {
+			n = 3
+		}
+		out = append(out, out[len(out)-1]+n)
+	}
+	return out
+}()
+
 // maxWordCheck is the longest value checked for placeholder words.
 const maxWordCheck = 256
 
@@ -56,9 +70,17 @@ func IsPlaceholder(s string) bool {
 	// keys (service-account PEM blocks) are checked for runs only, since
 	// over a few hundred random characters even that chance adds up.
 	if len(s) <= maxWordCheck {
-		for _, w := range placeholderForms {
-			if strings.Contains(s, w) {
-				return true
+		// A cased form can only be present where the lower-cased value
+		// holds the word: one search per word, and the three forms only
+		// for the rare value that holds one.
+		for i, w := range placeholderWords {
+			if !strings.Contains(l, w) {
+				continue
+			}
+			for _, f := range placeholderForms[formStart[i]:formStart[i+1]] {
+				if strings.Contains(s, f) {
+					return true
+				}
 			}
 		}
 	}

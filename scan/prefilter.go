@@ -1,6 +1,10 @@
 package scan
 
-import "regexp/syntax"
+import (
+	"bytes"
+	"regexp"
+	"regexp/syntax"
+)
 
 // A runFilter keeps a pattern's regexp off the bytes where it cannot match.
 //
@@ -24,6 +28,41 @@ type runFilter struct {
 	min       int
 	pre, post int
 	group     int // capture index of the secret; 0 for the whole match
+	// whole: the secret is the whole match (no bytes matched around it).
+	whole bool
+	// exact is the secret's pattern anchored at both ends, when every byte
+	// of the set is a boundary byte (see compileExact); head is it
+	// anchored at the start only, for a whole-match pattern whose set has
+	// bytes that are not boundary bytes (the dots of a JWT).
+	exact, head *regexp.Regexp
+	secretPat   string
+}
+
+// compileExact prepares the anchored forms of the secret's pattern for
+// the rule's boundary set. A secret passes the boundary check only when
+// the bytes around it are not boundary bytes. When all of the set's bytes
+// are boundary bytes, the secret can neither start after a run's first
+// byte nor end before its last: the only candidate in a run is the whole
+// run, and one anchored match per run (usually the one-pass matcher, no
+// allocation) replaces a search. Otherwise a secret can start only at the
+// run's start or after a set byte that is not a boundary byte, and the
+// start-anchored form runs from those positions only.
+func (f *runFilter) compileExact(boundary charset) {
+	if f == nil || f.secretPat == "" {
+		return
+	}
+	sub := true
+	for c := range 256 {
+		if f.set[c] && !boundary[c] {
+			sub = false
+		}
+	}
+	switch {
+	case sub:
+		f.exact = regexp.MustCompile(`^(?:` + f.secretPat + `)$`)
+	case f.whole:
+		f.head = regexp.MustCompile(`^(?:` + f.secretPat + `)`)
+	}
 }
 
 // newRunFilter derives the filter of a pattern whose secret is capture
@@ -37,6 +76,7 @@ func newRunFilter(pattern string, group int) *runFilter {
 	}
 	f := &runFilter{group: group}
 	target := re
+	f.whole = group == 0 || re.Op == syntax.OpCapture && re.Cap == group
 	if group > 0 {
 		target = nil
 		switch {
@@ -74,6 +114,12 @@ func newRunFilter(pattern string, group int) *runFilter {
 	}
 	if f.min = minLen(target); f.min < 2 {
 		return nil
+	}
+	if target.Op == syntax.OpCapture {
+		target = target.Sub[0]
+	}
+	if _, err := regexp.Compile(target.String()); err == nil {
+		f.secretPat = target.String()
 	}
 	return f
 }
@@ -181,4 +227,83 @@ func minLen(re *syntax.Regexp) int {
 	default:
 		return 0
 	}
+}
+
+// foldLiterals returns lower-cased literals one of which every match of
+// pattern contains, ignoring case ("session", "security" for
+// (?i:session_?token|security_?token)...), or nil when there are none of
+// at least three bytes. A window without any of them cannot match.
+func foldLiterals(pattern string) [][]byte {
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return nil
+	}
+	return litsOf(re)
+}
+
+func litsOf(re *syntax.Regexp) [][]byte {
+	switch re.Op {
+	case syntax.OpLiteral:
+		if len(re.Rune) < 3 {
+			return nil
+		}
+		return [][]byte{bytes.ToLower([]byte(string(re.Rune)))}
+	case syntax.OpCapture:
+		return litsOf(re.Sub[0])
+	case syntax.OpConcat:
+		var best [][]byte
+		for _, sub := range re.Sub {
+			if l := litsOf(sub); l != nil && (best == nil || shortest(l) > shortest(best)) {
+				best = l
+			}
+		}
+		return best
+	case syntax.OpAlternate:
+		var out [][]byte
+		for _, sub := range re.Sub {
+			l := litsOf(sub)
+			if l == nil {
+				return nil
+			}
+			out = append(out, l...)
+		}
+		return out
+	case syntax.OpRepeat, syntax.OpPlus:
+		if re.Min >= 1 || re.Op == syntax.OpPlus {
+			return litsOf(re.Sub[0])
+		}
+	}
+	return nil
+}
+
+func shortest(ls [][]byte) int {
+	n := -1
+	for _, l := range ls {
+		if n < 0 || len(l) < n {
+			n = len(l)
+		}
+	}
+	return n
+}
+
+// containsFold reports whether data holds lit (lower case) ignoring ASCII
+// case.
+func containsFold(data, lit []byte) bool {
+	c0, u0 := lit[0], lit[0]
+	if c0 >= 'a' && c0 <= 'z' {
+		u0 = c0 - 'a' + 'A'
+	}
+	for i := 0; i+len(lit) <= len(data); i++ {
+		if c := data[i]; c != c0 && c != u0 {
+			continue
+		}
+		j := 1
+		for j < len(lit) && lowerASCII(data[i+j]) == lit[j] {
+			j++
+		}
+		if j == len(lit) {
+			return true
+		}
+	}
+	return false
 }
