@@ -46,7 +46,7 @@ func hasContext(data []byte, kws []span, s, t, ctx int) (bool, int) {
 		switch {
 		case k.end <= s:
 			d := s - k.end
-			if d <= ctx || k.word && d <= blockBytes && sameBlock(data, k, data[k.end:s]) {
+			if d <= ctx && !k.jumbled || k.word && d <= blockBytes && sameBlock(data, k, data[k.end:s]) {
 				best = d // later keywords are nearer
 			}
 		case k.start >= t:
@@ -213,7 +213,15 @@ func identifierLike(s string) bool {
 }
 
 func kwSpan(data []byte, start, end int) span {
-	return span{start: start, end: end, word: wordAt(data, start, end)}
+	return span{start: start, end: end, word: wordAt(data, start, end), jumbled: jumbled(data[start:end])}
+}
+
+// jumbled reports whether a keyword occurrence is cased as no name is: a
+// lower-case first letter followed by an upper-case one ("aI21" in the
+// random identifier "aI21DHy"). Such an occurrence gives no context at
+// all, not even right before a value.
+func jumbled(kw []byte) bool {
+	return len(kw) > 1 && lower(kw[0]) && upper(kw[1])
 }
 
 // wordAt reports whether data[start:end] stands as a word: at each end the

@@ -163,6 +163,8 @@ func TestContextWordInRandomText(t *testing.T) {
 	}{
 		{"embedded after caps", `{"mHNd9bQ":["WEai210tK9"]` + filler + `,"uOow":"` + g.UUID() + `"}`, false},
 		{"mixed case run", `{"type":"aI21DHy"` + filler + `,"uOow":"` + g.UUID() + `"}`, false},
+		{"mixed case run just before", `{"type":"aI21DHy","uOowH9mvA0jhq":"` + g.UUID() + `"}`, false},
+		{"name just before", `{"type":"AI21Client","uOowH9mvA0jhq":"` + g.UUID() + `"}`, true},
 		{"word before on line", `{"provider":"ai21"` + filler + `,"key":"` + g.UUID() + `"}`, true},
 		{"word after", `{"key":"` + g.UUID() + `"` + filler + `,"client":"my_ai21_client"}`, true},
 		{"camel word after", `{"key":"` + g.UUID() + `"` + filler + `,"vendor":"useAi21"}`, true},

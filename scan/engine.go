@@ -294,7 +294,8 @@ type span struct {
 	start, end int
 	// word: the keyword stands as a word of its own (wordAt), so it may
 	// give context across its line or block and after the secret.
-	word bool
+	word    bool
+	jumbled bool // cased as no name is (jumbled)
 }
 
 type scratch struct {
