@@ -104,6 +104,46 @@ func init() {
 					},
 				},
 			},
+			{
+				// OAuth clients created in the Cloud console since 2021 carry a
+				// GOCSPX- secret (28 url-safe characters, which may begin with
+				// '-'); with the client id it mints tokens for whatever the
+				// consenting user reaches, Vertex AI included.
+				ID: "oauth-client-secret", Name: "Google OAuth client secret (GOCSPX-)",
+				RevokeURL:    "https://console.cloud.google.com/apis/credentials",
+				Capabilities: caps(aicred.CapInference, aicred.CapFilesData),
+				Rule: simpleRule(simple{
+					Desc: "Google OAuth client secret: GOCSPX- + 28 url-safe characters",
+					Env:  "GOOGLE_CLIENT_SECRET", Prefix: "GOCSPX-", Set: URL64, N: 28,
+					Extra: func(g *Gen, k string) []Example {
+						dash := "GOCSPX--" + g.URL64(27) // a secret whose body starts with '-'
+						return []Example{
+							Ex(`{"installed":{"client_id":"`+g.Digits(12)+`-`+g.LowerNum(32)+`.apps.googleusercontent.com","client_secret":"`+k+`"}}`, k),
+							Ex(`clientSecret: "`+dash+`",`, dash),
+						}
+					},
+				}),
+			},
+			{
+				// ya29. access tokens are short-lived bearer tokens for Google
+				// APIs (Vertex AI among them); their length varies.
+				ID: "oauth-access-token", Name: "Google OAuth access token (ya29.)",
+				RevokeURL:    "https://myaccount.google.com/permissions",
+				Capabilities: caps(aicred.CapInference, aicred.CapFilesData),
+				Rule: simpleRule(simple{
+					Desc: "Google OAuth 2.0 access token: ya29. + 30 to 1000 url-safe characters",
+					Env:  "GOOGLE_ACCESS_TOKEN", Prefix: "ya29.",
+					Pattern: `ya29\.[A-Za-z0-9_-]{30,1000}`,
+					Gen:     func(g *Gen) string { return "ya29.a0" + g.URL64(150+g.IntN(100)) },
+					Neg: func(g *Gen) []string {
+						return []string{"ya29." + g.URL64(20), "ya28." + g.URL64(160), "xya29." + g.URL64(160)}
+					},
+					Entropy: 4,
+					Extra: func(g *Gen, k string) []Example {
+						return []Example{Ex(curl("https://us-central1-aiplatform.googleapis.com/v1/projects/p/locations/us-central1/publishers/google/models", "Authorization", "Bearer "+k), k)}
+					},
+				}),
+			},
 		},
 	})
 }

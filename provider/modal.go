@@ -85,7 +85,8 @@ func init() {
 						"token_secret = as-" + g.Alnum(22), // no id or Modal name before it
 						id + " as-" + g.Alnum(21),
 						id + " as-" + g.Alnum(23),
-						id + " " + g.Alnum(90) + " as-" + g.Alnum(22),
+						// Beyond the window and in another block (a blank line between).
+						id + "\n\n" + g.Alnum(90) + " as-" + g.Alnum(22),
 					}
 				},
 			},

@@ -25,6 +25,31 @@ func init() {
 				},
 				Negatives: func(g *Gen) []string { return append(nearMisses(g, "slk_", Hex, 64), "slk_"+g.Chars(Upper, 64)) },
 			},
+		}, {
+			ID: "access-token", Name: "Sourcegraph access token",
+			Capabilities: caps(aicred.CapInference, aicred.CapFilesData, aicred.CapSearch),
+			// The GraphQL API answers currentUser for any valid token and
+			// reads nothing else.
+			Liveness: &Liveness{
+				Method: "POST", BaseURL: "https://sourcegraph.com", Path: "/.api/graphql", Auth: Auth{Scheme: "token"},
+				Body: `{"query":"query { currentUser { username } }"}`,
+				Live: []int{200}, Dead: []int{401, 403}, LiveBody: []string{`"currentUser"`},
+			},
+			Rule: simpleRule(simple{
+				Desc: "Sourcegraph access token: sgp_ + (16 hex or local) + _ + 40 hex (v3), or sgp_ + 40 hex (v2)",
+				Env:  "SRC_ACCESS_TOKEN", Prefix: "sgp_",
+				Pattern: `sgp_(?:[0-9a-fA-F]{16}_|local_)?[0-9a-fA-F]{40}`,
+				Gen:     func(g *Gen) string { return "sgp_" + g.Hex(16) + "_" + g.Hex(40) },
+				Neg: func(g *Gen) []string {
+					return []string{"sgp_" + g.Hex(16) + "_" + g.Hex(39), "sgp_" + g.Hex(39), "xsgp_" + g.Hex(40)}
+				},
+				Extra: func(g *Gen, k string) []Example {
+					return []Example{
+						Ex("export SRC_ACCESS_TOKEN=sgp_local_"+k[len(k)-40:]+"\n", "sgp_local_"+k[len(k)-40:]),
+						Ex(`curl -H "Authorization: token `+k+`" https://sourcegraph.com/.api/graphql`, k),
+					}
+				},
+			}),
 		}},
 	})
 }

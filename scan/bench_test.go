@@ -20,7 +20,7 @@ var (
 
 // loadGOROOT reads the Go source tree shipped with the toolchain, the
 // standard corpus for throughput, into memory once.
-func loadGOROOT(b *testing.B) ([][]byte, int64) {
+func loadGOROOT(b testing.TB) ([][]byte, int64) {
 	gorootOnce.Do(func() {
 		root := filepath.Join(runtime.GOROOT(), "src")
 		_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {

@@ -32,6 +32,10 @@ type Match struct {
 	Entropy    float64
 	Related    map[string]string
 	Hints      map[string]string
+
+	// ctxDist is how far the nearest context keyword stands from a context
+	// rule's match; overlap resolution prefers the nearest.
+	ctxDist int
 }
 
 // Options tune an Engine.
@@ -56,6 +60,7 @@ type Engine struct {
 	rules       []*rule
 	dfa         *keywordDFA
 	kwRules     [][]int32
+	kwLen       []int
 	decodeDepth int
 	inlineAllow bool
 	scratch     sync.Pool
@@ -73,12 +78,21 @@ type rule struct {
 	allow      map[string]bool
 	related    []near
 	hints      []near
+	lit        []byte     // a literal every match holds (requiredLiteral)
+	rf         *runFilter // nil: the regexp runs over the whole window
 }
 
 type near struct {
 	name   string
 	re     *regexp.Regexp
 	window int
+	// lit is a literal every match contains (".openai.", "ak-"): the
+	// regexp runs only around a match whose window holds it.
+	lit []byte
+	// folds: lower-cased literals one of which every match holds in some
+	// case; the regexp runs only when the window holds one.
+	folds [][]byte
+	rf    *runFilter
 }
 
 // New compiles the rules of the given kinds into an engine.
@@ -113,6 +127,7 @@ func New(opts Options) (*Engine, error) {
 				kwIndex[lk] = id
 				keywords = append(keywords, lk)
 				e.kwRules = append(e.kwRules, nil)
+				e.kwLen = append(e.kwLen, len(lk))
 			}
 			if !slices.Contains(e.kwRules[id], ri) {
 				e.kwRules[id] = append(e.kwRules[id], ri)
@@ -160,13 +175,16 @@ func compileRule(k *provider.Kind) (*rule, error) {
 	if i := re.SubexpIndex("secret"); i > 0 {
 		r.secretIdx = i
 	}
+	r.rf = newRunFilter(rl.Pattern, r.secretIdx)
+	r.rf.compileExact(bs)
+	r.lit = requiredLiteral(rl.Pattern)
 	if len(rl.Allow) > 0 {
 		r.allow = map[string]bool{}
 		for _, a := range rl.Allow {
 			r.allow[a] = true
 		}
 	}
-	compileNear := func(m map[string]provider.Near) ([]near, error) {
+	compileNear := func(m map[string]provider.Near, boundary charset) ([]near, error) {
 		var out []near
 		for name, n := range m {
 			nre, err := regexp.Compile(n.Pattern)
@@ -177,15 +195,24 @@ func compileRule(k *provider.Kind) (*rule, error) {
 			if w <= 0 {
 				w = 256
 			}
-			out = append(out, near{name: name, re: nre, window: w})
+			group := 0
+			if nre.NumSubexp() > 0 {
+				group = 1
+			}
+			nr := near{name: name, re: nre, window: w, lit: requiredLiteral(n.Pattern), rf: newRunFilter(n.Pattern, group)}
+			if nr.lit == nil {
+				nr.folds = foldLiterals(n.Pattern)
+			}
+			nr.rf.compileExact(boundary)
+			out = append(out, nr)
 		}
 		sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 		return out, nil
 	}
-	if r.related, err = compileNear(rl.Related); err != nil {
+	if r.related, err = compileNear(rl.Related, bs); err != nil {
 		return nil, err
 	}
-	if r.hints, err = compileNear(rl.Hints); err != nil {
+	if r.hints, err = compileNear(rl.Hints, charset{}); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -260,7 +287,15 @@ func maxLen(re *syntax.Regexp) (int, bool) {
 
 type window struct {
 	lo, hi int
-	kwEnds []int // for context rules: where each keyword in the window ended
+	kws    []span // for context rules: the keywords in and around the window
+}
+
+type span struct {
+	start, end int
+	// word: the keyword stands as a word of its own (wordAt), so it may
+	// give context across its line or block and after the secret.
+	word    bool
+	jumbled bool // cased as no name is (jumbled)
 }
 
 type scratch struct {
@@ -283,9 +318,19 @@ func (e *Engine) collect(data []byte, depth int) []Match {
 	if depth <= 0 {
 		return out
 	}
+	var buf []byte
 	segmentsOf(data, func(seg segment) {
 		raw := data[seg.start:seg.end]
-		for _, m := range e.collect(seg.decoded, depth-1) {
+		// The decoded value is scanned after the text that leads to it in
+		// its block (a Kubernetes Secret's AZURE_OPENAI_API_KEY:, a Docker
+		// config's "registry": {"auth":), so context rules see the key
+		// name. Matches inside that lead-in belong to the plain pass.
+		lead := leadIn(data, seg.start)
+		buf = append(append(buf[:0], lead...), seg.decoded...)
+		for _, m := range e.collect(buf, depth-1) {
+			if m.Start < len(lead) {
+				continue
+			}
 			// A key that stands in the segment as is (a plain key inside a
 			// URL that also has escapes) was found by the plain pass.
 			if bytes.Contains(raw, []byte(m.Secret)) {
@@ -301,7 +346,7 @@ func (e *Engine) collect(data []byte, depth int) []Match {
 		}
 	})
 	if len(out) > 1 {
-		sort.SliceStable(out, func(i, j int) bool { return out[i].Start < out[j].Start })
+		slices.SortStableFunc(out, func(a, b Match) int { return a.Start - b.Start })
 	}
 	return out
 }
@@ -322,7 +367,9 @@ func (e *Engine) match(data []byte) []Match {
 			r := e.rules[ri]
 			var lo, hi int
 			if r.ctx > 0 {
-				lo, hi = h.end, h.end+r.ctx+r.maxLen
+				// The secret may follow the keyword within the rule's
+				// window or share its block on either side (hasContext).
+				lo, hi = h.end-e.kwLen[h.kw]-blockBytes-r.maxLen, h.end+max(r.ctx, blockBytes)+r.maxLen
 			} else {
 				lo, hi = h.end-r.maxLen, h.end+r.maxLen
 			}
@@ -331,13 +378,13 @@ func (e *Engine) match(data []byte) []Match {
 			if n := len(ws); n > 0 && lo <= ws[n-1].hi {
 				ws[n-1].hi = max(ws[n-1].hi, hi)
 				if r.ctx > 0 {
-					ws[n-1].kwEnds = append(ws[n-1].kwEnds, h.end)
+					ws[n-1].kws = append(ws[n-1].kws, kwSpan(data, h.end-e.kwLen[h.kw], h.end))
 				}
 				continue
 			}
 			w := window{lo: lo, hi: hi}
 			if r.ctx > 0 {
-				w.kwEnds = []int{h.end}
+				w.kws = []span{kwSpan(data, h.end-e.kwLen[h.kw], h.end)}
 			}
 			sc.windows[ri] = append(ws, w)
 		}
@@ -353,64 +400,159 @@ func (e *Engine) match(data []byte) []Match {
 }
 
 func (r *rule) apply(data []byte, w window, out []Match) []Match {
-	for _, loc := range r.re.FindAllSubmatchIndex(data[w.lo:w.hi], -1) {
+	if r.rf == nil {
+		return r.applyIn(data, w, w.lo, w.hi, w.lo, w.hi, out)
+	}
+	r.rf.each(data, w.lo, w.hi, func(a, b int) {
+		f := r.rf
+		switch {
+		case f.exact != nil:
+			if a > 0 && r.boundary[data[a-1]] || b < len(data) && r.boundary[data[b]] || !f.exact.Match(data[a:b]) {
+				return
+			}
+			if f.whole {
+				out = r.accept(data, w, a, b, out)
+				return
+			}
+			// The secret is the run; the whole pattern confirms what
+			// stands around it.
+		case f.head != nil:
+			for p := a; p < b; p++ {
+				if p > 0 && r.boundary[data[p-1]] {
+					continue
+				}
+				loc := f.head.FindIndex(data[p:b])
+				if loc == nil {
+					continue
+				}
+				if t := p + loc[1]; t == len(data) || !r.boundary[data[t]] {
+					out = r.accept(data, w, p, t, out)
+					p = t - 1
+				}
+			}
+			return
+		}
+		lo, hi := max(a-r.rf.pre-1, w.lo), min(b+r.rf.post+1, w.hi)
+		if r.lit != nil && !bytes.Contains(data[lo:hi], r.lit) {
+			return // every match holds the literal
+		}
+		out = r.applyIn(data, w, lo, hi, a, b, out)
+	})
+	return out
+}
+
+// applyIn runs the rule's regexp over data[lo:hi] and keeps the matches
+// whose secret starts in [a, b).
+func (r *rule) applyIn(data []byte, w window, lo, hi, a, b int, out []Match) []Match {
+	for _, loc := range r.re.FindAllSubmatchIndex(data[lo:hi], -1) {
 		s, t := loc[2*r.secretIdx], loc[2*r.secretIdx+1]
 		if s < 0 {
 			continue
 		}
-		s, t = s+w.lo, t+w.lo
+		s, t = s+lo, t+lo
+		if s < a || s >= b {
+			continue
+		}
 		if s > 0 && r.boundary[data[s-1]] || t < len(data) && r.boundary[data[t]] {
 			continue
 		}
-		if r.ctx > 0 && !nearKeyword(w.kwEnds, s, r.ctx) {
-			continue
-		}
-		secret := string(data[s:t])
-		if r.allow[secret] || r.validate != nil && !r.validate(secret) || IsPlaceholder(secret) {
-			continue
-		}
-		ent := Entropy(secret)
-		if ent < r.minEntropy {
-			continue
-		}
-		m := Match{Kind: r.kind, Start: s, End: t, Secret: secret, Entropy: ent}
-		m.Related = findNear(data, s, t, r.related, r.boundary)
-		m.Hints = findNear(data, s, t, r.hints, charset{})
-		out = append(out, m)
+		out = r.accept(data, w, s, t, out)
 	}
 	return out
 }
 
-// nearKeyword reports whether a keyword ended at most ctx bytes before s.
-func nearKeyword(kwEnds []int, s, ctx int) bool {
-	i := sort.SearchInts(kwEnds, s+1) // first end > s
-	return i > 0 && s-kwEnds[i-1] <= ctx
+// accept validates the candidate secret data[s:t] (context, allow list,
+// validator, placeholder, entropy) and appends its match.
+func (r *rule) accept(data []byte, w window, s, t int, out []Match) []Match {
+	dist := 0
+	if r.ctx > 0 {
+		var ok bool
+		if ok, dist = hasContext(data, w.kws, s, t, r.ctx); !ok {
+			return out
+		}
+	}
+	secret := string(data[s:t])
+	if r.allow[secret] || r.validate != nil && !r.validate(secret) || IsPlaceholder(secret) ||
+		r.ctx > 0 && identifierLike(secret) {
+		return out
+	}
+	ent := Entropy(secret)
+	if ent < r.minEntropy {
+		return out
+	}
+	m := Match{Kind: r.kind, Start: s, End: t, Secret: secret, Entropy: ent, ctxDist: dist}
+	m.Related = findNear(data, s, t, r.related, r.boundary)
+	m.Hints = findNear(data, s, t, r.hints, charset{})
+	return append(out, m)
 }
 
 func findNear(data []byte, s, t int, ns []near, boundary charset) map[string]string {
 	var out map[string]string
 	for _, n := range ns {
 		lo, hi := max(s-n.window, 0), min(t+n.window, len(data))
+		if n.lit != nil && !bytes.Contains(data[lo:hi], n.lit) || n.folds != nil && !containsAnyFold(data[lo:hi], n.folds) {
+			continue
+		}
+		if v, ok := n.find(data, lo, hi, s, t, boundary); ok {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[n.name] = v
+		}
+	}
+	return out
+}
+
+// find returns the first match of a nearby pattern in data[lo:hi] that is
+// not the secret data[s:t] itself.
+func (n *near) find(data []byte, lo, hi, s, t int, boundary charset) (string, bool) {
+	search := func(lo, hi, ra, rb int) (string, bool) {
 		for _, loc := range n.re.FindAllSubmatchIndex(data[lo:hi], -1) {
 			a, b := loc[0], loc[1]
 			if len(loc) > 2 && loc[2] >= 0 {
 				a, b = loc[2], loc[3]
 			}
 			a, b = a+lo, b+lo
+			if a < ra || a >= rb {
+				continue
+			}
 			if a < t && b > s { // the match itself
 				continue
 			}
 			if a > 0 && boundary[data[a-1]] || b < len(data) && boundary[data[b]] {
 				continue
 			}
-			if out == nil {
-				out = map[string]string{}
-			}
-			out[n.name] = string(data[a:b])
-			break
+			return string(data[a:b]), true
 		}
+		return "", false
 	}
-	return out
+	if n.rf == nil {
+		return search(lo, hi, lo, hi)
+	}
+	var v string
+	found := false
+	n.rf.each(data, lo, hi, func(a, b int) {
+		switch {
+		case found:
+		case n.rf.exact != nil && n.rf.whole:
+			if a < t && b > s || a > 0 && boundary[data[a-1]] || b < len(data) && boundary[data[b]] || !n.rf.exact.Match(data[a:b]) {
+				return
+			}
+			v, found = string(data[a:b]), true
+		default:
+			// Every match holds the literal: look for it in the few bytes
+			// the regexp would see before searching.
+			if f := n.rf; f.exact != nil && (a > 0 && boundary[data[a-1]] || b < len(data) && boundary[data[b]] || !f.exact.Match(data[a:b])) {
+				return
+			}
+			slo, shi := max(a-n.rf.pre-1, lo), min(b+n.rf.post+1, hi)
+			if n.lit != nil && !bytes.Contains(data[slo:shi], n.lit) || n.folds != nil && !containsAnyFold(data[slo:shi], n.folds) {
+				return
+			}
+			v, found = search(slo, shi, a, b)
+		}
+	})
+	return v, found
 }
 
 // resolveOverlaps keeps one match per span. When rules disagree about the
@@ -420,11 +562,11 @@ func resolveOverlaps(ms []Match) []Match {
 	if len(ms) < 2 {
 		return ms
 	}
-	sort.SliceStable(ms, func(i, j int) bool {
-		if ms[i].Start != ms[j].Start {
-			return ms[i].Start < ms[j].Start
+	slices.SortStableFunc(ms, func(a, b Match) int {
+		if a.Start != b.Start {
+			return a.Start - b.Start
 		}
-		return ms[i].End > ms[j].End
+		return b.End - a.End
 	})
 	out := ms[:0]
 	for _, m := range ms {
@@ -437,6 +579,9 @@ func resolveOverlaps(ms []Match) []Match {
 					*p = m
 					continue
 				case same && p.Kind == m.Kind:
+					continue
+				case same && p.Kind.Rule.ContextWindow > 0 && m.Kind.Rule.ContextWindow > 0 && m.ctxDist < p.ctxDist:
+					*p = m // two context rules: the nearer context names the key
 					continue
 				case same || p.Kind.Rule.ContextWindow == 0 && m.Kind.Rule.ContextWindow > 0:
 					continue
@@ -455,4 +600,54 @@ func lineHasAllow(data []byte, s, t int) bool {
 		hi = t + i
 	}
 	return bytes.Contains(data[lo:hi], []byte(InlineAllow))
+}
+
+// requiredLiteral returns the longest case-sensitive literal that every
+// match of pattern contains (a literal of its top-level concatenation), or
+// nil when there is none of at least two bytes.
+func requiredLiteral(pattern string) []byte {
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return nil
+	}
+	re = re.Simplify()
+	for re.Op == syntax.OpCapture {
+		re = re.Sub[0]
+	}
+	var best []byte
+	consider := func(r *syntax.Regexp) {
+		if r.Op == syntax.OpLiteral && r.Flags&syntax.FoldCase == 0 {
+			if lit := []byte(string(r.Rune)); len(lit) > len(best) {
+				best = lit
+			}
+		}
+	}
+	if re.Op == syntax.OpConcat {
+		for _, sub := range re.Sub {
+			for sub.Op == syntax.OpCapture {
+				sub = sub.Sub[0]
+			}
+			if sub.Op == syntax.OpConcat {
+				for _, s2 := range sub.Sub {
+					consider(s2)
+				}
+			}
+			consider(sub)
+		}
+	} else {
+		consider(re)
+	}
+	if len(best) < 2 {
+		return nil
+	}
+	return best
+}
+
+func containsAnyFold(data []byte, lits [][]byte) bool {
+	for _, l := range lits {
+		if containsFold(data, l) {
+			return true
+		}
+	}
+	return false
 }

@@ -8,23 +8,79 @@ var placeholderWords = []string{
 	"changeme", "dummy", "insert", "replace", "fake", "sample", "<", ">", "${", "{{", "...",
 }
 
+// placeholderForms are the words in the three cases that count: lower,
+// upper and capitalised (computed once, not per value).
+var placeholderForms = func() []string {
+	var out []string
+	for _, w := range placeholderWords {
+		out = append(out, w, strings.ToUpper(w))
+		if len(w) > 1 {
+			if t := strings.ToUpper(w[:1]) + w[1:]; t != w {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}()
+
+// formStart[i] is the index of placeholderWords[i]'s first form in
+// placeholderForms.
+var formStart = func() []int {
+	out := []int{0}
+	for _, w := range placeholderWords {
+		n := 2
+		if len(w) > 1 && strings.ToUpper(w[:1])+w[1:] != w {
+			n = 3
+		}
+		out = append(out, out[len(out)-1]+n)
+	}
+	return out
+}()
+
 // maxWordCheck is the longest value checked for placeholder words.
 const maxWordCheck = 256
 
 // IsPlaceholder reports whether a matched value is a template or filler
-// rather than a real key: it names itself (EXAMPLE, your_key, REDACTED),
-// holds a long run of one character, or an obvious sequence.
+// rather than a real key. It drops a value, and nothing else, when
+//
+//   - the value is at most 256 bytes long and contains one of the
+//     placeholderWords (example, placeholder, your_, your-, yourkey,
+//     yourapi, yourtoken, redacted, changeme, dummy, insert, replace, fake,
+//     sample, <, >, ${, {{, ...) written all lower case, all upper case or
+//     capitalised (example, EXAMPLE, Example; never mixed case such as
+//     eXaMpLe, which random keys hold by chance);
+//   - it holds a run of six or more of the same character, ignoring case
+//     (xxxxxx, 000000, AAAaaa);
+//   - it contains, ignoring case, one of the sequences 0123456789,
+//     123456789, abcdefghij or qwertyuiop.
+//
+// Longer values (PEM blocks) are checked for runs and sequences only.
+// Random values of every catalog shape are not dropped: the property test
+// TestPlaceholderNeverDropsRandomKeys draws 200 seeds of every kind's
+// generated examples. See docs/placeholders.md.
 func IsPlaceholder(s string) bool {
-	l := strings.ToLower(s)
+	var l string // lower case, for the run and sequence checks
+	if hasUpper(s) {
+		l = strings.ToLower(s)
+	} else {
+		l = s
+	}
 	// Words count in one consistent case (example, EXAMPLE, Example): a
 	// random key holds "fAkE" by chance far more often than "fake". Long
 	// keys (service-account PEM blocks) are checked for runs only, since
 	// over a few hundred random characters even that chance adds up.
 	if len(s) <= maxWordCheck {
-		for _, w := range placeholderWords {
-			if strings.Contains(s, w) || strings.Contains(s, strings.ToUpper(w)) ||
-				len(w) > 1 && strings.Contains(s, strings.ToUpper(w[:1])+w[1:]) {
-				return true
+		// A cased form can only be present where the lower-cased value
+		// holds the word: one search per word, and the three forms only
+		// for the rare value that holds one.
+		for i, w := range placeholderWords {
+			if !strings.Contains(l, w) {
+				continue
+			}
+			for _, f := range placeholderForms[formStart[i]:formStart[i+1]] {
+				if strings.Contains(s, f) {
+					return true
+				}
 			}
 		}
 	}
@@ -41,6 +97,15 @@ func IsPlaceholder(s string) bool {
 	}
 	for _, seq := range []string{"0123456789", "123456789", "abcdefghij", "qwertyuiop"} {
 		if strings.Contains(l, seq) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasUpper(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 'A' && s[i] <= 'Z' {
 			return true
 		}
 	}

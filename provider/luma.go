@@ -1,0 +1,18 @@
+package provider
+
+import "github.com/aicred/aicred"
+
+func init() {
+	register(&Provider{
+		ID: "luma", Name: "Luma AI", Category: ModelAPI,
+		RevokeURL: "https://lumalabs.ai/dream-machine/api/keys",
+		Kinds: []*Kind{
+			{
+				ID: "api-key", Name: "Luma AI API key",
+				Capabilities: caps(aicred.CapInference, aicred.CapBilling),
+				Liveness:     &Liveness{BaseURL: "https://api.lumalabs.ai", Path: "/dream-machine/v1/generations?limit=1", Auth: Bearer, Live: []int{200}, Dead: []int{401, 403}},
+				Rule:         simpleRule(simple{Desc: "Luma AI API key: luma- + two UUIDs joined by -", Env: "LUMAAI_API_KEY", Prefix: "luma-", Pattern: `luma-` + uuidPattern + `-` + uuidPattern, Gen: func(g *Gen) string { return "luma-" + g.UUID() + "-" + g.UUID() }, Neg: func(g *Gen) []string { return []string{"luma-" + g.UUID(), "luma-" + g.UUID() + "-" + g.UUID()[:35]} }}),
+			},
+		},
+	})
+}
