@@ -321,6 +321,11 @@ type HeldCredential struct {
 	// Sealed is the encrypted secret; only a Sealer with the master key
 	// named by KeyID opens it, and only with AAD().
 	Sealed []byte `json:"-"`
+	// Status says whether gateways may inject it (SetHeldStatus); ""
+	// reads as HeldActive. StatusReason and StatusAt tell the last change.
+	Status       HeldStatus `json:"status,omitempty"`
+	StatusReason string     `json:"status_reason,omitempty"`
+	StatusAt     time.Time  `json:"status_at,omitzero"`
 }
 
 // NewHeldID returns a fresh random id for a held credential.
@@ -360,10 +365,18 @@ func (h *HeldCredential) Prepare(now time.Time) error {
 	case h.KeyID == "" || len(h.Sealed) == 0:
 		return Errorf(ErrInvalid, "held credential %s: sealed secret and key id are required", h.ID)
 	}
+	if h.Status == "" {
+		h.Status = HeldActive
+	}
+	if !h.Status.Valid() {
+		return Errorf(ErrInvalid, "held credential %s: status %q: want active, suspended or revoked", h.ID, h.Status)
+	}
+	h.StatusReason = StorableText(h.StatusReason)
 	if h.CreatedAt.IsZero() {
 		h.CreatedAt = now
 	}
 	h.CreatedAt = StoreTime(h.CreatedAt)
+	h.StatusAt = StoreTime(h.StatusAt)
 	h.RotatedAt = StoreTime(h.RotatedAt)
 	h.ExpiresAt = StoreTime(h.ExpiresAt)
 	return nil

@@ -112,6 +112,16 @@ type HeldCredentialService interface {
 	// Errors: ErrInvalid, ErrNotFound.
 	RotateHeld(ctx context.Context, next *HeldCredential) (*HeldCredential, error)
 
+	// SetHeldStatus sets the status of held credential id (HeldActive,
+	// HeldSuspended, HeldRevoked) with its reason, and in the same
+	// transaction records a revocation by RevokeHeldKey for id, so every
+	// gateway sharing the store drops its cached key and reads the status
+	// at once. Setting the status it has already changes nothing and
+	// records nothing. Audit: held.status (and token.revoked for the
+	// revocation). Returns the stored record.
+	// Errors: ErrInvalid, ErrNotFound.
+	SetHeldStatus(ctx context.Context, id string, status HeldStatus, reason string) (*HeldCredential, error)
+
 	// RewrapHeld calls rewrap for every held credential, in one
 	// transaction, and stores each blob it returns under the key id it
 	// returns. It is the store half of a master key rotation: the data

@@ -793,7 +793,10 @@ func (s credential) serve(x *exchange) error {
 		}
 		env := e.environment == "" || x.grant.Environment == "" || e.environment == x.grant.Environment
 		usable := x.route.surface.usable == nil || x.route.surface.usable(e)
-		if e.provider == p && env && usable && (e.heldExpires.IsZero() || s.now().Before(e.heldExpires)) {
+		// A suspended or revoked credential is skipped: its status change
+		// made every gateway drop the cached entry (a held-key revocation).
+		active := e.status == "" || e.status == aicred.HeldActive
+		if e.provider == p && env && usable && active && (e.heldExpires.IsZero() || s.now().Before(e.heldExpires)) {
 			x.key = e
 			return nil
 		}

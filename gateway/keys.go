@@ -32,6 +32,7 @@ type keyEntry struct {
 	environment string
 	key         aicred.Secret
 	heldExpires time.Time
+	status      aicred.HeldStatus // suspended and revoked credentials are never injected
 	expires     time.Time
 	// secretsCache: the key and its encodings, scrubbed from answers
 	// (scrub.go); computed once.
@@ -61,7 +62,7 @@ func (c *keyCache) get(ctx context.Context, id string) (*keyEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	e = &keyEntry{id: id, provider: h.Provider, kind: h.Kind, environment: h.Environment, key: s, heldExpires: h.ExpiresAt, expires: c.now().Add(c.ttl)}
+	e = &keyEntry{id: id, provider: h.Provider, kind: h.Kind, environment: h.Environment, key: s, heldExpires: h.ExpiresAt, status: h.Status, expires: c.now().Add(c.ttl)}
 	c.mu.Lock()
 	if c.dropped != dropped {
 		c.mu.Unlock()

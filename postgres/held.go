@@ -16,7 +16,7 @@ import (
 	"github.com/aicred/aicred/audit"
 )
 
-const heldColumns = `id, provider, kind, fingerprint, redacted, environment, labels::text, created_at, rotated_at, expires_at, key_id, sealed`
+const heldColumns = `id, provider, kind, fingerprint, redacted, environment, labels::text, created_at, rotated_at, expires_at, key_id, sealed, status, status_reason, status_at`
 
 func scanHeld(row pgx.Row) (*aicred.HeldCredential, error) {
 	var (
@@ -24,11 +24,14 @@ func scanHeld(row pgx.Row) (*aicred.HeldCredential, error) {
 		fp, labels       string
 		created          time.Time
 		rotated, expires pgtype.Timestamptz
+		status           string
+		statusAt         pgtype.Timestamptz
 	)
 	if err := row.Scan(&h.ID, &h.Provider, &h.Kind, &fp, &h.Redacted, &h.Environment, &labels,
-		&created, &rotated, &expires, &h.KeyID, &h.Sealed); err != nil {
+		&created, &rotated, &expires, &h.KeyID, &h.Sealed, &status, &h.StatusReason, &statusAt); err != nil {
 		return nil, err
 	}
+	h.Status, h.StatusAt = aicred.HeldStatus(status), fromTS(statusAt)
 	h.Fingerprint = aicred.Fingerprint(fp)
 	var err error
 	if h.Labels, err = parseMap(labels); err != nil {
@@ -62,10 +65,10 @@ func (s *Store) PutHeldCredential(ctx context.Context, h *aicred.HeldCredential)
 			return err
 		}
 		tag, err := tx.Exec(ctx, `INSERT INTO held_credentials (id, provider, kind, fingerprint, redacted, environment, labels,
-				created_at, rotated_at, expires_at, key_id, sealed)
-			VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING`,
+				created_at, rotated_at, expires_at, key_id, sealed, status, status_reason, status_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (id) DO NOTHING`,
 			h.ID, h.Provider, h.Kind, string(h.Fingerprint), h.Redacted, h.Environment, jsonMap(h.Labels),
-			h.CreatedAt, ts(h.RotatedAt), ts(h.ExpiresAt), h.KeyID, h.Sealed)
+			h.CreatedAt, ts(h.RotatedAt), ts(h.ExpiresAt), h.KeyID, h.Sealed, string(h.Status), h.StatusReason, ts(h.StatusAt))
 		if err != nil {
 			return err
 		}
@@ -167,6 +170,45 @@ func (s *Store) RotateHeld(ctx context.Context, next *aicred.HeldCredential) (*a
 		}
 		c.Append(audit.HeldRotated(old.Fingerprint, n))
 		out = n
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// SetHeldStatus implements aicred.HeldCredentialService.
+func (s *Store) SetHeldStatus(ctx context.Context, id string, status aicred.HeldStatus, reason string) (*aicred.HeldCredential, error) {
+	reason, err := aicred.CheckHeldStatus(id, status, reason)
+	if err != nil {
+		return nil, err
+	}
+	var out *aicred.HeldCredential
+	err = s.write(ctx, "set held credential status "+id, func(tx pgx.Tx, c *audit.Chain) error {
+		h, err := getHeld(ctx, tx, id, true)
+		if err != nil {
+			return err
+		}
+		from := h.Status
+		if from == status {
+			out = h
+			return nil
+		}
+		h.Status, h.StatusReason, h.StatusAt = status, reason, c.Now
+		if _, err := tx.Exec(ctx, `UPDATE held_credentials SET status = $1, status_reason = $2, status_at = $3 WHERE id = $4`,
+			string(h.Status), h.StatusReason, ts(h.StatusAt), h.ID); err != nil {
+			return err
+		}
+		rv := &aicred.Revocation{By: aicred.RevokeHeldKey, Value: h.ID, Reason: "held credential " + string(status) + ": " + reason}
+		if err := rv.Prepare(); err != nil {
+			return err
+		}
+		if err := insertRevocation(ctx, tx, c, rv); err != nil {
+			return err
+		}
+		c.Append(aicred.HeldStatusEvent(h, from, rv.Seq))
+		out = h
 		return nil
 	})
 	if err != nil {

@@ -170,26 +170,9 @@ func (s *Store) Revoke(ctx context.Context, r *aicred.Revocation) error {
 	var done aicred.Revocation
 	err := s.write(ctx, "revoke by "+r.By, func(tx pgx.Tx, c *audit.Chain) error {
 		rv := *r
-		rv.At = c.Now
-		match, args := revokeMatch(&rv, 3)
-		tag, err := tx.Exec(ctx, `UPDATE grants SET revoked_at = $1, revoke_reason = $2
-			WHERE revoked_at IS NULL AND expires_at > $1 AND `+match,
-			append([]any{rv.At, rv.Reason}, args...)...)
-		if err != nil {
+		if err := insertRevocation(ctx, tx, c, &rv); err != nil {
 			return err
 		}
-		rv.Grants = int(tag.RowsAffected())
-		// The head row lock serialises writers, so max + 1 is gapless and
-		// in commit order: a watcher resuming after seq n misses nothing.
-		if err := tx.QueryRow(ctx, `INSERT INTO revocations (seq, "by", value, reason, at, grants)
-			VALUES ((SELECT coalesce(max(seq), 0) + 1 FROM revocations), $1, $2, $3, $4, $5) RETURNING seq`,
-			rv.By, rv.Value, rv.Reason, rv.At, rv.Grants).Scan(&rv.Seq); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, RevocationChannel, strconv.FormatInt(rv.Seq, 10)); err != nil {
-			return err
-		}
-		c.Append(audit.TokenRevoked(&rv))
 		h, err := rv.HoldFor(c.Now)
 		if err != nil {
 			return err
@@ -207,6 +190,33 @@ func (s *Store) Revoke(ctx context.Context, r *aicred.Revocation) error {
 		return err
 	}
 	*r = done
+	return nil
+}
+
+// insertRevocation marks the grants rv matches revoked and records rv
+// (its At, Grants and Seq are set), notifies the watchers and appends its
+// audit record, in tx.
+func insertRevocation(ctx context.Context, tx pgx.Tx, c *audit.Chain, rv *aicred.Revocation) error {
+	rv.At = c.Now
+	match, args := revokeMatch(rv, 3)
+	tag, err := tx.Exec(ctx, `UPDATE grants SET revoked_at = $1, revoke_reason = $2
+		WHERE revoked_at IS NULL AND expires_at > $1 AND `+match,
+		append([]any{rv.At, rv.Reason}, args...)...)
+	if err != nil {
+		return err
+	}
+	rv.Grants = int(tag.RowsAffected())
+	// The head row lock serialises writers, so max + 1 is gapless and
+	// in commit order: a watcher resuming after seq n misses nothing.
+	if err := tx.QueryRow(ctx, `INSERT INTO revocations (seq, "by", value, reason, at, grants)
+		VALUES ((SELECT coalesce(max(seq), 0) + 1 FROM revocations), $1, $2, $3, $4, $5) RETURNING seq`,
+		rv.By, rv.Value, rv.Reason, rv.At, rv.Grants).Scan(&rv.Seq); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, RevocationChannel, strconv.FormatInt(rv.Seq, 10)); err != nil {
+		return err
+	}
+	c.Append(audit.TokenRevoked(rv))
 	return nil
 }
 

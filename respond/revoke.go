@@ -31,8 +31,9 @@ type RevokeResult struct {
 
 // Revoke revokes held credential heldID: at the provider where its kind
 // has an admin API (admin as for Rotate), and in aicred in every case:
-// every token that may use it is revoked (a revocation by credential,
-// which also makes every gateway drop its cached key). Then a liveness
+// its status becomes revoked (no gateway injects it again) and every
+// token that may use it is revoked (a revocation by credential, which
+// also makes every gateway drop its cached key). Then a liveness
 // check says whether it is dead. cause is recorded in the audit record
 // (credential.revoked).
 func (x *Responder) Revoke(ctx context.Context, heldID, admin, cause string) (*RevokeResult, error) {
@@ -78,6 +79,10 @@ func (x *Responder) Revoke(ctx context.Context, heldID, admin, cause string) (*R
 			return nil, fmt.Errorf("revoke %s at the provider: %w", h.ID, scrub(err, s, a))
 		}
 		res.AtProvider = true
+	}
+	// No gateway injects it again, and new tokens naming it get nothing.
+	if _, err := st.SetHeldStatus(ctx, h.ID, aicred.HeldRevoked, cause); err != nil {
+		return res, fmt.Errorf("mark %s revoked: %w", h.ID, err)
 	}
 	rv := &aicred.Revocation{By: aicred.RevokeCredential, Value: h.ID, Reason: "credential revoked: " + cause}
 	if err := st.Revoke(ctx, rv); err != nil {

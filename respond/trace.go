@@ -528,6 +528,21 @@ func (t *tracer) loadHeld(ctx context.Context, fp aicred.Fingerprint) error {
 	for i := range hs {
 		if hs[i].Fingerprint == fp || hs[i].ID == t.in.HeldID {
 			t.addHeld(&hs[i])
+			continue
+		}
+		// A held credential that held this secret before a rotation: its
+		// gateway use, tokens and rotation belong to the story too.
+		rs, err := t.st.ListRotations(ctx, aicred.RotationFilter{HeldID: hs[i].ID})
+		if err != nil {
+			return fmt.Errorf("trace: rotations of %s: %w", hs[i].ID, err)
+		}
+		for _, r := range rs {
+			if r.OldFingerprint == fp {
+				t.addHeld(&hs[i])
+				t.note("held credential %s held this secret until rotation %s (%s); its gateway use below includes the secret that replaced it", hs[i].ID, r.ID, r.State)
+				t.name(r.ID)
+				break
+			}
 		}
 	}
 	return nil

@@ -13,16 +13,17 @@ import (
 	"github.com/aicred/aicred/audit"
 )
 
-const heldColumns = `id, provider, kind, fingerprint, redacted, environment, labels, created_at, rotated_at, expires_at, key_id, sealed`
+const heldColumns = `id, provider, kind, fingerprint, redacted, environment, labels, created_at, rotated_at, expires_at, key_id, sealed, status, status_reason, status_at`
 
 func scanHeld(row interface{ Scan(...any) error }) (*aicred.HeldCredential, error) {
 	var (
 		h                aicred.HeldCredential
 		labels, created  string
 		rotated, expires sql.NullString
+		statusAt         sql.NullString
 	)
 	if err := row.Scan(&h.ID, &h.Provider, &h.Kind, &h.Fingerprint, &h.Redacted, &h.Environment, &labels,
-		&created, &rotated, &expires, &h.KeyID, &h.Sealed); err != nil {
+		&created, &rotated, &expires, &h.KeyID, &h.Sealed, &h.Status, &h.StatusReason, &statusAt); err != nil {
 		return nil, err
 	}
 	var err error
@@ -36,6 +37,9 @@ func scanHeld(row interface{ Scan(...any) error }) (*aicred.HeldCredential, erro
 		return nil, err
 	}
 	if h.ExpiresAt, err = parseTS(expires); err != nil {
+		return nil, err
+	}
+	if h.StatusAt, err = parseTS(statusAt); err != nil {
 		return nil, err
 	}
 	return &h, nil
@@ -67,9 +71,10 @@ func (s *Store) PutHeldCredential(ctx context.Context, h *aicred.HeldCredential)
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO held_credentials (`+heldColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
 			h.ID, h.Provider, h.Kind, h.Fingerprint, h.Redacted, h.Environment, jsonMap(h.Labels),
-			audit.FormatTime(h.CreatedAt), ts(h.RotatedAt), ts(h.ExpiresAt), h.KeyID, h.Sealed)
+			audit.FormatTime(h.CreatedAt), ts(h.RotatedAt), ts(h.ExpiresAt), h.KeyID, h.Sealed,
+			string(h.Status), h.StatusReason, ts(h.StatusAt))
 		if err != nil {
 			return err
 		}
@@ -171,6 +176,51 @@ func (s *Store) RotateHeld(ctx context.Context, next *aicred.HeldCredential) (*a
 	})
 	if err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// SetHeldStatus implements aicred.HeldCredentialService.
+func (s *Store) SetHeldStatus(ctx context.Context, id string, status aicred.HeldStatus, reason string) (*aicred.HeldCredential, error) {
+	reason, err := aicred.CheckHeldStatus(id, status, reason)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		out  *aicred.HeldCredential
+		done *aicred.Revocation
+	)
+	err = s.write(ctx, "set held credential status "+id, func(tx *sql.Tx, c *audit.Chain) error {
+		h, err := getHeld(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		from := h.Status
+		if from == status {
+			out, done = h, nil
+			return nil
+		}
+		h.Status, h.StatusReason, h.StatusAt = status, reason, c.Now
+		if _, err := tx.ExecContext(ctx, `UPDATE held_credentials SET status = ?, status_reason = ?, status_at = ? WHERE id = ?`,
+			string(h.Status), h.StatusReason, ts(h.StatusAt), h.ID); err != nil {
+			return err
+		}
+		rv := &aicred.Revocation{By: aicred.RevokeHeldKey, Value: h.ID, Reason: "held credential " + string(status) + ": " + reason}
+		if err := rv.Prepare(); err != nil {
+			return err
+		}
+		if err := insertRevocation(ctx, tx, c, rv); err != nil {
+			return err
+		}
+		c.Append(aicred.HeldStatusEvent(h, from, rv.Seq))
+		out, done = h, rv
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if done != nil {
+		s.hub.publish(*done)
 	}
 	return out, nil
 }

@@ -183,26 +183,9 @@ func (s *Store) Revoke(ctx context.Context, r *aicred.Revocation) error {
 	var done aicred.Revocation
 	err := s.write(ctx, "revoke by "+r.By, func(tx *sql.Tx, c *audit.Chain) error {
 		rv := *r
-		rv.At = c.Now
-		at := audit.FormatTime(rv.At)
-		match, args := revokeMatch(&rv)
-		res, err := tx.ExecContext(ctx, `UPDATE grants SET revoked_at = ?, revoke_reason = ?
-			WHERE revoked_at IS NULL AND expires_at > ? AND `+match,
-			append([]any{at, rv.Reason, at}, args...)...)
-		if err != nil {
+		if err := insertRevocation(ctx, tx, c, &rv); err != nil {
 			return err
 		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		rv.Grants = int(n)
-		if err := tx.QueryRowContext(ctx, `INSERT INTO revocations (seq, "by", value, reason, at, grants)
-			VALUES ((SELECT coalesce(max(seq), 0) + 1 FROM revocations), ?, ?, ?, ?, ?) RETURNING seq`,
-			rv.By, rv.Value, rv.Reason, at, rv.Grants).Scan(&rv.Seq); err != nil {
-			return err
-		}
-		c.Append(audit.TokenRevoked(&rv))
 		h, err := rv.HoldFor(c.Now)
 		if err != nil {
 			return err
@@ -221,6 +204,33 @@ func (s *Store) Revoke(ctx context.Context, r *aicred.Revocation) error {
 	}
 	*r = done
 	s.hub.publish(done)
+	return nil
+}
+
+// insertRevocation marks the grants rv matches revoked and records rv
+// (its At, Grants and Seq are set) with its audit record, in tx. The
+// caller publishes it after the commit.
+func insertRevocation(ctx context.Context, tx *sql.Tx, c *audit.Chain, rv *aicred.Revocation) error {
+	rv.At = c.Now
+	at := audit.FormatTime(rv.At)
+	match, args := revokeMatch(rv)
+	res, err := tx.ExecContext(ctx, `UPDATE grants SET revoked_at = ?, revoke_reason = ?
+		WHERE revoked_at IS NULL AND expires_at > ? AND `+match,
+		append([]any{at, rv.Reason, at}, args...)...)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	rv.Grants = int(n)
+	if err := tx.QueryRowContext(ctx, `INSERT INTO revocations (seq, "by", value, reason, at, grants)
+		VALUES ((SELECT coalesce(max(seq), 0) + 1 FROM revocations), ?, ?, ?, ?, ?) RETURNING seq`,
+		rv.By, rv.Value, rv.Reason, at, rv.Grants).Scan(&rv.Seq); err != nil {
+		return err
+	}
+	c.Append(audit.TokenRevoked(rv))
 	return nil
 }
 

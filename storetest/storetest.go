@@ -52,6 +52,7 @@ func Run(t *testing.T, b Backend) {
 		{"HeldCredentials", testHeldCredentials},
 		{"RotateHeld", testRotateHeld},
 		{"RewrapHeld", testRewrapHeld},
+		{"HeldStatus", testHeldStatus},
 		{"AuditAppendListExport", testAuditAppendListExport},
 		{"AuditRecordsEveryChange", testAuditRecordsEveryChange},
 		{"AuditTamper", testAuditTamper},

@@ -47,12 +47,16 @@ func yamlKeys(t reflect.Type, prefix string, out map[string]bool) {
 // parseUnpriced) accepts.
 func parsedKeys(t *testing.T, fn string) []string {
 	t.Helper()
-	f, err := parser.ParseFile(token.NewFileSet(), "serve.go", nil, 0)
-	if err != nil {
-		t.Fatal(err)
+	var decls []ast.Decl
+	for _, file := range []string{"serve.go", "policy.go"} {
+		f, err := parser.ParseFile(token.NewFileSet(), file, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		decls = append(decls, f.Decls...)
 	}
 	var keys []string
-	for _, d := range f.Decls {
+	for _, d := range decls {
 		fd, ok := d.(*ast.FuncDecl)
 		if !ok || fd.Name.Name != fn {
 			continue
@@ -122,6 +126,12 @@ func TestConfigurationReference(t *testing.T) {
 		}
 	}
 	yamlKeys(reflect.TypeFor[gateway.DetectorConfig](), "gateway.anomaly", keys)
+	keys["respond"] = true
+	for fn, prefix := range map[string]string{"parseRespondConfig": "respond.", "parseRespondWebhook": "respond.webhook.", "parseRespondRule": "respond.rules."} {
+		for _, k := range parsedKeys(t, fn) {
+			keys[prefix+k] = true
+		}
+	}
 	for _, want := range []string{"ca_file", "allow_insecure_http", "budget.per_token_usd", "claims.<claim>.one_of", "gateway.drain_timeout", "server.max_connections", "gateway.anomaly.webhook.secret_file"} {
 		if !keys[want] {
 			t.Errorf("the key walk missed %s", want)

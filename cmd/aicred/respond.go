@@ -39,7 +39,14 @@ func (a *app) responder(ctx context.Context, f *respondFlags) (*respond.Responde
 	if f.format != "text" && f.format != "json" {
 		return nil, nil, usageErr("--format must be text or json")
 	}
+	rc, err := a.respondConfig()
+	if err != nil {
+		return nil, nil, errExit(err)
+	}
 	urls := map[string]string{}
+	for k, v := range rc.BaseURLs { // respond.base_urls; --base-url wins
+		urls[k] = v
+	}
 	for _, b := range f.baseURLs {
 		k, v, ok := strings.Cut(b, "=")
 		if !ok || k == "" || v == "" {

@@ -426,6 +426,10 @@ func recordScan(ctx context.Context, a *app, findings []*aicred.Finding, target,
 	if err != nil {
 		return fmt.Errorf("record: %w", err)
 	}
+	// A live leak of a held credential: the response policy.
+	if err := respondToFindings(ctx, a, st, findings, origin, quiet); err != nil {
+		return fmt.Errorf("record: response policy: %w", err)
+	}
 	if !quiet {
 		fmt.Fprintf(a.stderr, "aicred: recorded %s, %s, %d refreshed\n",
 			report.Plural(sum.NewCredentials, "new credential", "new credentials"),

@@ -53,6 +53,7 @@ type serverConfig struct {
 	Broker  broker.Config `yaml:"-"`
 	Gateway gatewayConfig `yaml:"-"`
 	Leaks   leaksConfig   `yaml:"-"`
+	Respond respondConfig `yaml:"-"`
 }
 
 type tlsConfig struct {
@@ -192,8 +193,14 @@ func parseServerConfig(data []byte) (*serverConfig, error) {
 				return nil, err
 			}
 			cfg.Leaks = *l
+		case k.Value == "respond":
+			r, err := parseRespondConfig(root.Content[i+1])
+			if err != nil {
+				return nil, err
+			}
+			cfg.Respond = *r
 		default:
-			return nil, fmt.Errorf("line %d: unknown key %q (want listen, tls, store, log, shutdown_timeout, workload_hold, server, gateway, leaks, issuers, roles, policies)", k.Line, k.Value)
+			return nil, fmt.Errorf("line %d: unknown key %q (want listen, tls, store, log, shutdown_timeout, workload_hold, server, gateway, leaks, respond, issuers, roles, policies)", k.Line, k.Value)
 		}
 	}
 	if err := decodeStrict(server, cfg); err != nil {

@@ -22,8 +22,8 @@ import (
 // A LeakHandler is told of every new finding of a credential that is not
 // one of aicred's own tokens (those are revoked at once, see
 // broker.RevokeLeaked). The response policy (notify, rotate, revoke,
-// suspend; issue 11 §4) implements it; until one is configured,
-// auditLeaks logs and audits each. HandleLeak runs on the watcher's
+// suspend: policyLeaks, configured by the respond: section) implements it;
+// without a master key, auditLeaks only logs and audits each. HandleLeak runs on the watcher's
 // goroutines and should not block for long; an error is logged and the
 // watch goes on.
 type LeakHandler interface {
@@ -234,7 +234,10 @@ Every new finding is recorded in the inventory (as 'scan --record' does). A
 leaked aicred token (aicw_, aica_) that this store issued is revoked at once
 (reason "leaked: <where>"), so every gateway on the store refuses it; one the
 store does not know is reported and ignored. Every other credential is handed
-to the response policy; without one, it is logged and audited (leak.detected).
+to the response policy (the respond: section of the configuration named by
+$AICRED_CONFIG or 'aicred --config FILE watch'): a live leak of a credential
+aicred holds is notified, rotated, revoked or suspended as its rule says
+(default: notify); every leak is logged and audited (leak.detected).
 Findings are de-duplicated in a bounded memory (--memory entries), so a watch
 can run for days. SIGINT or SIGTERM stop it.
 
@@ -331,7 +334,17 @@ func runWatch(ctx context.Context, a *app, args []string, fl *watchFlags) error 
 		return errExit(fmt.Errorf("watch: %w", err))
 	}
 	defer st.Close()
-	p := &leakPipeline{st: st, seen: newSeenSet(fl.memory), leaks: auditLeaks{audit: st, log: log}, log: log}
+	var leaks LeakHandler = auditLeaks{audit: st, log: log}
+	policy, err := a.leakPolicy(st, log)
+	switch {
+	case err != nil:
+		return errExit(fmt.Errorf("watch: response policy: %w", err))
+	case policy != nil:
+		leaks = policyLeaks{audit: leaks.(auditLeaks), policy: policy}
+	default:
+		log.Warn("watch: no master key: held credentials cannot be checked or acted on; leaks are only logged and audited")
+	}
+	p := &leakPipeline{st: st, seen: newSeenSet(fl.memory), leaks: leaks, log: log}
 	log.Info("watching", "targets", len(targets), "git", fl.git, "logs", len(fl.logs), "stdin", stdin)
 	return errExit(watchAll(ctx, sc, p, targets))
 }

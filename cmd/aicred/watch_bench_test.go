@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +16,8 @@ import (
 	"github.com/aicred/aicred/broker"
 	"github.com/aicred/aicred/discover"
 	"github.com/aicred/aicred/grantcache"
+	"github.com/aicred/aicred/respond"
+	"github.com/aicred/aicred/seal"
 	"github.com/aicred/aicred/source"
 	"github.com/aicred/aicred/sqlite"
 )
@@ -30,6 +33,21 @@ type watchBench struct {
 
 	mu      sync.Mutex
 	waiters map[aicred.Fingerprint]chan struct{}
+	// policy, once set, answers leaks after the audit (policyLeaks).
+	policy atomic.Pointer[respond.PolicyHandler]
+}
+
+// benchLeaks audits each leak and hands it to the bench's policy if set.
+type benchLeaks struct {
+	audit auditLeaks
+	w     *watchBench
+}
+
+func (l benchLeaks) HandleLeak(ctx context.Context, f *aicred.Finding, origin string) error {
+	if p := l.w.policy.Load(); p != nil {
+		return policyLeaks{audit: l.audit, policy: p}.HandleLeak(ctx, f, origin)
+	}
+	return l.audit.HandleLeak(ctx, f, origin)
 }
 
 func newWatchBench(b *testing.B) *watchBench {
@@ -55,7 +73,7 @@ func newWatchBench(b *testing.B) *watchBench {
 		b.Fatal(err)
 	}
 	quiet := slog.New(slog.DiscardHandler)
-	p := &leakPipeline{st: st, seen: newSeenSet(100000), leaks: auditLeaks{audit: st, log: quiet}, log: quiet,
+	p := &leakPipeline{st: st, seen: newSeenSet(100000), leaks: benchLeaks{audit: auditLeaks{audit: st, log: quiet}, w: w}, log: quiet,
 		recorded: func(f *aicred.Finding, _ *broker.LeakResult) {
 			w.mu.Lock()
 			if ch, ok := w.waiters[f.Fingerprint]; ok {
@@ -113,14 +131,19 @@ func reportLatency(b *testing.B, ds []time.Duration) {
 //
 //   - file-recorded: a generated key written to a new file in a watched
 //     tree, until its sighting is in the store;
+//
 //   - log-recorded: a key appended to a watched log, the same;
+//
 //   - token-refused: an issued aicred workload token appended to a watched
 //     log, until a grant cache on the store (the gateway's token check)
 //     refuses it.
 //
-// The third target of the issue (a held provider key revoked at a fake
-// provider) needs the response policy's rotation: it plugs in as the
-// LeakHandler (leakPipeline.leaks) and is measured from the same write.
+//   - held-key-revoked: a held OpenAI project key written to a new file in
+//     a watched tree, with the response policy "rotate" for OpenAI, until
+//     the local OpenAI (Admin API and /v1/models, fakeOpenAI) has deleted
+//     it: recorded, checked live, rotated (service account created, new
+//     key verified, gateways switched) and the old key revoked (target
+//     p99 5 s).
 func BenchmarkWatch(b *testing.B) {
 	b.Run("file-recorded", func(b *testing.B) {
 		w := newWatchBench(b)
@@ -178,6 +201,62 @@ func BenchmarkWatch(b *testing.B) {
 		}
 		reportLatency(b, ds)
 	})
+	b.Run("held-key-revoked", benchRotateHeldKey)
+}
+
+// benchRotateHeldKey is the held-key-revoked case of BenchmarkWatch.
+func benchRotateHeldKey(b *testing.B) {
+	w := newWatchBench(b)
+	oai := newFakeOpenAI(b, 99)
+	ring, _, err := seal.OpenFile(filepath.Join(b.TempDir(), "master.key"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := aicred.WithActor(context.Background(), "bench")
+	hold := func(id, kind, key string) {
+		s := aicred.NewSecret(key)
+		h := &aicred.HeldCredential{ID: id, Provider: "openai", Kind: kind, Fingerprint: s.Fingerprint(), Redacted: s.Redacted()}
+		if h.Sealed, h.KeyID, err = ring.Seal(s, h.AAD()); err != nil {
+			b.Fatal(err)
+		}
+		if err := w.st.PutHeldCredential(ctx, h); err != nil {
+			b.Fatal(err)
+		}
+	}
+	hold("hc_admin", "admin-key", oai.admin)
+	x, err := respond.New(respond.Options{Store: w.st, Sealer: ring, BaseURLs: map[string]string{"openai": oai.srv.URL}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	policy, err := respond.NewPolicy(respond.PolicyOptions{Responder: x,
+		Policy: respond.Policy{Rules: []respond.Rule{{Provider: "openai", Action: respond.ActRotate, Admin: "hc_admin"}}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	w.policy.Store(policy)
+	deaths := make(chan string, 16)
+	oai.mu.Lock()
+	oai.onDeath = func(v string) { deaths <- v }
+	oai.mu.Unlock()
+	var ds []time.Duration
+	i := 0
+	for b.Loop() {
+		i++
+		key := oai.newProjectKey()
+		hold(fmt.Sprintf("hc_bench%d", i), "project-key", key)
+		start := time.Now()
+		benchWrite(b, filepath.Join(w.tree, fmt.Sprintf("k%d.env", i)), "OPENAI_API_KEY="+key+"\n")
+		for dead := false; !dead; {
+			select {
+			case v := <-deaths:
+				dead = v == key
+			case <-time.After(30 * time.Second):
+				b.Fatal("held key not revoked within 30s")
+			}
+		}
+		ds = append(ds, time.Since(start))
+	}
+	reportLatency(b, ds)
 }
 
 func benchWrite(b *testing.B, path, content string) {
