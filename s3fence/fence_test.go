@@ -178,7 +178,6 @@ func TestSDKThroughFence(t *testing.T) {
 	}
 }
 
-
 // TestOutOfScopeRefused: every request outside the role's buckets,
 // prefixes or operations is refused with S3's error shape before it
 // reaches the store.

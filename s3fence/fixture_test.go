@@ -42,14 +42,14 @@ func (m heldMap) GetHeldCredential(_ context.Context, id string) (*aicred.HeldCr
 // verifies the SigV4 signature of every request with the held key, as
 // S3 would: a request the fence signed wrongly is refused and reported.
 type checkedStore struct {
-	t              testing.TB
-	akid, secret   string
-	backend        http.Handler
-	mu             sync.Mutex
-	calls          int
-	payloadHashes  []string
-	badSignatures  int
-	aborted        int
+	t             testing.TB
+	akid, secret  string
+	backend       http.Handler
+	mu            sync.Mutex
+	calls         int
+	payloadHashes []string
+	badSignatures int
+	aborted       int
 }
 
 func (c *checkedStore) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -170,7 +170,7 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	f.tokens = broker.NewMemoryTokenStore(nil)
 	cfg := s3fence.Config{
 		Keys: f.keys, Tokens: f.tokens, Held: f.held, Opener: ring, Usage: f.usage, PathPrefix: "/s3/",
-		Roles: func(name string) (*broker.Role, bool) { r, ok := f.roles[name]; return r, ok },
+		Roles:  func(name string) (*broker.Role, bool) { r, ok := f.roles[name]; return r, ok },
 		Stores: []s3fence.Store{{Name: "main", Endpoint: f.upSrv.URL, Region: "eu-west-1", Credential: "hc_s3"}},
 	}
 	if o.mod != nil {
