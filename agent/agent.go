@@ -27,6 +27,9 @@ type Config struct {
 	Identity Identity
 	// Audience and Scope narrow the token asked for (RFC 8693).
 	Audience, Scope string
+	// ExpectRole, when set, refuses a token of another role (the server's
+	// trust policy picks the role; this checks it is the one meant).
+	ExpectRole string
 	// RefreshBefore: the token is exchanged again this long before it
 	// expires (default: a third of its lifetime).
 	RefreshBefore time.Duration
@@ -160,6 +163,15 @@ func (a *Agent) Exchange(ctx context.Context) error {
 		return fmt.Errorf("token exchange refused: HTTP %d %s %s", resp.StatusCode, out.Error, out.Description)
 	}
 	expires := a.cfg.Now().Add(time.Duration(out.ExpiresIn) * time.Second)
+	if a.cfg.ExpectRole != "" {
+		role, err := a.whoamiRole(ctx, out.AccessToken)
+		if err != nil {
+			return err
+		}
+		if role != a.cfg.ExpectRole {
+			return fmt.Errorf("the server issued a token of role %q, not %q", role, a.cfg.ExpectRole)
+		}
+	}
 	pair, err := a.fetchS3Pair(ctx, out.AccessToken)
 	if err != nil {
 		return err
@@ -170,6 +182,41 @@ func (a *Agent) Exchange(ctx context.Context) error {
 	a.mu.Unlock()
 	a.cfg.Log.Info("aicred token obtained", "expires", expires, "identity", a.cfg.Identity.Name())
 	return nil
+}
+
+// whoamiRole asks the server which role a token has.
+func (a *Agent) whoamiRole(ctx context.Context, token string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.server.String()+"/aicred/v1/whoami", nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := a.cfg.Client.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("whoami: %w", err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Grant struct {
+			Role string `json:"role"`
+		} `json:"grant"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("whoami: HTTP %d", resp.StatusCode)
+	}
+	return out.Grant.Role, nil
+}
+
+// ProcessCredentials returns the token's S3 key pair in the AWS
+// credential_process shape; ok is false when the role reaches no storage.
+func (a *Agent) ProcessCredentials() (map[string]any, bool) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if a.s3pair == nil {
+		return nil, false
+	}
+	return map[string]any{"Version": 1, "AccessKeyId": a.s3pair.AccessKeyID, "SecretAccessKey": a.s3pair.SecretAccessKey,
+		"Expiration": a.s3pair.Expiration}, true
 }
 
 // fetchS3Pair asks for the token's fence key pair; nil when the server

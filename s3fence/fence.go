@@ -116,7 +116,7 @@ type heldKey struct {
 }
 
 // Unit is the usage unit of the fence's records: bytes moved.
-const Unit = "byte"
+const Unit = aicred.UnitByte
 
 // Provider is the usage records' provider field for the S3 API.
 const Provider = "s3"

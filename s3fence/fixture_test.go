@@ -169,7 +169,7 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	}
 	f.tokens = broker.NewMemoryTokenStore(nil)
 	cfg := s3fence.Config{
-		Keys: f.keys, Tokens: f.tokens, Held: f.held, Opener: ring, Usage: f.usage, PathPrefix: "/s3/",
+		Keys: f.keys, Tokens: f.tokens, Held: f.held, Opener: ring, Usage: validating{t, f.usage}, PathPrefix: "/s3/",
 		Roles:  func(name string) (*broker.Role, bool) { r, ok := f.roles[name]; return r, ok },
 		Stores: []s3fence.Store{{Name: "main", Endpoint: f.upSrv.URL, Region: "eu-west-1", Credential: "hc_s3"}},
 	}
@@ -254,4 +254,18 @@ func (f *fixture) client(t testing.TB, pc s3fence.ProcessCredentials) *s3.Client
 		}),
 		HTTPClient: f.srv.Client(),
 	})
+}
+
+// validating checks each record as a store would before keeping it.
+type validating struct {
+	t testing.TB
+	r *gateway.MemoryRecorder
+}
+
+func (v validating) RecordUsage(ctx context.Context, r aicred.UsageRecord) error {
+	if err := r.Validate(); err != nil {
+		v.t.Errorf("usage record a store would refuse: %v", err)
+		return err
+	}
+	return v.r.RecordUsage(ctx, r)
 }

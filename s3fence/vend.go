@@ -130,7 +130,7 @@ func (f *Fence) Vend() http.Handler {
 		}
 		rec := aicred.UsageRecord{Time: f.cfg.Now(), TokenID: g.ID, CredentialID: s.Credential, Workload: g.Issuer + " " + g.Subject,
 			Role: g.Role, Environment: g.Environment, Provider: Provider, Model: name, Operation: "AssumeRole",
-			Status: http.StatusOK, Outcome: aicred.OutcomeOK, Usage: aicred.Usage{Units: 1, Unit: "credential"}}
+			Status: http.StatusOK, Outcome: aicred.OutcomeOK}
 		if f.cfg.Usage != nil {
 			if err := f.cfg.Usage.RecordUsage(r.Context(), rec); err != nil {
 				f.cfg.Log.Error("s3 vend: usage not recorded", "token_id", g.ID, "err", err)
