@@ -155,4 +155,3 @@ func runJob(ctx context.Context, a *app, ag *agent.Agent, store, region string, 
 		}
 	}
 }
-

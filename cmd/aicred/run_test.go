@@ -163,7 +163,9 @@ func startRunServe(t *testing.T) *runServe {
 	// projected service-account token.
 	is := e.issuer
 	rs.jwtFile = filepath.Join(t.TempDir(), "jwt")
-	write := func() { _ = os.WriteFile(rs.jwtFile, []byte(is.workloadJWT(t, "repo:acme/agent:ref:refs/heads/main")), 0o600) }
+	write := func() {
+		_ = os.WriteFile(rs.jwtFile, []byte(is.workloadJWT(t, "repo:acme/agent:ref:refs/heads/main")), 0o600)
+	}
 	write()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
