@@ -24,6 +24,8 @@ const (
 	UnitImage     = "image"
 	UnitSecond    = "second"
 	UnitCharacter = "character"
+	// UnitByte counts bytes moved, for APIs metered by volume (the S3 fence).
+	UnitByte = "byte"
 )
 
 // Total is every token counted in u.

@@ -76,7 +76,8 @@ type Role struct {
 	// SharedObjects: files and batches created through the gateway by any
 	// workload of this role are reachable by every workload of the role
 	// (default: only by the workload that created them).
-	SharedObjects bool `yaml:"shared_objects,omitempty" json:"shared_objects,omitempty"`
+	SharedObjects bool           `yaml:"shared_objects,omitempty" json:"shared_objects,omitempty"`
+	Storage       []StorageScope `yaml:"storage,omitempty" json:"storage,omitempty"`
 
 	models []*glob
 }
@@ -230,6 +231,9 @@ func (r *Role) compile() error {
 		if f == "" {
 			return fieldErrorf([]any{"allow", "fields", i}, "role %q: empty field name", r.Name)
 		}
+	}
+	if err := r.checkStorage(); err != nil {
+		return err
 	}
 	for i, k := range r.Anomaly.Suspend {
 		if !slices.Contains(AnomalyKinds(), k) {

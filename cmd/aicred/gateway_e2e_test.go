@@ -227,6 +227,7 @@ type e2eServe struct {
 	stop     func() result
 	cfg      string // the configuration serve runs with
 	store    string // its store
+	issuer   *issuer
 }
 
 // startServe holds generated keys with `aicred credential add`, starts
@@ -299,6 +300,7 @@ func startServeWith(t testing.TB, seed uint64, o serveOpts) *e2eServe {
 	}
 
 	is := newIssuer(t, dir)
+	e.issuer = is
 	addr := freeAddr(t)
 	cfgPath := filepath.Join(dir, "aicred.yaml")
 	e.cfg = cfgPath

@@ -85,6 +85,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newUsageCmd(a),
 		newPricesCmd(a),
 		newTraceCmd(a),
+		newRunCmd(a),
 	)
 	return root
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/aicred/aicred/grantcache"
 	"github.com/aicred/aicred/httpapi"
 	"github.com/aicred/aicred/provider"
+	"github.com/aicred/aicred/s3fence"
 	"github.com/aicred/aicred/seal"
 )
 
@@ -54,6 +55,7 @@ type serverConfig struct {
 	Gateway gatewayConfig `yaml:"-"`
 	Leaks   leaksConfig   `yaml:"-"`
 	Respond respondConfig `yaml:"-"`
+	Storage storageConfig `yaml:"-"`
 }
 
 type tlsConfig struct {
@@ -187,6 +189,12 @@ func parseServerConfig(data []byte) (*serverConfig, error) {
 				return nil, err
 			}
 			cfg.Gateway = *g
+		case k.Value == "storage":
+			st, err := parseStorageConfig(root.Content[i+1])
+			if err != nil {
+				return nil, err
+			}
+			cfg.Storage = *st
 		case k.Value == "leaks":
 			l, err := parseLeaksConfig(root.Content[i+1])
 			if err != nil {
@@ -200,7 +208,7 @@ func parseServerConfig(data []byte) (*serverConfig, error) {
 			}
 			cfg.Respond = *r
 		default:
-			return nil, fmt.Errorf("line %d: unknown key %q (want listen, tls, store, log, shutdown_timeout, workload_hold, server, gateway, leaks, respond, issuers, roles, policies)", k.Line, k.Value)
+			return nil, fmt.Errorf("line %d: unknown key %q (want listen, tls, store, log, shutdown_timeout, workload_hold, server, gateway, leaks, respond, storage, issuers, roles, policies)", k.Line, k.Value)
 		}
 	}
 	if err := decodeStrict(server, cfg); err != nil {
@@ -495,6 +503,20 @@ func serve(ctx context.Context, a *app, cfg *serverConfig) error {
 	// A rotated held credential's cached key is dropped on every server.
 	if err := gw.WatchHeldKeys(watchCtx, st); err != nil {
 		return fmt.Errorf("watch held keys: %w", err)
+	}
+	// The S3 fence (storage.stores): /s3/STORE/BUCKET/KEY, path-style,
+	// signed with each token's derived key pair; its bodies stream.
+	fence, err := cfg.Storage.newFence(s3fence.Config{
+		Tokens: tokens, Roles: x.Role, Held: st, Opener: ring, Usage: gateway.Recorders{usage, gm, detector},
+		UpstreamTimeout: gc.UpstreamTimeout, KeyTTL: gc.KeyTTL,
+	}, cfg.Broker.Roles, log)
+	if err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	if fence != nil {
+		mux.Handle("/s3/", streamingHandler(metrics.Instrument("s3", log, fence), lim.GatewayBodyTimeout, lim.ReadTimeout, lim.WriteTimeout))
+		mux.Handle("POST /aicred/v1/s3/credentials", bounded(metrics.Instrument("s3_credentials", log, fence.Credentials())))
+		mux.Handle("POST /aicred/v1/s3/vend", bounded(metrics.Instrument("s3_vend", log, fence.Vend())))
 	}
 	// Every path the routes above do not claim goes to the gateway, so
 	// each provider prefix it serves (/v1/, /openai/, /anthropic/ ...)
