@@ -24,6 +24,9 @@ const (
 	UnitImage     = "image"
 	UnitSecond    = "second"
 	UnitCharacter = "character"
+	// UnitByte: the ML stack surfaces (registries, tracking, vector
+	// databases, http upstreams) count request and response bytes.
+	UnitByte = "byte"
 )
 
 // Total is every token counted in u.

@@ -173,7 +173,7 @@ func (r *UsageRecord) Validate() error {
 		return bad("negative token count")
 	case r.Usage.Units < 0:
 		return bad("negative unit count")
-	case r.Usage.Units > 0 && r.Usage.Unit != UnitImage && r.Usage.Unit != UnitSecond && r.Usage.Unit != UnitCharacter:
+	case r.Usage.Units > 0 && r.Usage.Unit != UnitImage && r.Usage.Unit != UnitSecond && r.Usage.Unit != UnitCharacter && r.Usage.Unit != UnitByte:
 		return bad("units without a known unit")
 	case r.Usage.CacheWrite1hTokens > r.Usage.CacheWriteTokens:
 		return bad("more one-hour cache writes than cache writes")
