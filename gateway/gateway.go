@@ -95,8 +95,8 @@ type Config struct {
 	// database and http surfaces (mlstack.go).
 	MLStack   MLStack
 	Transport http.RoundTripper // default: a clone of http.DefaultTransport
-	Log           *slog.Logger
-	Now           func() time.Time
+	Log       *slog.Logger
+	Now       func() time.Time
 }
 
 // DefaultUpstreams are the providers' public base URLs, keyed by catalog

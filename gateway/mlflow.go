@@ -52,10 +52,10 @@ type mlflowCall struct {
 }
 
 var mlflowCalls = map[string]mlflowCall{
-	"experiments/get-by-name": {http.MethodGet, []string{"experiment_name"}, byExperimentName("experiment_name", false)},
-	"experiments/create":      {http.MethodPost, []string{"name", "artifact_location", "tags"}, byExperimentName("name", true)},
-	"experiments/get":         {http.MethodGet, []string{"experiment_id"}, byExperimentID("experiment_id", false)},
-	"experiments/update":      {http.MethodPost, []string{"experiment_id", "new_name"}, byExperimentID("experiment_id", true)},
+	"experiments/get-by-name":        {http.MethodGet, []string{"experiment_name"}, byExperimentName("experiment_name", false)},
+	"experiments/create":             {http.MethodPost, []string{"name", "artifact_location", "tags"}, byExperimentName("name", true)},
+	"experiments/get":                {http.MethodGet, []string{"experiment_id"}, byExperimentID("experiment_id", false)},
+	"experiments/update":             {http.MethodPost, []string{"experiment_id", "new_name"}, byExperimentID("experiment_id", true)},
 	"experiments/set-experiment-tag": {http.MethodPost, []string{"experiment_id", "key", "value"}, byExperimentID("experiment_id", true)},
 	"runs/create": {http.MethodPost, []string{"experiment_id", "user_id", "run_name", "start_time", "tags"}, func(x *exchange, m map[string]json.RawMessage) error {
 		id, err := jsonString(m, "experiment_id")
