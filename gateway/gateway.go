@@ -411,7 +411,8 @@ func New(c Config) (*Gateway, error) {
 		for _, r := range m.routes {
 			rt := r
 			rt.surface, rt.upstream = m.surface, m.upstream+r.path
-			rt.wild = hasWildcard(rt.upstream)
+			// An ML stack surface resolves its own upstream path.
+			rt.wild = hasWildcard(rt.upstream) && m.surface.resolve == nil
 			rt.fields = fieldsFor(m.surface, r.api)
 			key := r.method + " " + m.prefix + r.path
 			if i := strings.Index(key, "}:"); i >= 0 {
