@@ -134,7 +134,8 @@ func httpSurface(u HTTPUpstream) *surface {
 			out.URL.RawQuery = q.Encode()
 		}
 	}
-	query := append([]string(nil), u.Query...)
+	// The key's query parameter is the gateway's to set, never the client's.
+	query := without(u.Query, in.Query)
 	return &surface{
 		provider: u.Credential, upstream: "http:" + u.Name, inject: inject, writeError: mlError,
 		requestID: "X-Request-Id", headers: newHeaderPolicy(nil, nil, nil), bytes: true,
@@ -149,10 +150,6 @@ func httpSurface(u HTTPUpstream) *surface {
 			}
 			x.ml.path = path
 			x.ml.resource = u.Name + " " + x.r.Method + " " + path
-			if in.Query != "" {
-				// The key's parameter is the gateway's to set.
-				query = without(query, in.Query)
-			}
 			allowQuery(x, query...)
 			// Globs see the path as the segments read, '/'-joined.
 			if !x.role.HTTPAllowed(u.Name, x.r.Method, "/"+strings.Join(segs, "/")) {
