@@ -327,3 +327,26 @@ func mlError(w http.ResponseWriter, status int, _, code, msg string) {
 	b, _ := json.Marshal(map[string]string{"error": msg, "error_code": code, "message": msg})
 	writeJSON(w, status, append(b, '\n'))
 }
+
+// MLDefaultUpstreams are the public base URLs of the ML stack surfaces
+// that have one, keyed as Config.Upstreams keys them. MLflow and Qdrant
+// are self-hosted (or per account): served only when configured.
+func MLDefaultUpstreams() map[string]string {
+	return map[string]string{
+		"huggingface-hub": "https://huggingface.co",
+		"wandb":           "https://api.wandb.ai",
+		"pinecone":        "https://api.pinecone.io",
+	}
+}
+
+// MLUpstreamIDs are the Config.Upstreams keys of the ML stack surfaces;
+// "huggingface-hub", "mlflow" and "qdrant" are not catalog provider ids.
+func MLUpstreamIDs() []string {
+	return []string{"huggingface-hub", "mlflow", "wandb", "pinecone", "qdrant"}
+}
+
+// ValidPineconeHost reports whether host is a Pinecone data-plane host
+// serving index name.
+func ValidPineconeHost(name, host string) bool {
+	return pineconeHost.MatchString(host) && strings.HasPrefix(host, name+"-")
+}
