@@ -218,8 +218,8 @@ func TestHubUploadAndScope(t *testing.T) {
 
 	// Out of scope: another organization, writing a read-only dataset,
 	// an LFS upload to a read-only repository, creation elsewhere.
-	m.refused(t, hub, "GET", "/hf/other/model/resolve/main/config.json", nil)
-	m.refused(t, hub, "GET", "/hf/api/models/other/model", nil)
+	m.refused(t, hub, "GET", "/hf/other/bert/resolve/main/config.json", nil)
+	m.refused(t, hub, "GET", "/hf/api/models/other/bert", nil)
 	m.refused(t, hub, "POST", "/hf/api/datasets/acme/corpus/preupload/main", []byte(`{"files":[]}`))
 	m.refused(t, hub, "POST", "/hf/datasets/acme/corpus.git/info/lfs/objects/batch", []byte(`{"operation":"upload","objects":[]}`))
 	m.refused(t, hub, "POST", "/hf/api/repos/create", []byte(`{"name":"x","organization":"other"}`))
