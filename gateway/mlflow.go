@@ -325,6 +325,7 @@ func experimentAllow(x *exchange, name string, write bool) error {
 
 // mlflowAnswer learns experiment and run ids from successful answers.
 func mlflowAnswer(g *Gateway, x *exchange, resp *http.Response) error {
+	relativeRedirect(resp, mlflowPrefix)
 	if resp.StatusCode != http.StatusOK {
 		return nil
 	}

@@ -144,7 +144,14 @@ func resolvePinecone(x *exchange, configured map[string]string) error {
 // pineconeAnswer learns the data-plane hosts of the indexes a describe,
 // create or list answer names, and filters a list to the readable ones.
 func pineconeAnswer(g *Gateway, x *exchange, resp *http.Response) error {
-	if resp.StatusCode/100 != 2 || x.ml.host != "" {
+	if x.ml.host != "" {
+		// A data-plane host's own paths: the client comes back through
+		// the same host's mount.
+		relativeRedirect(resp, pineconePrefix+"/index/"+x.ml.host)
+		return nil
+	}
+	relativeRedirect(resp, pineconePrefix)
+	if resp.StatusCode/100 != 2 {
 		return nil
 	}
 	type index struct {
@@ -263,6 +270,7 @@ func resolveQdrant(x *exchange) error {
 
 // qdrantAnswer filters a collections listing to the readable ones.
 func qdrantAnswer(_ *Gateway, x *exchange, resp *http.Response) error {
+	relativeRedirect(resp, qdrantPrefix)
 	if resp.StatusCode != http.StatusOK || x.ml.resource != "*" {
 		return nil
 	}

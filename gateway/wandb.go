@@ -265,6 +265,7 @@ func duplicateMembers(v *ast.Value) bool {
 
 // wandbAnswer learns the ids of artifacts created through the gateway.
 func wandbAnswer(g *Gateway, x *exchange, resp *http.Response) error {
+	relativeRedirect(resp, wandbPrefix)
 	if resp.StatusCode != http.StatusOK || x.ml.experiment != "createArtifact" {
 		return nil
 	}
