@@ -2,6 +2,7 @@ package aicred
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 )
@@ -11,7 +12,20 @@ import (
 const (
 	ObjectFile  = "file"  // an uploaded file (OpenAI-shaped /files)
 	ObjectBatch = "batch" // a batch job
+	// What the ML stack surfaces learn from answers, so that a later call
+	// naming only an id is scoped by the name it stands for: an MLflow
+	// experiment (Purpose: its name), an MLflow run (Purpose: its
+	// experiment id), a Pinecone index's data-plane host (ID: the host,
+	// Purpose: the index name), a W&B artifact (Purpose: its
+	// "entity/project").
+	ObjectMLflowExperiment = "mlflow-experiment"
+	ObjectMLflowRun        = "mlflow-run"
+	ObjectPineconeIndex    = "pinecone-index"
+	ObjectWandbArtifact    = "wandb-artifact"
 )
+
+// objectKinds are the kinds a GatewayObject may have.
+var objectKinds = []string{ObjectFile, ObjectBatch, ObjectMLflowExperiment, ObjectMLflowRun, ObjectPineconeIndex, ObjectWandbArtifact}
 
 // A GatewayObject is a provider-side object (a file, a batch) created
 // through the gateway. The gateway records it when the provider answers
@@ -39,8 +53,8 @@ func (o *GatewayObject) Validate() error {
 	switch {
 	case o.Provider == "" || o.ID == "":
 		return Errorf(ErrInvalid, "gateway object: provider and id are required")
-	case o.Kind != ObjectFile && o.Kind != ObjectBatch:
-		return Errorf(ErrInvalid, "gateway object %s: kind %q is neither %q nor %q", o.ID, o.Kind, ObjectFile, ObjectBatch)
+	case !slices.Contains(objectKinds, o.Kind):
+		return Errorf(ErrInvalid, "gateway object %s: unknown kind %q (want one of %s)", o.ID, o.Kind, strings.Join(objectKinds, ", "))
 	case o.TokenID == "" || o.Workload == "" || o.Role == "":
 		return Errorf(ErrInvalid, "gateway object %s: token, workload and role are required", o.ID)
 	case len(o.ID) > 256 || strings.ContainsAny(o.ID, " \t\r\n"):

@@ -24,7 +24,9 @@ const (
 	UnitImage     = "image"
 	UnitSecond    = "second"
 	UnitCharacter = "character"
-	// UnitByte counts bytes moved, for APIs metered by volume (the S3 fence).
+	// UnitByte counts bytes moved, for APIs metered by volume (the S3
+	// fence; registries, tracking, vector databases and http upstreams
+	// count request and response bytes).
 	UnitByte = "byte"
 )
 

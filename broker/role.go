@@ -32,7 +32,9 @@ func Operations() []Operation {
 	return []Operation{OpChat, OpResponses, OpEmbeddings, OpImages, OpAudio, OpFiles, OpFineTuning, OpBatches, OpModels, OpAdmin}
 }
 
-func (o Operation) valid() bool { return slices.Contains(Operations(), o) }
+func (o Operation) valid() bool {
+	return slices.Contains(Operations(), o) || slices.Contains(MLOperations(), o)
+}
 
 // TTL bounds of a role's tokens.
 const (
@@ -69,6 +71,14 @@ type Role struct {
 	// Anomaly says which of the gateway's abuse alerts suspend the
 	// workload's tokens.
 	Anomaly AnomalyPolicy `yaml:"anomaly,omitempty" json:"anomaly,omitzero"`
+	// Repositories, Experiments, Indexes and HTTP scope the gateway's ML
+	// stack surfaces (role_mlstack.go): model registry repositories,
+	// MLflow experiments and W&B entity/projects, vector indexes and
+	// collections, and methods and paths on upstreams of kind http.
+	Repositories []ResourceGrant `yaml:"repositories,omitempty" json:"repositories,omitempty"`
+	Experiments  []ResourceGrant `yaml:"experiments,omitempty" json:"experiments,omitempty"`
+	Indexes      []ResourceGrant `yaml:"indexes,omitempty" json:"indexes,omitempty"`
+	HTTP         []HTTPGrant     `yaml:"http,omitempty" json:"http,omitempty"`
 	// Allow lets the role's tokens send what the gateway refuses by
 	// default because it widens the scope or bills outside the metered
 	// rates.
@@ -197,7 +207,7 @@ func (r *Role) compile() error {
 	}
 	for i, o := range r.Operations {
 		if !o.valid() {
-			return fieldErrorf([]any{"operations", i}, "role %q: unknown operation %q (want one of %s)", r.Name, o, joinOps(Operations()))
+			return fieldErrorf([]any{"operations", i}, "role %q: unknown operation %q (want one of %s)", r.Name, o, joinOps(append(Operations(), MLOperations()...)))
 		}
 	}
 	for i, a := range r.Audiences {
@@ -233,6 +243,9 @@ func (r *Role) compile() error {
 		}
 	}
 	if err := r.checkStorage(); err != nil {
+		return err
+	}
+	if err := r.compileMLStack(); err != nil {
 		return err
 	}
 	for i, k := range r.Anomaly.Suspend {
@@ -343,7 +356,7 @@ func (r *Role) Narrow(scope string, audiences, resources []string) (Scope, error
 	}
 	// Canonical order, so equal scopes print equally.
 	slices.SortFunc(out.Operations, func(a, b Operation) int {
-		return slices.Index(Operations(), a) - slices.Index(Operations(), b)
+		return opRank(a) - opRank(b)
 	})
 	if out.Models == nil {
 		out.Models = slices.Clone(r.Models)

@@ -91,9 +91,12 @@ type Config struct {
 	// BedrockRegion is the AWS region requests to Bedrock are signed for
 	// (default: the region in Upstreams["aws"]'s host, else us-east-1).
 	BedrockRegion string
-	Transport     http.RoundTripper // default: a clone of http.DefaultTransport
-	Log           *slog.Logger
-	Now           func() time.Time
+	// MLStack configures the model registry, experiment tracking, vector
+	// database and http surfaces (mlstack.go).
+	MLStack   MLStack
+	Transport http.RoundTripper // default: a clone of http.DefaultTransport
+	Log       *slog.Logger
+	Now       func() time.Time
 }
 
 // DefaultUpstreams are the providers' public base URLs, keyed by catalog
@@ -188,6 +191,11 @@ type exchange struct {
 	settled atomic.Bool
 	// clientGone: the client went away before the answer ended.
 	clientGone atomic.Bool
+	// target, when set (ML stack surfaces), is the upstream URL: its
+	// scheme, host and path replace the route's.
+	target *url.URL
+	// ml is what an ML stack surface resolved from the request.
+	ml mlRequest
 }
 
 type exchangeKey struct{}
@@ -259,6 +267,9 @@ func New(c Config) (*Gateway, error) {
 		authorize{},
 		fieldCheck{},
 		objectCheck{store: c.Objects},
+		// The ML stack surfaces: the repository, experiment, index or path
+		// named is checked against the role before anything goes upstream.
+		resolveResource{upstreams: g.upstreams, objects: c.Objects},
 		priceModel{prices: c.Prices, unpriced: c.Unpriced},
 		boundInput{},
 		askUsage{},
@@ -383,14 +394,25 @@ func New(c Config) (*Gateway, error) {
 		{"/gemini/v1beta", "/v1beta", gemini, geminiRoutes},
 		{"/gemini/v1", "/v1", gemini, geminiRoutes},
 		{"/bedrock", "", bedrockSurface(region, c.Now), bedrockRoutes},
+		{"/hf", "", hubSurface(), anyMethod(broker.OpRegistry)},
+		{"/mlflow", "", mlflowSurface(c.MLStack), anyMethod(broker.OpTracking)},
+		{"/wandb", "", wandbSurface(), anyMethod(broker.OpTracking)},
+		{"/pinecone", "", pineconeSurface(c.MLStack), anyMethod(broker.OpVectors)},
+		{"/qdrant", "", qdrantSurface(c.MLStack), anyMethod(broker.OpVectors)},
 	}
+	httpMounts, err := httpUpstreamMounts(g, c.MLStack.HTTP)
+	if err != nil {
+		return nil, err
+	}
+	mounts = append(mounts, httpMounts...)
 	registered := map[string]bool{}
 	actions := map[string]map[string]*route{} // pattern -> ":action" -> route
 	for _, m := range mounts {
 		for _, r := range m.routes {
 			rt := r
 			rt.surface, rt.upstream = m.surface, m.upstream+r.path
-			rt.wild = hasWildcard(rt.upstream)
+			// An ML stack surface resolves its own upstream path.
+			rt.wild = hasWildcard(rt.upstream) && m.surface.resolve == nil
 			rt.fields = fieldsFor(m.surface, r.api)
 			key := r.method + " " + m.prefix + r.path
 			if i := strings.Index(key, "}:"); i >= 0 {
@@ -455,7 +477,7 @@ func (g *Gateway) dispatch(acts map[string]*route) http.Handler {
 // serve runs one request through the stages and the proxy; action is the
 // model of a "{model}:action" path segment, if the route has one.
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, rt *route, action string) {
-	if _, ok := g.upstreams[rt.surface.provider]; !ok {
+	if _, ok := g.upstreams[rt.surface.base()]; !ok {
 		rt.surface.writeError(w, http.StatusNotFound, "not_found_error", "unknown_route", "aicred gateway: provider "+rt.surface.provider+" is not configured")
 		return
 	}
@@ -543,7 +565,14 @@ var tokenHeaders = [...]string{"X-Api-Key", "Api-Key", "X-Goog-Api-Key"}
 func (a authenticate) serve(x *exchange) error {
 	h := x.r.Header
 	var tok string
-	if v := h.Get("Authorization"); v != "" {
+	if v := h.Get("Authorization"); v != "" && x.route.surface.basicUser != "" && len(v) > 6 && strings.EqualFold(v[:6], "Basic ") {
+		// W&B's SDK sends its key as the password of user "api".
+		u, p, ok := x.r.BasicAuth()
+		if !ok || u != x.route.surface.basicUser {
+			return refuse(http.StatusUnauthorized, "authentication_error", "invalid_api_key", "aicred gateway: Basic credentials must be user "+x.route.surface.basicUser+" with the aicred token as password")
+		}
+		tok = strings.TrimSpace(p)
+	} else if v != "" {
 		// The scheme is case-insensitive (RFC 9110 section 11.1).
 		if len(v) < 7 || !strings.EqualFold(v[:7], "Bearer ") {
 			return refuse(http.StatusUnauthorized, "authentication_error", "invalid_api_key", "aicred gateway: Authorization must be a Bearer token")
@@ -809,7 +838,7 @@ func (s credential) serve(x *exchange) error {
 func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	x := pr.In.Context().Value(exchangeKey{}).(*exchange)
 	rt := x.route
-	base := g.upstreams[rt.surface.provider]
+	base := g.upstreams[rt.surface.base()]
 	out := pr.Out
 	out.URL.Scheme, out.URL.Host = base.Scheme, base.Host
 	if rt.wild {
@@ -818,6 +847,9 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 		out.URL.RawPath = esc
 	} else {
 		out.URL.Path, out.URL.RawPath = base.Path+rt.upstream, ""
+	}
+	if t := x.target; t != nil {
+		out.URL.Scheme, out.URL.Host, out.URL.Path, out.URL.RawPath = t.Scheme, t.Host, t.Path, t.RawPath
 	}
 	out.URL.RawQuery = x.query
 	out.Host = ""
@@ -924,6 +956,11 @@ func (g *Gateway) modifyResponse(resp *http.Response) error {
 	}
 	if err := g.trackObjects(x, resp); err != nil {
 		return err
+	}
+	if a := x.route.surface.answer; a != nil {
+		if err := a(g, x, resp); err != nil {
+			return err
+		}
 	}
 	g.meterResponse(x, resp)
 	return nil

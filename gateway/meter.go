@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aicred/aicred"
 	"github.com/aicred/aicred/broker"
 )
 
@@ -42,6 +43,8 @@ type meter struct {
 	status    int
 	requestID string
 	once      sync.Once
+	// bytes: response body bytes passed on (surfaces metered in bytes).
+	bytes int64
 }
 
 // How a response body is read for usage.
@@ -136,6 +139,7 @@ func (b *meteredBody) stopIdle() {
 }
 
 func (b *meteredBody) observe(p []byte) {
+	b.m.bytes += int64(len(p))
 	switch b.mode {
 	case modePass:
 		return
@@ -296,6 +300,10 @@ func (m *meter) record(outcome string) {
 			// the provider bills none, so cost 0 is the true cost.
 			if outcome == "" && m.status >= 400 {
 				outcome = OutcomeUpstreamError
+			}
+			if x.route.surface.bytes && outcome != OutcomeUnreachable {
+				// Metered as traffic: the bytes sent and received.
+				r.Usage = Usage{Units: int64(len(x.body)) + m.bytes, Unit: aicred.UnitByte}
 			}
 		case m.status >= 400 && outcome == "":
 			outcome = OutcomeUpstreamError

@@ -35,6 +35,30 @@ type surface struct {
 	// headers is the request-header allow-list (headers.go); nil
 	// forwards only the transport's own.
 	headers *headerPolicy
+	// The ML stack surfaces (mlstack.go) set these:
+	// upstream is the Upstreams key of the base URL ("" : provider).
+	upstream string
+	// resolve reads the resource the request names from its path and
+	// body, checks it against the token's role before anything goes
+	// upstream, and sets the exchange's target URL and query.
+	resolve func(x *exchange) error
+	// answer reads a successful answer after scrubbing (redirects made
+	// relative to the mount, objects learned); nil: none.
+	answer func(g *Gateway, x *exchange, resp *http.Response) error
+	// basicUser: the SDK sends its key as HTTP Basic password with this
+	// user name (W&B: "api"); the token may come that way.
+	basicUser string
+	// bytes: usage is counted as request and response bytes
+	// (aicred.UnitByte), one record per request, cost 0.
+	bytes bool
+}
+
+// base is the Upstreams key of the surface's base URL.
+func (s *surface) base() string {
+	if s.upstream != "" {
+		return s.upstream
+	}
+	return s.provider
 }
 
 // maxRejectedBody bounds the error body read to tell a rejected key.

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -496,6 +498,7 @@ func serve(ctx context.Context, a *app, cfg *serverConfig) error {
 		KeyTTL: gc.KeyTTL, ReservationTTL: gc.ReservationTTL, DefaultMaxOutput: gc.DefaultMaxOutput,
 		BedrockRegion: gc.BedrockRegion, DrainTimeout: gc.DrainTimeout,
 		Objects: st, // files and batches are owned across every server on the store
+		MLStack: gc.MLStack,
 	})
 	if err != nil {
 		return err
@@ -769,6 +772,9 @@ type gatewayConfig struct {
 	BedrockRegion string
 	// Anomaly tunes the abuse detector (gateway.anomaly).
 	Anomaly gateway.DetectorConfig
+	// MLStack: the credentials, Pinecone hosts and http upstreams of the
+	// ML stack surfaces (docs/mlstack.md).
+	MLStack gateway.MLStack
 }
 
 // configError is an invalid configuration value, naming its line.
@@ -829,9 +835,18 @@ func parseGatewayConfig(n *yaml.Node) (*gatewayConfig, error) {
 			}
 		case "anomaly":
 			err = v.Decode(&g.Anomaly) // its own keys, checked with their lines
+		case "mlflow_credential":
+			g.MLStack.MLflowCredential, err = catalogProvider(v, key)
+		case "qdrant_credential":
+			g.MLStack.QdrantCredential, err = catalogProvider(v, key)
+		case "pinecone_hosts":
+			g.MLStack.PineconeHosts, err = parsePineconeHosts(v, key)
+		case "http_upstreams":
+			g.MLStack.HTTP, err = parseHTTPUpstreams(v, key)
 		default:
 			err = aicred.Errorf(aicred.ErrInvalid, "line %d: unknown key %q in gateway (want upstreams, prices, unpriced, max_body_bytes, "+
-				"upstream_timeout, stream_idle_timeout, drain_timeout, key_ttl, reservation_ttl, default_max_output, bedrock_region, anomaly)", k.Line, k.Value)
+				"upstream_timeout, stream_idle_timeout, drain_timeout, key_ttl, reservation_ttl, default_max_output, bedrock_region, anomaly, "+
+				"mlflow_credential, qdrant_credential, pinecone_hosts, http_upstreams)", k.Line, k.Value)
 		}
 		if err != nil {
 			return nil, err
@@ -850,8 +865,8 @@ func parseUpstreams(n *yaml.Node) (map[string]string, error) {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		key := "gateway.upstreams." + k.Value
-		if _, ok := provider.Lookup(k.Value); !ok {
-			return nil, configError(k, key, "unknown provider id (see 'aicred catalog')")
+		if _, ok := provider.Lookup(k.Value); !ok && !slices.Contains(gateway.MLUpstreamIDs(), k.Value) {
+			return nil, configError(k, key, "unknown provider id (see 'aicred catalog'; or one of %s)", strings.Join(gateway.MLUpstreamIDs(), ", "))
 		}
 		s, err := scalar(v, key)
 		if err != nil {
@@ -874,6 +889,86 @@ func parseUpstreams(n *yaml.Node) (map[string]string, error) {
 		ups[k.Value] = s
 	}
 	return ups, nil
+}
+
+// catalogProvider reads a catalog provider id (the provider a held
+// credential is filed under).
+func catalogProvider(n *yaml.Node, key string) (string, error) {
+	s, err := scalar(n, key)
+	if err != nil {
+		return "", err
+	}
+	if _, ok := provider.Lookup(s); !ok {
+		return "", configError(n, key, "unknown provider id %q (see 'aicred catalog')", s)
+	}
+	return s, nil
+}
+
+// parsePineconeHosts reads index name -> data-plane host.
+func parsePineconeHosts(n *yaml.Node, key string) (map[string]string, error) {
+	if n.Kind != yaml.MappingNode {
+		return nil, configError(n, key, "must be a mapping of index name to data-plane host")
+	}
+	hosts := map[string]string{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		h, err := scalar(v, key+"."+k.Value)
+		if err != nil {
+			return nil, err
+		}
+		if !gateway.ValidPineconeHost(k.Value, h) {
+			return nil, configError(v, key+"."+k.Value, "want the index's host, {index}-{project}.svc.{environment}.pinecone.io")
+		}
+		hosts[k.Value] = h
+	}
+	return hosts, nil
+}
+
+// parseHTTPUpstreams reads the upstreams of kind http: a list of
+// {name, base_url, credential, inject: {bearer: true | header: NAME |
+// basic: USER | query: NAME}, query: [NAME...]}.
+func parseHTTPUpstreams(n *yaml.Node, key string) ([]gateway.HTTPUpstream, error) {
+	if n.Kind != yaml.SequenceNode {
+		return nil, configError(n, key, "must be a list of upstreams")
+	}
+	var out []gateway.HTTPUpstream
+	for _, e := range n.Content {
+		if e.Kind != yaml.MappingNode {
+			return nil, configError(e, key, "each upstream is a mapping")
+		}
+		var u gateway.HTTPUpstream
+		for i := 0; i+1 < len(e.Content); i += 2 {
+			k, v := e.Content[i], e.Content[i+1]
+			var err error
+			switch k.Value {
+			case "name":
+				u.Name, err = scalar(v, key+".name")
+			case "base_url":
+				u.BaseURL, err = scalar(v, key+".base_url")
+			case "credential":
+				u.Credential, err = catalogProvider(v, key+".credential")
+			case "query":
+				err = v.Decode(&u.Query)
+			case "inject":
+				err = v.Decode(&struct {
+					Bearer *bool   `yaml:"bearer"`
+					Header *string `yaml:"header"`
+					Basic  *string `yaml:"basic"`
+					Query  *string `yaml:"query"`
+				}{&u.Inject.Bearer, &u.Inject.Header, &u.Inject.Basic, &u.Inject.Query})
+			default:
+				err = configError(k, key, "unknown key %q (want name, base_url, credential, inject, query)", k.Value)
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		if err := u.Validate(); err != nil {
+			return nil, configError(e, key, "%v", err)
+		}
+		out = append(out, u)
+	}
+	return out, nil
 }
 
 // readPrices reads a price file: the gateway/prices.json format or
@@ -966,6 +1061,7 @@ func positiveDuration(n *yaml.Node, key string) (time.Duration, error) {
 // upstreams merges the configured upstreams over the defaults.
 func (g *gatewayConfig) upstreams() map[string]string {
 	ups := gateway.DefaultUpstreams()
+	maps.Copy(ups, gateway.MLDefaultUpstreams())
 	for p, u := range g.Upstreams {
 		if u == "" {
 			delete(ups, p)

@@ -392,7 +392,7 @@ gateway:
 		if err != nil {
 			t.Fatalf("%q: %v", doc, err)
 		}
-		if cfg.Gateway.Unpriced != nil || len(cfg.Gateway.upstreams()) != len(gateway.DefaultUpstreams()) {
+		if cfg.Gateway.Unpriced != nil || len(cfg.Gateway.upstreams()) != len(gateway.DefaultUpstreams())+len(gateway.MLDefaultUpstreams()) {
 			t.Errorf("%q: not the defaults: %+v", doc, cfg.Gateway)
 		}
 		if _, ok := cfg.Gateway.prices().Lookup("openai", "gpt-4o-mini"); !ok {
