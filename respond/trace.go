@@ -111,9 +111,9 @@ type TraceOptions struct {
 //	           "reach": {"principal", "account", "scopes": [], "resources": [{"type", "id", "name", "access"}], "notes": []}},
 //	  "sightings": [aicred.Sighting], "liveness": [aicred.LivenessCheck],
 //	  "held": [{"id", "provider", "kind", "fingerprint", "redacted", "environment", "labels", "created_at", "rotated_at", "expires_at", "missing"}],
-//	  "usage": {"total": aicred.UsageSummary, "by_workload": [...], "by_model": [...],
+//	  "usage": {"total": aicred.UsageSummary, "by_workload": [...], "by_model": [... by provider and model], "bytes",
 //	            "networks": [{"network", "requests", "first", "last"}], "first_use", "last_use",
-//	            "workloads": [{"workload", "requests", "models", "first", "last"}], "truncated"},
+//	            "workloads": [{"workload", "requests", "models", "bytes", "first", "last"}], "truncated"},
 //	  "token": grant + {"workload", "active", "usage"},                                         (token input only)
 //	  "tokens": [grant + {"workload", "active", "usage"}],
 //	  "audit": [aicred.AuditEvent],
@@ -221,7 +221,14 @@ type TraceHeld struct {
 type TraceUsage struct {
 	Total      aicred.UsageSummary   `json:"total"`
 	ByWorkload []aicred.UsageSummary `json:"by_workload"`
-	ByModel    []aicred.UsageSummary `json:"by_model"`
+	// ByModel is by provider and model: the model column of the fence and
+	// the ML stack surfaces is the resource reached (a store and bucket,
+	// an experiment, a repository), which only the provider tells apart.
+	ByModel []aicred.UsageSummary `json:"by_model"`
+	// Bytes is the volume moved by calls metered in bytes (the S3 fence,
+	// registries, tracking, vector databases, http upstreams): request
+	// and answer bytes, which no token count or cost shows.
+	Bytes int64 `json:"bytes,omitempty"`
 	// Networks are the callers' source networks (IPv4 /24, IPv6 /64).
 	Networks []TraceNetwork `json:"networks"`
 	FirstUse time.Time      `json:"first_use,omitzero"`
@@ -246,6 +253,7 @@ type TraceWorkloadUse struct {
 	Workload string    `json:"workload"`
 	Requests int64     `json:"requests"`
 	Models   []string  `json:"models"`
+	Bytes    int64     `json:"bytes,omitempty"` // moved by calls metered in bytes
 	First    time.Time `json:"first"`
 	Last     time.Time `json:"last"`
 }
@@ -664,21 +672,21 @@ func (t *tracer) loadUsage(ctx context.Context, set func(*aicred.UsageFilter, st
 	for _, id := range ids {
 		var f aicred.UsageFilter
 		set(&f, id)
-		for _, g := range []aicred.UsageGroup{aicred.GroupWorkload, aicred.GroupModel} {
-			sums, err := t.st.SummarizeUsage(ctx, aicred.UsageQuery{Filter: f, By: []aicred.UsageGroup{g}})
+		for _, by := range [][]aicred.UsageGroup{{aicred.GroupWorkload}, {aicred.GroupProvider, aicred.GroupModel}} {
+			sums, err := t.st.SummarizeUsage(ctx, aicred.UsageQuery{Filter: f, By: by})
 			if err != nil {
 				return fmt.Errorf("trace: usage: %w", err)
 			}
 			for _, s := range sums {
 				m, key := byWorkload, s.Workload
-				if g == aicred.GroupModel {
-					m, key = byModel, s.Model
+				if by[0] != aicred.GroupWorkload {
+					m, key = byModel, s.Provider+"\x00"+s.Model
 				}
 				if m[key] == nil {
-					m[key] = &aicred.UsageSummary{Workload: s.Workload, Model: s.Model}
+					m[key] = &aicred.UsageSummary{Workload: s.Workload, Provider: s.Provider, Model: s.Model}
 				}
 				m[key].Add(s)
-				if g == aicred.GroupWorkload {
+				if by[0] == aicred.GroupWorkload {
 					u.Total.Add(s)
 				}
 			}
@@ -714,6 +722,10 @@ func (t *tracer) loadUsage(ctx context.Context, set func(*aicred.UsageFilter, st
 				wls[r.Workload] = w
 			}
 			w.Requests++
+			if r.Usage.Unit == aicred.UnitByte {
+				u.Bytes += r.Usage.Units
+				w.Bytes += r.Usage.Units
+			}
 			w.First, w.Last = traceMinTime(w.First, r.Time), traceMaxTime(w.Last, r.Time)
 			if r.Model != "" && !slices.Contains(w.Models, r.Model) {
 				w.Models = append(w.Models, r.Model)

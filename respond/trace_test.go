@@ -172,3 +172,52 @@ func TestTraceTokenWithMissingHeld(t *testing.T) {
 		t.Fatal("a report holds the token or its hash")
 	}
 }
+
+// A training job's token: its model calls, fence reads and ML stack calls
+// are all in the trace, by provider and model (the fence's and the ML
+// stack's model column is the resource, which only the provider tells
+// apart from a model of the same name), with the bytes moved.
+func TestTraceTokenSurfaces(t *testing.T) {
+	st := traceStore(t)
+	ctx := aicred.WithActor(context.Background(), "test")
+	g, _ := storetest.NewGrant(t, "https://k8s.example", "ns/trainer", "trainer", "k8s", "hc_oai")
+	if err := st.IssueGrant(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Add(-time.Minute)
+	bytesOf := func(n int64) aicred.Usage { return aicred.Usage{Units: n, Unit: aicred.UnitByte} }
+	if err := st.RecordUsage(ctx, []aicred.UsageRecord{
+		{Time: now, TokenID: g.ID, Provider: "openai", Model: "gpt-4o-mini", Operation: "chat", Usage: aicred.Usage{InputTokens: 10, OutputTokens: 2}, CostUSD: 0.01, Outcome: aicred.OutcomeOK},
+		{Time: now, TokenID: g.ID, Provider: "s3", Model: "main/datasets", Operation: "read", Usage: bytesOf(1000), Outcome: aicred.OutcomeOK},
+		{Time: now, TokenID: g.ID, Provider: "s3", Model: "main/datasets", Operation: "read", Usage: bytesOf(500), Outcome: aicred.OutcomeOK},
+		{Time: now, TokenID: g.ID, Provider: "databricks", Model: "train-demo", Operation: "tracking", Usage: bytesOf(200), Outcome: aicred.OutcomeOK},
+		{Time: now, TokenID: g.ID, Provider: "huggingface", Model: "train-demo", Operation: "registry", Usage: bytesOf(300), Outcome: aicred.OutcomeOK},
+		{Time: now, TokenID: "tok_other", Provider: "s3", Model: "main/datasets", Usage: bytesOf(1 << 20), Outcome: aicred.OutcomeOK},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Trace(ctx, st, TraceInput{TokenID: g.ID}, TraceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, m := range rep.Usage.ByModel {
+		got[m.Provider+" "+m.Model] = m.Requests
+	}
+	want := map[string]int64{"openai gpt-4o-mini": 1, "s3 main/datasets": 2, "databricks train-demo": 1, "huggingface train-demo": 1}
+	if len(got) != len(want) {
+		t.Fatalf("by model: %v, want %v", got, want)
+	}
+	for k, n := range want {
+		if got[k] != n {
+			t.Fatalf("by model: %v, want %v", got, want)
+		}
+	}
+	if rep.Usage.Total.Requests != 5 || rep.Usage.Bytes != 2000 || len(rep.Usage.Workloads) != 1 || rep.Usage.Workloads[0].Bytes != 2000 {
+		t.Fatalf("usage: %+v", rep.Usage)
+	}
+	var b bytes.Buffer
+	if err := WriteTrace(&b, rep, "json"); err != nil || !strings.Contains(b.String(), `"bytes": 2000`) {
+		t.Fatalf("json: %v %s", err, b.String())
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +28,7 @@ import (
 	"github.com/openai/openai-go/v3"
 
 	"github.com/aicred/aicred/provider"
+	"github.com/aicred/aicred/sigv4"
 )
 
 // TestRunHelperProcess is the job `aicred run` runs in these tests (the
@@ -103,44 +105,30 @@ func helperJob() int {
 }
 
 // runServe is `aicred serve` with a 1-minute role that reaches an OpenAI
-// fake and an S3 store (gofakes3), and a workload JWT file kept fresh as
-// a platform would.
+// fake and an S3 store (gofakes3 behind a check that verifies the SigV4
+// signature of every request with the held key, as S3 would), and a
+// workload JWT file kept fresh as a platform would.
 type runServe struct {
 	base, jwtFile string
 	held          []string
 	s3            *s3mem.Backend
+	oai           *fakeProvider
 	upstreamCalls func() int
+	// s3Paths are the paths the store was asked for.
+	s3Paths func() []string
 }
 
-func startRunServe(t *testing.T) *runServe {
-	t.Helper()
-	be := s3mem.New()
-	for _, b := range []string{"datasets", "models"} {
-		if err := be.CreateBucket(b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := be.PutObject("datasets", "train/data.csv", map[string]string{}, strings.NewReader("a,b,c\n1,2,3\n"), 12, nil); err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	calls := 0
-	fake := gofakes3.New(be).Server()
-	s3srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		calls++
-		mu.Unlock()
-		fake.ServeHTTP(w, r)
-	}))
-	t.Cleanup(s3srv.Close)
-	g := provider.NewGen(41)
-	s3Key := "AKIA" + g.UpperNum(16) + ":" + g.B64(40)
-	e := startServeWith(t, 41, serveOpts{
-		gatewayYAML: func(oai, ant string) string {
-			return "  upstreams:\n    openai: " + oai + "\n    anthropic: " + ant + "\nstorage:\n  stores:\n    - name: main\n      endpoint: " + s3srv.URL +
-				"\n      region: eu-west-1\n      credential: hc_s3"
-		},
-		roleYAML: `  - name: sdk-e2e
+// runServeOpts extend the server startRunServe starts.
+type runServeOpts struct {
+	// gateway is more of the gateway section, after its upstreams'
+	// openai and anthropic lines (indented as they are: more upstreams
+	// at four spaces, gateway keys at two).
+	gateway string
+	// role replaces the sdk-e2e role.
+	role string
+}
+
+const runRoleYAML = `  - name: sdk-e2e
     providers: [openai]
     credentials: [hc_e2e_openai]
     models: ["gpt-4o-mini*"]
@@ -150,15 +138,69 @@ func startRunServe(t *testing.T) *runServe {
     storage:
       - {store: main, bucket: datasets, prefix: train/, operations: [list, read]}
       - {store: main, bucket: models, prefix: runs/, operations: [list, read, write]}
-`,
+`
+
+func startRunServe(t *testing.T) *runServe { return startRunServeWith(t, runServeOpts{}) }
+
+func startRunServeWith(t *testing.T, o runServeOpts) *runServe {
+	t.Helper()
+	if o.role == "" {
+		o.role = runRoleYAML
+	}
+	be := s3mem.New()
+	for _, b := range []string{"datasets", "models", "secrets"} {
+		if err := be.CreateBucket(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, obj := range []struct{ bucket, key, body string }{
+		{"datasets", "train/data.csv", "a,b,c\n1,2,3\n"},
+		{"secrets", "keys.csv", "not for the job\n"},
+	} {
+		if _, err := be.PutObject(obj.bucket, obj.key, map[string]string{}, strings.NewReader(obj.body), int64(len(obj.body)), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g := provider.NewGen(41)
+	s3AKID, s3Secret := "AKIA"+g.UpperNum(16), g.B64(40)
+	s3Key := s3AKID + ":" + s3Secret
+	var mu sync.Mutex
+	var paths []string
+	fake := gofakes3.New(be, gofakes3.WithTimeSkewLimit(0)).Server()
+	s3srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		paths = append(paths, r.URL.Path)
+		mu.Unlock()
+		s, err := sigv4.Parse(r, "s3")
+		if err == nil && s.Credential.AccessKeyID != s3AKID {
+			err = &sigv4.Error{Status: http.StatusForbidden, Code: sigv4.CodeInvalidAccessKeyID, Message: "not the held key"}
+		}
+		if err == nil {
+			_, err = s.Verify(r, s3Secret)
+		}
+		if err != nil {
+			t.Errorf("store: %s %s: signature check failed: %v", r.Method, r.URL.Path, err)
+			http.Error(w, "bad signature", http.StatusForbidden)
+			return
+		}
+		fake.ServeHTTP(w, r)
+	}))
+	t.Cleanup(s3srv.Close)
+	e := startServeWith(t, 41, serveOpts{
+		gatewayYAML: func(oai, ant string) string {
+			return "  upstreams:\n    openai: " + oai + "\n    anthropic: " + ant + "\n" + o.gateway + "\nstorage:\n  stores:\n    - name: main\n      endpoint: " + s3srv.URL +
+				"\n      region: eu-west-1\n      credential: hc_s3"
+		},
+		roleYAML: o.role,
 	})
 	var out, errb bytes.Buffer
 	if code := run(context.Background(), []string{"credential", "add", "--provider", "aws", "--kind", "access-key-id", "--id", "hc_s3"},
 		strings.NewReader(s3Key+"\n"), &out, &errb); code != exitOK {
 		t.Fatalf("credential add: %s", errb.String())
 	}
-	rs := &runServe{base: e.base, held: append(e.held, secretForms(s3Key)...), s3: be,
-		upstreamCalls: func() int { mu.Lock(); defer mu.Unlock(); return calls }}
+	rs := &runServe{base: e.base, held: append(e.held, secretForms(s3Key, s3Secret)...), s3: be, oai: e.oai,
+		upstreamCalls: func() int { mu.Lock(); defer mu.Unlock(); return len(paths) },
+		s3Paths:       func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(paths) }}
 	// The workload's identity token, rewritten every second like a
 	// projected service-account token.
 	is := e.issuer
