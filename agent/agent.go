@@ -352,6 +352,10 @@ func (a *Agent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "aicred agent: loopback only", http.StatusForbidden)
 		return
 	}
+	// Without full duplex net/http drains and closes the request body
+	// once a streamed answer's header is flushed, racing the transport's
+	// last read of it: a stream then breaks mid-way now and then.
+	_ = http.NewResponseController(w).EnableFullDuplex()
 	if strings.HasPrefix(r.URL.Path, "/s3/") {
 		a.s3.ServeHTTP(w, r)
 		return
