@@ -66,15 +66,18 @@ type Sighting struct {
 	// Origin is what was scanned, the root Path is relative to: an absolute
 	// directory, a repository URL, "stdin". Two repositories that both leak
 	// a key in ".env" are two places.
-	Origin     string     `json:"origin,omitempty"`
-	Source     SourceKind `json:"source"`
-	Path       string     `json:"path"`
-	Line       int        `json:"line"`
-	Column     int        `json:"column"`
-	Commit     string     `json:"commit,omitempty"`
-	AuthorDate time.Time  `json:"author_date,omitzero"`
-	Locator    string     `json:"locator,omitempty"`
-	ScanID     string     `json:"scan_id,omitempty"`
+	Origin string     `json:"origin,omitempty"`
+	Source SourceKind `json:"source"`
+	Path   string     `json:"path"`
+	Line   int        `json:"line"`
+	Column int        `json:"column"`
+	Commit string     `json:"commit,omitempty"`
+	// Author is the commit's author as git records it ("Name <email>"),
+	// for the people an incident needs to reach.
+	Author     string    `json:"author,omitempty"`
+	AuthorDate time.Time `json:"author_date,omitzero"`
+	Locator    string    `json:"locator,omitempty"`
+	ScanID     string    `json:"scan_id,omitempty"`
 	// SeenAt is when this sighting was first recorded, LastSeenAt when it
 	// was last recorded again (a later scan finding it at the same place).
 	SeenAt     time.Time `json:"seen_at"`
@@ -129,6 +132,7 @@ func ObservationOf(f *Finding, origin, scanID string, seenAt time.Time) Observat
 			Line:        f.Line,
 			Column:      f.Column,
 			Commit:      f.Commit,
+			Author:      f.Author,
 			Locator:     f.Locator,
 			ScanID:      scanID,
 			SeenAt:      seenAt,
@@ -144,7 +148,7 @@ func ObservationOf(f *Finding, origin, scanID string, seenAt time.Time) Observat
 // replaces text that no database can hold (invalid UTF-8, NUL bytes), and
 // checks the required fields. Errors are ErrInvalid.
 func (o *Observation) Prepare(now time.Time) error {
-	for _, p := range []*string{&o.Provider, &o.Kind, &o.Redacted, &o.Rule, &o.Origin, &o.Path, &o.Commit, &o.Locator, &o.ScanID} {
+	for _, p := range []*string{&o.Provider, &o.Kind, &o.Redacted, &o.Rule, &o.Origin, &o.Path, &o.Commit, &o.Author, &o.Locator, &o.ScanID} {
 		*p = StorableText(*p)
 	}
 	o.Source = SourceKind(StorableText(string(o.Source)))

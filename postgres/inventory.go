@@ -98,7 +98,7 @@ func (s *Store) RecordSightings(ctx context.Context, obs []aicred.Observation) (
 		n = len(sightOrder)
 		var (
 			key, sfp, place, rule, origin, source, path = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-			commit, locator, scan                       = make([]string, n), make([]string, n), make([]string, n)
+			commit, locator, scan, authorName           = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 			line, col                                   = make([]int32, n), make([]int32, n)
 			author                                      = make([]pgtype.Timestamptz, n)
 			seen, lastSeen                              = make([]time.Time, n), make([]time.Time, n)
@@ -107,18 +107,18 @@ func (s *Store) RecordSightings(ctx context.Context, obs []aicred.Observation) (
 			r := sights[k]
 			f, l := r.first, r.last
 			key[i], sfp[i], place[i], rule[i], origin[i], source[i], path[i] = k, string(f.Fingerprint), f.Place(), f.Rule, f.Origin, string(f.Source), f.Path
-			commit[i], locator[i], scan[i] = f.Commit, f.Locator, l.ScanID
+			commit[i], locator[i], scan[i], authorName[i] = f.Commit, f.Locator, l.ScanID, f.Author
 			line[i], col[i] = int32(l.Line), int32(l.Column)
 			author[i], seen[i], lastSeen[i] = ts(f.AuthorDate), f.SeenAt, r.lastSeen
 		}
-		rows, err = tx.Query(ctx, `INSERT INTO sightings AS s (key, fingerprint, place, rule, origin, source, path, line, col, commit_id, author_date, locator, scan_id, seen_at, last_seen_at)
+		rows, err = tx.Query(ctx, `INSERT INTO sightings AS s (key, fingerprint, place, rule, origin, source, path, line, col, commit_id, author_date, locator, scan_id, seen_at, last_seen_at, author)
 			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::int[],
-				$10::text[], $11::timestamptz[], $12::text[], $13::text[], $14::timestamptz[], $15::timestamptz[])
+				$10::text[], $11::timestamptz[], $12::text[], $13::text[], $14::timestamptz[], $15::timestamptz[], $16::text[])
 			ON CONFLICT (key) DO UPDATE SET
 				line = excluded.line, col = excluded.col, scan_id = excluded.scan_id,
 				last_seen_at = GREATEST(s.last_seen_at, excluded.last_seen_at)
 			RETURNING key, xmax = 0`,
-			key, sfp, place, rule, origin, source, path, line, col, commit, author, locator, scan, seen, lastSeen)
+			key, sfp, place, rule, origin, source, path, line, col, commit, author, locator, scan, seen, lastSeen, authorName)
 		if err != nil {
 			return err
 		}
@@ -413,7 +413,7 @@ func (s *Store) ListCredentialDetails(ctx context.Context, f aicred.CredentialFi
 // readHistories appends sightings and liveness checks to the details in
 // index, for every fingerprint (where is empty) or those matching where.
 func readHistories(ctx context.Context, tx pgx.Tx, where string, args []any, index map[aicred.Fingerprint]*aicred.CredentialDetail) error {
-	rows, err := tx.Query(ctx, `SELECT fingerprint, rule, origin, source, path, line, col, commit_id, author_date, locator, scan_id, seen_at, last_seen_at
+	rows, err := tx.Query(ctx, `SELECT fingerprint, rule, origin, source, path, line, col, commit_id, author_date, locator, scan_id, seen_at, last_seen_at, author
 		FROM sightings `+where+` ORDER BY fingerprint COLLATE "C", seen_at, id`, args...)
 	if err != nil {
 		return err
@@ -425,7 +425,7 @@ func readHistories(ctx context.Context, tx pgx.Tx, where string, args []any, ind
 		var author pgtype.Timestamptz
 		var seen, last time.Time
 		if err := rows.Scan(&fp, &sg.Rule, &sg.Origin, &source, &sg.Path, &line, &col, &sg.Commit, &author,
-			&sg.Locator, &sg.ScanID, &seen, &last); err != nil {
+			&sg.Locator, &sg.ScanID, &seen, &last, &sg.Author); err != nil {
 			rows.Close()
 			return err
 		}

@@ -158,6 +158,9 @@ func reportText(w io.Writer, r *TraceReport) error {
 		p.f("  %s  [%s] first seen %s, last seen %s", tracePlace(&s), s.Source, reportTime(s.SeenAt), reportTime(s.LastSeenAt))
 		if s.Commit != "" {
 			p.f(", commit %.12s authored %s", s.Commit, reportTime(s.AuthorDate))
+			if s.Author != "" {
+				p.f(" by %s", s.Author)
+			}
 		}
 		p.f("\n")
 	}
@@ -286,9 +289,9 @@ func reportMarkdown(w io.Writer, r *TraceReport) error {
 	}
 	p.f("## Sightings (%d)\n\n", len(r.Sightings))
 	if len(r.Sightings) > 0 {
-		p.f("| Place | Source | First seen | Last seen | Commit | Authored |\n|---|---|---|---|---|---|\n")
+		p.f("| Place | Source | First seen | Last seen | Commit | Author | Authored |\n|---|---|---|---|---|---|---|\n")
 		for _, s := range r.Sightings {
-			p.f("| %s | %s | %s | %s | %.12s | %s |\n", c(tracePlace(&s)), s.Source, reportTime(s.SeenAt), reportTime(s.LastSeenAt), s.Commit, reportTime(s.AuthorDate))
+			p.f("| %s | %s | %s | %s | %.12s | %s | %s |\n", c(tracePlace(&s)), s.Source, reportTime(s.SeenAt), reportTime(s.LastSeenAt), s.Commit, c(s.Author), reportTime(s.AuthorDate))
 		}
 		p.f("\n")
 	}

@@ -154,8 +154,8 @@ td.t{white-space:nowrap;font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,mon
 {{end}}
 <h2 id="sightings">Sightings ({{len .R.Sightings}})</h2>
 <p class="lead">Every place a scan found it.</p>
-{{if .R.Sightings}}<table><thead><tr><th>Place</th><th>Source</th><th>First seen</th><th>Last seen</th><th>Commit</th><th>Authored</th></tr></thead><tbody>
-{{range .R.Sightings}}<tr><td class="locs">{{place .}}</td><td>{{.Source}}</td><td class="t">{{time .SeenAt}}</td><td class="t">{{time .LastSeenAt}}</td><td class="mono">{{printf "%.12s" .Commit}}</td><td class="t">{{time .AuthorDate}}</td></tr>
+{{if .R.Sightings}}<table><thead><tr><th>Place</th><th>Source</th><th>First seen</th><th>Last seen</th><th>Commit</th><th>Author</th><th>Authored</th></tr></thead><tbody>
+{{range .R.Sightings}}<tr><td class="locs">{{place .}}</td><td>{{.Source}}</td><td class="t">{{time .SeenAt}}</td><td class="t">{{time .LastSeenAt}}</td><td class="mono">{{printf "%.12s" .Commit}}</td><td>{{.Author}}</td><td class="t">{{time .AuthorDate}}</td></tr>
 {{end}}</tbody></table>{{else}}<p class="note">No sighting recorded.</p>{{end}}
 <h2 id="held">Held by aicred ({{len .R.Held}})</h2>
 {{if .R.Held}}<table><thead><tr><th>Id</th><th>Kind</th><th>Redacted</th><th>Environment</th><th>Held since</th></tr></thead><tbody>

@@ -84,7 +84,11 @@ func (t *tracer) timeline() {
 	for _, s := range t.r.Sightings {
 		place := tracePlace(&s)
 		if s.Commit != "" {
-			add(s.AuthorDate, EventCommitted, place, "commit %.12s authored, holding the credential at %s", s.Commit, place)
+			by := ""
+			if s.Author != "" {
+				by = " by " + s.Author
+			}
+			add(s.AuthorDate, EventCommitted, place, "commit %.12s authored%s, holding the credential at %s", s.Commit, by, place)
 		}
 		add(s.SeenAt, EventSeen, place, "first seen at %s (rule %s)", place, s.Rule)
 		if s.LastSeenAt.After(s.SeenAt) {

@@ -38,8 +38,8 @@ func (s *Store) RecordSightings(ctx context.Context, obs []aicred.Observation) (
 				capabilities = CASE WHEN capabilities = '[]' THEN ?2 ELSE capabilities END,
 				redacted = CASE WHEN redacted = '' THEN ?3 ELSE redacted END
 			 WHERE fingerprint = ?4`,
-			`INSERT INTO sightings (key, fingerprint, place, rule, origin, source, path, line, col, commit_id, author_date, locator, scan_id, seen_at, last_seen_at)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`,
+			`INSERT INTO sightings (key, fingerprint, place, rule, origin, source, path, line, col, commit_id, author_date, locator, scan_id, seen_at, last_seen_at, author)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`,
 			`UPDATE sightings SET line = ?, col = ?, scan_id = ?,
 				last_seen_at = CASE WHEN last_seen_at < ?4 THEN ?4 ELSE last_seen_at END
 			 WHERE key = ?5`,
@@ -66,7 +66,7 @@ func (s *Store) RecordSightings(ctx context.Context, obs []aicred.Observation) (
 			}
 			key := o.Key()
 			res, err = insSight.ExecContext(ctx, key, o.Fingerprint, o.Place(), o.Rule, o.Origin, string(o.Source), o.Path,
-				o.Line, o.Column, o.Commit, ts(o.AuthorDate), o.Locator, o.ScanID, seen, seen)
+				o.Line, o.Column, o.Commit, ts(o.AuthorDate), o.Locator, o.ScanID, seen, seen, o.Author)
 			if err != nil {
 				return fmt.Errorf("sighting of %s: %w", o.Fingerprint.Short(), err)
 			}
@@ -353,7 +353,7 @@ func (s *Store) ListCredentialDetails(ctx context.Context, f aicred.CredentialFi
 // readHistories appends sightings and liveness checks to the details in
 // index, for every fingerprint (where is empty) or those matching where.
 func readHistories(ctx context.Context, q querier, where string, args []any, index map[aicred.Fingerprint]*aicred.CredentialDetail) error {
-	rows, err := q.QueryContext(ctx, `SELECT fingerprint, rule, origin, source, path, line, col, commit_id, author_date, locator, scan_id, seen_at, last_seen_at
+	rows, err := q.QueryContext(ctx, `SELECT fingerprint, rule, origin, source, path, line, col, commit_id, author_date, locator, scan_id, seen_at, last_seen_at, author
 		FROM sightings `+where+` ORDER BY fingerprint, seen_at, id`, args...)
 	if err != nil {
 		return err
@@ -364,7 +364,7 @@ func readHistories(ctx context.Context, q querier, where string, args []any, ind
 		var source, seen, last string
 		var author sql.NullString
 		if err := rows.Scan(&sg.Fingerprint, &sg.Rule, &sg.Origin, &source, &sg.Path, &sg.Line, &sg.Column, &sg.Commit, &author,
-			&sg.Locator, &sg.ScanID, &seen, &last); err != nil {
+			&sg.Locator, &sg.ScanID, &seen, &last, &sg.Author); err != nil {
 			return err
 		}
 		d := index[sg.Fingerprint]

@@ -124,6 +124,7 @@ func Observation(s aicred.Secret, origin, path, commit string, t time.Time) aicr
 			Line:        12,
 			Column:      9,
 			Commit:      commit,
+			Author:      "Dev Example <dev@example.test>",
 			AuthorDate:  t.Add(-time.Hour),
 			ScanID:      "scan-1",
 			SeenAt:      t,

@@ -191,7 +191,8 @@ func TestTraceCommand(t *testing.T) {
 		var commit, file bool
 		for _, s := range rep.Sightings {
 			switch {
-			case s.Commit != "" && s.AuthorDate.Equal(time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)) && strings.HasSuffix(s.Path, "upload.py"):
+			case s.Commit != "" && s.AuthorDate.Equal(time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)) && strings.HasSuffix(s.Path, "upload.py") &&
+				strings.Contains(s.Author, "dev@example.invalid"):
 				commit = true
 			case strings.HasSuffix(s.Path, "finetune.ipynb"):
 				file = true
