@@ -483,11 +483,11 @@ func (c *Console) posturePage(w http.ResponseWriter, r *http.Request) {
 var usageRanges = []int{1, 7, 30, 90}
 
 type budgetRow struct {
-	Workload, Role      string
-	Spent, Limit, Left  float64
-	Pct                 float64
-	Over                bool
-	Requests            int64
+	Workload, Role     string
+	Spent, Limit, Left float64
+	Pct                float64
+	Over               bool
+	Requests           int64
 }
 
 func (c *Console) usage(w http.ResponseWriter, r *http.Request) {

@@ -46,7 +46,7 @@ var funcs = template.FuncMap{
 		}
 		return v.Encode()
 	},
-	"inc": func(i int) int { return i + 1 },
+	"inc":    func(i int) int { return i + 1 },
 	"orNone": orNone,
 	"dict": func(kv ...any) map[string]any {
 		m := make(map[string]any, len(kv)/2)
