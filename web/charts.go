@@ -69,7 +69,7 @@ func bars(label string, items []barItem) barChart {
 	if most <= 0 {
 		most = 1
 	}
-	plotW := float64(chartW - barLabelW - 90)
+	plotW := float64(chartW - barLabelW - 170)
 	for i, it := range items {
 		y := float64(barTop + i*barRowH)
 		w := it.V / most * plotW

@@ -261,3 +261,28 @@ func (c *client) login(tok string) string {
 const gateway_anomaly = "anomaly.detected"
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// seedMoreUsage adds a few workloads' spend today and over the week
+// before, for a screenshot that shows the charts.
+func (w *world) seedMoreUsage(t testing.TB) {
+	t.Helper()
+	now := time.Now()
+	var recs []aicred.UsageRecord
+	for i, wl := range []string{"batch/embeddings", "web/chat", "ci/evals", "support/agent"} {
+		for d := range 8 {
+			n := 3 + i
+			if d == 0 && i == 1 {
+				n = 24 // today's spike
+			}
+			for j := range n {
+				recs = append(recs, aicred.UsageRecord{Time: now.Add(-time.Duration(d)*24*time.Hour - time.Duration(j)*time.Minute), TokenID: "tok_seed",
+					Workload: "https://issuer.test " + wl, Role: "chat", Provider: []string{"openai", "anthropic"}[j%2],
+					Model: []string{"gpt-4o-mini", "claude-haiku-4-5", "gpt-4o"}[j%3], Usage: aicred.Usage{InputTokens: 2000, OutputTokens: 400},
+					CostUSD: 0.2 + float64(i)*0.1, Status: 200, Outcome: aicred.OutcomeOK})
+			}
+		}
+	}
+	if err := w.st.RecordUsage(context.Background(), recs); err != nil {
+		t.Fatal(err)
+	}
+}

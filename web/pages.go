@@ -102,7 +102,7 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 		if base > 0 && u.CostUSD > 2*base {
 			class = "c-over"
 		}
-		items = append(items, barItem{Label: u.Workload, Value: usd(u.CostUSD) + " (baseline " + usd(base) + ")", Class: class,
+		items = append(items, barItem{Label: u.Workload, Value: usd(u.CostUSD) + " · base " + usd(base), Class: class,
 			V: u.CostUSD, Mark: base, HasMark: true, Title: fmt.Sprintf("%s: %s today, %s a day over the last 7 days", u.Workload, usd(u.CostUSD), usd(base))})
 	}
 	alerts, err := c.loadAlerts(ctx, 200)

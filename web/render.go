@@ -37,14 +37,19 @@ var funcs = template.FuncMap{
 	},
 	"live": func(v aicred.Verification) bool { return v == aicred.Live || v == aicred.LiveNoPermission },
 	"sev":  func(s posture.Severity) string { return s.String() },
-	"q": func(kv ...string) string {
+	// link is path with the non-empty query parameters kv: a console
+	// URL built here, so the template takes it whole.
+	"link": func(path string, kv ...string) template.URL {
 		v := url.Values{}
 		for i := 0; i+1 < len(kv); i += 2 {
 			if kv[i+1] != "" {
 				v.Set(kv[i], kv[i+1])
 			}
 		}
-		return v.Encode()
+		if len(v) == 0 {
+			return template.URL(path)
+		}
+		return template.URL(path + "?" + v.Encode())
 	},
 	"inc":    func(i int) int { return i + 1 },
 	"orNone": orNone,
