@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-		"testing"
+	"testing"
 	"time"
 
 	"github.com/aicred/aicred"

@@ -31,12 +31,12 @@ func TestPagesRender(t *testing.T) {
 	c := w.client(t)
 	c.login(w.writeTok)
 	want := map[string]string{
-		"/ui/":                        "Spend today against each workload",
-		"/ui/posture":                 "OWASP NHI Top 10",
-		"/ui/usage":                   "Budgets today",
-		"/ui/alerts":                  "al_render",
-		"/ui/tokens":                  w.workID,
-		"/ui/config":                  "per workload a day",
+		"/ui/":                                "Spend today against each workload",
+		"/ui/posture":                         "OWASP NHI Top 10",
+		"/ui/usage":                           "Budgets today",
+		"/ui/alerts":                          "al_render",
+		"/ui/tokens":                          w.workID,
+		"/ui/config":                          "per workload a day",
 		"/ui/credentials/" + string(w.heldFP): "hc_openai",
 	}
 	for _, p := range w.pages() {
