@@ -77,3 +77,45 @@ func ActorFrom(ctx context.Context) string {
 	}
 	return DefaultActor
 }
+
+// An AuditQuery selects audit records for browsing, newest first. Empty
+// fields match everything.
+type AuditQuery struct {
+	// Actions keeps the records whose action is one of these.
+	Actions []string
+	Subject string
+	Actor   string
+	// Since keeps the records made at or after it.
+	Since time.Time
+	// BeforeSeq keeps the records with Seq < BeforeSeq (0: no bound): the
+	// next page of a listing starts before the last Seq of the previous.
+	BeforeSeq int64
+	// Limit caps the records returned: 1 to MaxAuditQuery.
+	Limit int
+}
+
+// MaxAuditQuery bounds AuditQuery.Limit.
+const MaxAuditQuery = 10000
+
+// Validate checks q. Errors: ErrInvalid.
+func (q AuditQuery) Validate() error {
+	switch {
+	case q.Limit < 1 || q.Limit > MaxAuditQuery:
+		return Errorf(ErrInvalid, "audit query: limit %d is not between 1 and %d", q.Limit, MaxAuditQuery)
+	case q.BeforeSeq < 0:
+		return Errorf(ErrInvalid, "audit query: negative sequence number")
+	case len(q.Actions) > 64:
+		return Errorf(ErrInvalid, "audit query: more than 64 actions")
+	}
+	return nil
+}
+
+// AuditSearch answers the console's questions of the audit log without
+// walking it from the start.
+type AuditSearch interface {
+	// SearchAudit returns up to q.Limit records matching q, newest
+	// (highest Seq) first. It reads by sequence number backwards, so a
+	// recent page costs little whatever the log's length.
+	// Errors: ErrInvalid (see AuditQuery.Validate).
+	SearchAudit(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
+}

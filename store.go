@@ -19,6 +19,7 @@ type Store interface {
 	HeldCredentialService
 	TokenService
 	AuditLog
+	AuditSearch
 	// UsageService and BudgetService are the gateway's metering: they
 	// write no audit records (see each).
 	UsageService

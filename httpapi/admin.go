@@ -74,30 +74,54 @@ type adminFunc func(w http.ResponseWriter, r *http.Request, g *aicred.Grant)
 func (a *Admin) auth(need string, next adminFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := bearer(r)
-		if !ok || !provider.ValidToken(tok) || !strings.HasPrefix(tok, provider.TokenPrefixAdmin) {
+		if !ok {
 			adminError(w, http.StatusUnauthorized, "an admin token is required (Authorization: Bearer aica_...)")
 			return
 		}
-		g, err := a.Store.LookupGrant(r.Context(), aicred.HashToken(tok))
+		g, err := AuthenticateAdmin(r.Context(), a.Store, tok, a.now())
 		switch {
-		case aicred.KindOf(err) == aicred.ErrNotFound:
-			adminError(w, http.StatusUnauthorized, "unknown admin token")
+		case aicred.KindOf(err) == aicred.ErrUnauthorized:
+			adminError(w, http.StatusUnauthorized, err.Error())
 			return
 		case err != nil:
 			a.Log.Warn("admin: token lookup failed", "err", err)
 			adminError(w, http.StatusServiceUnavailable, "store unavailable")
 			return
-		case g.Class != aicred.TokenAdmin || !g.Active(a.now()):
-			adminError(w, http.StatusUnauthorized, "admin token expired or revoked")
-			return
 		}
-		if need == "write" && !contains(g.Scope, "write") || need == "read" && !contains(g.Scope, "read") && !contains(g.Scope, "write") {
+		if !AdminCan(g, need) {
 			adminError(w, http.StatusForbidden, fmt.Sprintf("admin token lacks scope %q", need))
 			return
 		}
 		ctx := aicred.WithActor(r.Context(), "admin:"+g.ID)
 		next(w, r.WithContext(ctx), g)
 	})
+}
+
+// AuthenticateAdmin returns the grant of admin token tok when it is a
+// well-formed admin token, known, active and of class admin: the check
+// of the admin API and of the console's login. Errors: ErrUnauthorized
+// (its message says why, never quoting the token), or the store's (fail
+// closed: a store that cannot be asked is never a pass).
+func AuthenticateAdmin(ctx context.Context, st aicred.TokenService, tok string, now time.Time) (*aicred.Grant, error) {
+	if !provider.ValidToken(tok) || !strings.HasPrefix(tok, provider.TokenPrefixAdmin) {
+		return nil, aicred.Errorf(aicred.ErrUnauthorized, "an admin token is required (Authorization: Bearer aica_...)")
+	}
+	g, err := st.LookupGrant(ctx, aicred.HashToken(tok))
+	switch {
+	case aicred.KindOf(err) == aicred.ErrNotFound:
+		return nil, aicred.Errorf(aicred.ErrUnauthorized, "unknown admin token")
+	case err != nil:
+		return nil, err
+	case g.Class != aicred.TokenAdmin || !g.Active(now):
+		return nil, aicred.Errorf(aicred.ErrUnauthorized, "admin token expired or revoked")
+	}
+	return g, nil
+}
+
+// AdminCan reports whether admin grant g carries scope need ("read" is
+// also granted by "write").
+func AdminCan(g *aicred.Grant, need string) bool {
+	return contains(g.Scope, "write") || need == "read" && contains(g.Scope, "read")
 }
 
 func (a *Admin) listTokens(w http.ResponseWriter, r *http.Request, _ *aicred.Grant) {

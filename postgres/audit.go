@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -86,4 +88,46 @@ func eachEvent(ctx context.Context, tx pgx.Tx, query string, args []any, fn func
 		}
 	}
 	return rows.Err()
+}
+
+// SearchAudit implements aicred.AuditSearch: the primary key read
+// backwards, filtered.
+func (s *Store) SearchAudit(ctx context.Context, q aicred.AuditQuery) ([]aicred.AuditEvent, error) {
+	if err := q.Validate(); err != nil {
+		return nil, err
+	}
+	var where []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if len(q.Actions) > 0 {
+		where = append(where, `action = ANY(`+arg(q.Actions)+`)`)
+	}
+	if q.Subject != "" {
+		where = append(where, `subject = `+arg(q.Subject))
+	}
+	if q.Actor != "" {
+		where = append(where, `actor = `+arg(q.Actor))
+	}
+	if !q.Since.IsZero() {
+		where = append(where, `at >= `+arg(q.Since.UTC()))
+	}
+	if q.BeforeSeq > 0 {
+		where = append(where, `seq < `+arg(q.BeforeSeq))
+	}
+	query := `SELECT seq, at, actor, action, subject, data::text, prev_hash, hash FROM audit_log`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	query += ` ORDER BY seq DESC LIMIT ` + arg(q.Limit)
+	var out []aicred.AuditEvent
+	err := s.read(ctx, "search audit", func(tx pgx.Tx) error {
+		return eachEvent(ctx, tx, query, args, func(e *aicred.AuditEvent) bool {
+			out = append(out, *e)
+			return true
+		})
+	})
+	return out, err
 }

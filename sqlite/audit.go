@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"strings"
 
 	"github.com/aicred/aicred"
 	"github.com/aicred/aicred/audit"
@@ -83,4 +84,46 @@ func eachEvent(ctx context.Context, tx *sql.Tx, query string, args []any, fn fun
 		}
 	}
 	return rows.Err()
+}
+
+// SearchAudit implements aicred.AuditSearch: the primary key read
+// backwards, filtered.
+func (s *Store) SearchAudit(ctx context.Context, q aicred.AuditQuery) ([]aicred.AuditEvent, error) {
+	if err := q.Validate(); err != nil {
+		return nil, err
+	}
+	var where []string
+	var args []any
+	if len(q.Actions) > 0 {
+		where = append(where, `action IN (?`+strings.Repeat(`, ?`, len(q.Actions)-1)+`)`)
+		for _, a := range q.Actions {
+			args = append(args, a)
+		}
+	}
+	if q.Subject != "" {
+		where, args = append(where, `subject = ?`), append(args, q.Subject)
+	}
+	if q.Actor != "" {
+		where, args = append(where, `actor = ?`), append(args, q.Actor)
+	}
+	if !q.Since.IsZero() {
+		where, args = append(where, `at >= ?`), append(args, audit.FormatTime(q.Since))
+	}
+	if q.BeforeSeq > 0 {
+		where, args = append(where, `seq < ?`), append(args, q.BeforeSeq)
+	}
+	query := `SELECT seq, at, actor, action, subject, data, prev_hash, hash FROM audit_log`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	query += ` ORDER BY seq DESC LIMIT ?`
+	args = append(args, q.Limit)
+	var out []aicred.AuditEvent
+	err := s.read(ctx, "search audit", func(tx *sql.Tx) error {
+		return eachEvent(ctx, tx, query, args, func(e *aicred.AuditEvent) bool {
+			out = append(out, *e)
+			return true
+		})
+	})
+	return out, err
 }

@@ -412,3 +412,54 @@ func testClosed(t *testing.T, b Backend) {
 		t.Fatal("a closed store wrote")
 	}
 }
+
+// testAuditSearch: SearchAudit filters by action, subject, actor, time and
+// sequence, newest first, and refuses a bad limit.
+func testAuditSearch(t *testing.T, b Backend) {
+	s := open(t, b)
+	for i := range 12 {
+		action, actor := "tick", "cli:alice"
+		if i%3 == 0 {
+			action = "anomaly.detected"
+		}
+		if i%4 == 0 {
+			actor = "cli:bob"
+		}
+		must(s.AppendAudit(aicred.WithActor(ctx(t), actor), aicred.AuditEvent{Action: action, Subject: fmt.Sprintf("w%d", i%2)}))(t)
+	}
+	seqs := func(evs []aicred.AuditEvent) string {
+		var out []string
+		for _, e := range evs {
+			out = append(out, fmt.Sprint(e.Seq))
+		}
+		return strings.Join(out, ",")
+	}
+	cases := []struct {
+		name string
+		q    aicred.AuditQuery
+		want string
+	}{
+		{"all newest first", aicred.AuditQuery{Limit: 4}, "12,11,10,9"},
+		{"by action", aicred.AuditQuery{Actions: []string{"anomaly.detected"}, Limit: 10}, "10,7,4,1"},
+		{"two actions", aicred.AuditQuery{Actions: []string{"anomaly.detected", "tick"}, Limit: 2}, "12,11"},
+		{"by subject", aicred.AuditQuery{Subject: "w1", Limit: 3}, "12,10,8"},
+		{"by actor", aicred.AuditQuery{Actor: "cli:bob", Limit: 10}, "9,5,1"},
+		{"before", aicred.AuditQuery{BeforeSeq: 5, Limit: 10}, "4,3,2,1"},
+		{"action and before", aicred.AuditQuery{Actions: []string{"anomaly.detected"}, BeforeSeq: 7, Limit: 10}, "4,1"},
+		{"since the future", aicred.AuditQuery{Since: time.Now().Add(time.Hour), Limit: 10}, ""},
+		{"since the past", aicred.AuditQuery{Since: time.Now().Add(-time.Hour), Limit: 2}, "12,11"},
+	}
+	for _, c := range cases {
+		got := must(s.SearchAudit(ctx(t), c.q))(t)
+		if seqs(got) != c.want {
+			t.Errorf("%s: got %q, want %q", c.name, seqs(got), c.want)
+		}
+	}
+	if got := must(s.SearchAudit(ctx(t), aicred.AuditQuery{Limit: 1}))(t); len(got) != 1 || got[0].Hash != allAudit(t, s)[11].Hash || got[0].Actor != "cli:alice" {
+		t.Errorf("newest record differs from the listed one: %+v", got)
+	}
+	for _, q := range []aicred.AuditQuery{{}, {Limit: aicred.MaxAuditQuery + 1}, {Limit: 1, BeforeSeq: -1}} {
+		_, err := s.SearchAudit(ctx(t), q)
+		wantKind(t, err, aicred.ErrInvalid)
+	}
+}

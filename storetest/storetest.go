@@ -54,6 +54,7 @@ func Run(t *testing.T, b Backend) {
 		{"RewrapHeld", testRewrapHeld},
 		{"HeldStatus", testHeldStatus},
 		{"AuditAppendListExport", testAuditAppendListExport},
+		{"AuditSearch", testAuditSearch},
 		{"AuditRecordsEveryChange", testAuditRecordsEveryChange},
 		{"AuditTamper", testAuditTamper},
 		{"ConcurrentWriters", testConcurrentWriters},

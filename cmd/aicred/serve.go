@@ -27,9 +27,12 @@ import (
 	"github.com/aicred/aicred/gateway"
 	"github.com/aicred/aicred/grantcache"
 	"github.com/aicred/aicred/httpapi"
+	"github.com/aicred/aicred/posture"
 	"github.com/aicred/aicred/provider"
+	"github.com/aicred/aicred/respond"
 	"github.com/aicred/aicred/s3fence"
 	"github.com/aicred/aicred/seal"
+	"github.com/aicred/aicred/web"
 )
 
 // DefaultListen is where `aicred serve` listens with no configuration:
@@ -58,6 +61,7 @@ type serverConfig struct {
 	Leaks   leaksConfig   `yaml:"-"`
 	Respond respondConfig `yaml:"-"`
 	Storage storageConfig `yaml:"-"`
+	Console consoleConfig `yaml:"-"`
 }
 
 type tlsConfig struct {
@@ -209,8 +213,14 @@ func parseServerConfig(data []byte) (*serverConfig, error) {
 				return nil, err
 			}
 			cfg.Respond = *r
+		case k.Value == "console":
+			c, err := parseConsoleConfig(root.Content[i+1])
+			if err != nil {
+				return nil, err
+			}
+			cfg.Console = *c
 		default:
-			return nil, fmt.Errorf("line %d: unknown key %q (want listen, tls, store, log, shutdown_timeout, workload_hold, server, gateway, leaks, respond, storage, issuers, roles, policies)", k.Line, k.Value)
+			return nil, fmt.Errorf("line %d: unknown key %q (want listen, tls, store, log, shutdown_timeout, workload_hold, server, gateway, leaks, respond, storage, console, issuers, roles, policies)", k.Line, k.Value)
 		}
 	}
 	if err := decodeStrict(server, cfg); err != nil {
@@ -225,6 +235,9 @@ func parseServerConfig(data []byte) (*serverConfig, error) {
 }
 
 func (c *serverConfig) check() error {
+	if !c.Console.set {
+		c.Console.Enabled = true
+	}
 	if c.Listen == "" {
 		c.Listen = DefaultListen
 	}
@@ -288,7 +301,7 @@ line and the reason. Every other command given the same --config uses the same
 store. docs/configuration.md describes every key.
 SIGTERM or SIGINT shut the server down gracefully.
 
-Routes: POST /oauth/token, GET /aicred/v1/whoami, POST /aicred/v1/leaks, /admin/v1/..., GET /healthz,
+Routes: POST /oauth/token, GET /aicred/v1/whoami, POST /aicred/v1/leaks, /admin/v1/..., /ui/ (the console), GET /healthz,
 /readyz, /metrics; every other path is the gateway (/v1/..., /openai/...,
 /anthropic/... and each further provider prefix it serves), where a workload
 calls the provider's API with an aicred token in place of a key.
@@ -347,6 +360,22 @@ once the keys URL is set (every key optional):
     keys_ttl: 1h               # keys older than this are fetched again
     keys_refetch: 1m           # an unknown key id refetches at most this often
     max_body_bytes: 1048576    # a larger report is refused (413)
+
+The console (/ui/: log in with an admin token, or OIDC when configured;
+every key optional, docs/console.md):
+
+  console:
+    enabled: true              # false: no /ui/
+    idle_timeout: 30m          # a session unused this long ends
+    max_age: 12h               # any session ends this long after login
+    oidc:                      # people log in with an identity provider
+      issuer: https://login.example.com
+      client_id: aicred-console
+      client_secret_file: /etc/aicred/console-oidc-secret  # optional (PKCE)
+      redirect_url: https://aicred.example.com/ui/oidc/callback
+      allowed_emails: [alice@example.com]   # and/or allowed_groups
+      groups_claim: groups
+      write: false             # true: OIDC sessions may act
 
 Gateway answers stream for as long as the provider streams: no deadline
 bounds a whole gateway answer, only each write of it.
@@ -451,6 +480,28 @@ func serve(ctx context.Context, a *app, cfg *serverConfig) error {
 		return err
 	})))
 	mux.Handle("GET /metrics", bounded(metrics.Handler()))
+	var alerts *web.Alerts
+	if cfg.Console.Enabled {
+		// The console (/ui/): its actions call the responder and the
+		// grant cache, as the CLI and the admin API do. The alert
+		// stream outlives the write timeout: it sets its own per write.
+		rx, err := respond.New(respond.Options{Store: st, Sealer: ring, BaseURLs: cfg.Respond.BaseURLs, Lookup: respondLookup, Log: log})
+		if err != nil {
+			return err
+		}
+		con, err := web.New(web.Options{
+			Store: st, Tokens: tokens, Responder: rx, Broker: &cfg.Broker, Posture: posture.DefaultConfig(),
+			OIDC: cfg.Console.OIDC, IdleTimeout: cfg.Console.IdleTimeout, MaxAge: cfg.Console.MaxAge,
+			Secure: cfg.TLS.Cert != "", WorkloadHold: cfg.WorkloadHold, Log: log,
+		})
+		if err != nil {
+			return err
+		}
+		alerts = con.Alerts()
+		ui := metrics.Instrument("console", log, con.Handler())
+		mux.Handle("/ui/", bounded(ui))
+		mux.Handle("GET /ui/alerts/stream", ui)
+	}
 
 	// Gateway: workloads call the provider APIs here with an aicred token
 	// (package gateway). Each usage record goes to the store (in batches,
@@ -468,6 +519,9 @@ func serve(ctx context.Context, a *app, cfg *serverConfig) error {
 	// A suspension is a revocation by workload: it holds the workload for
 	// workload_hold, in the same transaction (holdingRevoker).
 	dc.Audit, dc.Revoker, dc.Roles, dc.Prices, dc.Log = st, holdingRevoker{tokens, cfg.WorkloadHold}, x.Role, prices, log
+	if alerts != nil {
+		dc.Audit = alerts.Tap(st) // the console's live alerts hear each one at once
+	}
 	detector, err := gateway.NewDetector(dc)
 	if err != nil {
 		return err
@@ -1113,4 +1167,135 @@ func awsRegion(s string) bool {
 		}
 	}
 	return true
+}
+
+// consoleConfig is the console: section.
+type consoleConfig struct {
+	Enabled bool
+	set     bool // enabled was given
+	// IdleTimeout and MaxAge bound sessions (zero: web's defaults).
+	IdleTimeout, MaxAge time.Duration
+	OIDC                *web.OIDCConfig
+}
+
+// parseConsoleConfig reads the console section; errors name the line.
+func parseConsoleConfig(n *yaml.Node) (*consoleConfig, error) {
+	c := &consoleConfig{}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return c, nil
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil, configError(n, "console", "must be a mapping")
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		key := "console." + k.Value
+		var err error
+		switch k.Value {
+		case "enabled":
+			c.set = true
+			c.Enabled, err = boolValue(v, key)
+		case "idle_timeout":
+			c.IdleTimeout, err = positiveDuration(v, key)
+		case "max_age":
+			c.MaxAge, err = positiveDuration(v, key)
+		case "oidc":
+			c.OIDC, err = parseConsoleOIDC(v)
+		default:
+			err = aicred.Errorf(aicred.ErrInvalid, "line %d: unknown key %q in console (want enabled, idle_timeout, max_age, oidc)", k.Line, k.Value)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if c.IdleTimeout > 0 && c.MaxAge > 0 && c.IdleTimeout > c.MaxAge {
+		return nil, configError(n, "console", "idle_timeout (%v) is longer than max_age (%v)", c.IdleTimeout, c.MaxAge)
+	}
+	return c, nil
+}
+
+func boolValue(n *yaml.Node, key string) (bool, error) {
+	s, err := scalar(n, key)
+	if err != nil {
+		return false, err
+	}
+	switch s {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, configError(n, key, "want true or false, not %q", s)
+}
+
+func stringList(n *yaml.Node, key string) ([]string, error) {
+	if n.Kind != yaml.SequenceNode {
+		return nil, configError(n, key, "want a list")
+	}
+	var out []string
+	for _, e := range n.Content {
+		s, err := scalar(e, key)
+		if err != nil {
+			return nil, err
+		}
+		if strings.TrimSpace(s) == "" {
+			return nil, configError(e, key, "empty entry")
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// parseConsoleOIDC reads console.oidc; errors name the line.
+func parseConsoleOIDC(n *yaml.Node) (*web.OIDCConfig, error) {
+	if n.Kind != yaml.MappingNode {
+		return nil, configError(n, "console.oidc", "must be a mapping")
+	}
+	o := &web.OIDCConfig{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		key := "console.oidc." + k.Value
+		var err error
+		switch k.Value {
+		case "issuer":
+			o.Issuer, err = scalar(v, key)
+		case "client_id":
+			o.ClientID, err = scalar(v, key)
+		case "client_secret_file":
+			var path string
+			if path, err = scalar(v, key); err == nil {
+				data, rerr := os.ReadFile(path)
+				switch {
+				case rerr != nil:
+					err = configError(v, key, "%v", rerr)
+				case strings.TrimSpace(string(data)) == "":
+					err = configError(v, key, "%s is empty", path)
+				default:
+					o.ClientSecret = strings.TrimSpace(string(data))
+				}
+			}
+		case "redirect_url":
+			o.RedirectURL, err = scalar(v, key)
+		case "allowed_emails":
+			o.AllowedEmails, err = stringList(v, key)
+		case "allowed_groups":
+			o.AllowedGroups, err = stringList(v, key)
+		case "groups_claim":
+			o.GroupsClaim, err = scalar(v, key)
+		case "write":
+			o.Write, err = boolValue(v, key)
+		case "allow_insecure_http":
+			o.AllowInsecureHTTP, err = boolValue(v, key)
+		default:
+			err = aicred.Errorf(aicred.ErrInvalid, "line %d: unknown key %q in console.oidc (want issuer, client_id, client_secret_file, "+
+				"redirect_url, allowed_emails, allowed_groups, groups_claim, write, allow_insecure_http)", k.Line, k.Value)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if _, err := web.CheckOIDC(*o); err != nil {
+		return nil, configError(n, "console.oidc", "%v", err)
+	}
+	return o, nil
 }
