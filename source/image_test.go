@@ -271,11 +271,11 @@ func TestImageLayers(t *testing.T) {
 				t.Errorf("hits:\n got %q\nwant %q", gotS, want)
 			}
 			removed := map[string]string{
-				l0 + "!app/.env":      layers[1], // whiteout
-				l0 + "!app/keep.txt":  layers[1], // replaced
-				l0 + "!etc/secret/k":  layers[1], // opaque directory
+				l0 + "!app/.env":       layers[1], // whiteout
+				l0 + "!app/keep.txt":   layers[1], // replaced
+				l0 + "!etc/secret/k":   layers[1], // opaque directory
 				l1 + "!usr/lib/new.py": "",
-				l2 + "!srv/conf":      "",
+				l2 + "!srv/conf":       "",
 			}
 			layerOf := map[string]string{l0: layers[0], l1: layers[1], l2: layers[2]}
 			for p, by := range removed {
