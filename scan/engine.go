@@ -396,7 +396,34 @@ func (e *Engine) match(data []byte) []Match {
 			out = r.apply(data, w, out)
 		}
 	}
-	return resolveOverlaps(out)
+	return dropHeld(resolveOverlaps(out))
+}
+
+// dropHeld removes a context match whose secret another match holds as
+// Related material: an AWS secret access key or session token beside its
+// key id is part of that key id's finding, not a credential of its own.
+// Found alone, it is reported under its own kind.
+func dropHeld(ms []Match) []Match {
+	var held map[string]bool
+	for _, m := range ms {
+		for _, v := range m.Related {
+			if held == nil {
+				held = map[string]bool{}
+			}
+			held[v] = true
+		}
+	}
+	if held == nil {
+		return ms
+	}
+	out := ms[:0]
+	for _, m := range ms {
+		if m.Kind.Rule.ContextWindow > 0 && held[m.Secret] {
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
 }
 
 func (r *rule) apply(data []byte, w window, out []Match) []Match {
