@@ -287,3 +287,38 @@ func TestAWSSecretAloneOrHeld(t *testing.T) {
 		}
 	}
 }
+
+// TestRelaxRepeats: long counted ranges are opened, exact counts and short
+// ranges kept; a match longer than the pattern as written is dropped.
+func TestRelaxRepeats(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`sk-[a-z]{74}`, `sk-[a-z]{74}`},
+		{`x[a-z]{16,200}`, `x[a-z]{16,200}`},
+		{`x(?:[a-z][a-z]){25,1000}y`, `x(?:[a-z][a-z]){25,}y`},
+		{`x[a-z]{1000}`, `x[a-z]{1000}`},
+	} {
+		if got := relaxRepeats(tc.in); got != tc.want {
+			t.Errorf("relaxRepeats(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	e := newEngine(t)
+	g := provider.NewGen(33)
+	// A session token longer than the rule's 4,000-character bound is not
+	// one (it was not before the bound was relaxed either).
+	long := provider.Base64("\x21\x0a\x09origin_ec" + string(g.Bytes(3200)))
+	short := provider.Base64("\x21\x0a\x09origin_ec" + string(g.Bytes(600)))
+	for _, tc := range []struct {
+		tok  string
+		want int
+	}{{short, 1}, {long, 0}} {
+		n := 0
+		for _, m := range collectAll(e, "AWS_SESSION_TOKEN="+tc.tok+"\n") {
+			if m.Kind.ID == "session-token" {
+				n++
+			}
+		}
+		if n != tc.want {
+			t.Errorf("token of %d characters: %d matches, want %d", len(tc.tok), n, tc.want)
+		}
+	}
+}
