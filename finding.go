@@ -38,6 +38,18 @@ type Location struct {
 	Author  string     `json:"author,omitempty"`
 	Date    *time.Time `json:"date,omitempty"`
 	Locator string     `json:"locator,omitempty"` // finer position: "cell 3 output", "message 1712345678.0001"
+
+	// Image names the container image the content came from: its first
+	// repo tag, or its config digest when it has none.
+	Image string `json:"image,omitempty"`
+	// Layer is the digest of the image layer holding the file; empty for
+	// the image config and build history.
+	Layer string `json:"layer,omitempty"`
+	// RemovedIn is the digest of an upper layer that deletes (whiteout),
+	// hides (opaque directory) or replaces the file: the file is not in
+	// the image's final filesystem, only in its layer history, which anyone
+	// who pulls the image still gets.
+	RemovedIn string `json:"removed_in,omitempty"`
 }
 
 // A Finding is one credential seen at one place. It carries the secret only

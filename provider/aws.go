@@ -353,8 +353,105 @@ func init() {
 					},
 				},
 			},
+			{
+				// Found alone: beside its key id it is that finding's
+				// Related secret, not a credential of its own (the engine
+				// drops a context match another match holds as Related).
+				ID: "secret-access-key", Name: "AWS secret access key (no key id nearby)",
+				Capabilities: caps(aicred.CapInference, aicred.CapFineTuning, aicred.CapFilesData,
+					aicred.CapModelRegistry, aicred.CapCompute, aicred.CapKeyAdmin, aicred.CapBilling),
+				Rule: Rule{
+					Description:   "AWS secret access key: 40 base64 characters after a name for it (aws_secret_access_key, SecretAccessKey), with no key id nearby",
+					Keywords:      []string{"secret_access_key", "secretaccesskey", "aws_secret_key", "secret-access-key"},
+					ContextWindow: 32,
+					Pattern:       `[A-Za-z0-9+/]{40}`,
+					Boundary:      boundary,
+					MinEntropy:    4,
+					Validate:      validAWSSecretKey,
+					Examples: func(g *Gen) []Example {
+						sk := awsSecretKey(g)
+						return append(assign("AWS_SECRET_ACCESS_KEY", sk),
+							Ex("[prod]\naws_secret_access_key = "+sk+"\n", sk),
+							Ex(`{"Credentials": {"SecretAccessKey": "`+sk+`"}}`, sk),
+							Ex(`s3 = boto3.client("s3", aws_secret_access_key="`+sk+`")`, sk))
+					},
+					Negatives: func(g *Gen) []string {
+						return []string{
+							"SECRET=" + awsSecretKey(g),                          // no name for it
+							"AWS_SECRET_ACCESS_KEY=" + awsSecretKey(g)[:39],      // too short
+							"AWS_SECRET_ACCESS_KEY=" + awsSecretKey(g) + "Q",     // too long
+							"AWS_SECRET_ACCESS_KEY=" + g.Hex(40),                 // a hex digest
+							"aws_secret_access_key = " + strings.Repeat("x", 40), // a placeholder
+						}
+					},
+				},
+			},
+			{
+				ID: "session-token", Name: "AWS session token (temporary credentials, no key id nearby)",
+				Capabilities: caps(aicred.CapInference, aicred.CapFineTuning, aicred.CapFilesData,
+					aicred.CapModelRegistry, aicred.CapCompute, aicred.CapKeyAdmin, aicred.CapBilling),
+				Rule: Rule{
+					// STS tokens are base64 of a structure that begins with a
+					// byte, 0x0a and a short name ("aws", "er/aws",
+					// "origin_ec": FwoGZXIvYXdz..., IQoJb3JpZ2luX2Vj...).
+					Description:   "AWS session token: base64 of 100 to 4,000 characters, of STS's structure, after aws_session_token, SessionToken or X-Amz-Security-Token, with no key id nearby",
+					Keywords:      []string{"aws_session_token", "aws_security_token", "sessiontoken", "x-amz-security-token"},
+					ContextWindow: 32,
+					Pattern:       `(?:` + b64Quantum + `){25,1000}[A-Za-z0-9+/]{0,3}={0,2}`,
+					Boundary:      boundary,
+					MinEntropy:    4,
+					Validate:      validAWSSessionToken,
+					Examples: func(g *Gen) []Example {
+						tok := awsSessionToken(g)
+						return append(assign("AWS_SESSION_TOKEN", tok),
+							Ex("[temp]\naws_session_token = "+tok+"\n", tok),
+							Ex(`{"Credentials": {"SessionToken": "`+tok+`", "Expiration": "2026-01-01T00:00:00Z"}}`, tok))
+					},
+					Negatives: func(g *Gen) []string {
+						return []string{
+							"AWS_SESSION_TOKEN=" + g.B64(400),                           // not STS's structure
+							"TOKEN=" + awsSessionToken(g),                               // no name for it
+							"AWS_SESSION_TOKEN=" + awsSessionToken(g)[:60],              // too short
+							"session_token = " + Base64("\x02\x0a\x03aws"+g.Alnum(200)), // not an AWS name
+						}
+					},
+				},
+			},
 		},
 	})
+}
+
+// awsSecretKey generates a secret access key: 40 base64 characters.
+func awsSecretKey(g *Gen) string { return g.B64(40) }
+
+// validAWSSecretKey wants the mix of a random base64 value: upper and
+// lower case letters and digits (a hex digest or a word is not one).
+func validAWSSecretKey(s string) bool {
+	return strings.ContainsAny(s, Upper) && strings.ContainsAny(s, Lower) && strings.ContainsAny(s, Digits)
+}
+
+// awsSessionToken generates a session token of STS's structure.
+func awsSessionToken(g *Gen) string {
+	return Base64("\x21\x0a\x09origin_ec" + string(g.Bytes(300)))
+}
+
+// validAWSSessionToken checks the start of a session token's structure:
+// a byte, 0x0a, a length and that many characters of a lower-case AWS
+// name ("aws", "er/aws", "origin_ec").
+func validAWSSessionToken(s string) bool {
+	if len(s) < awsMinSessionToken {
+		return false
+	}
+	head, err := base64.RawStdEncoding.DecodeString(s[:20]) // 15 bytes
+	if err != nil || head[1] != 0x0a || head[2] < 3 || int(head[2]) > len(head)-3 {
+		return false
+	}
+	for _, c := range head[3 : 3+head[2]] {
+		if !(c >= 'a' && c <= 'z' || c == '_' || c == '/') {
+			return false
+		}
+	}
+	return strings.Contains(string(head[3:3+head[2]]), "aws") || strings.HasPrefix(string(head[3:3+head[2]]), "origin")
 }
 
 // Deep trace and rotation. The credential is held as "KEY_ID:SECRET" or

@@ -3,6 +3,7 @@ package provider
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -63,9 +64,11 @@ func init() {
 				// Q~ is 2 bytes; the keyword adds the digit before it.
 				Description: "Azure client secret: 3 characters + a digit + Q~ + 31 to 34 characters",
 				Keywords:    []string{"0Q~", "1Q~", "2Q~", "3Q~", "4Q~", "5Q~", "6Q~", "7Q~", "8Q~", "9Q~"},
-				Pattern:     `[A-Za-z0-9_~.]{3}[0-9]Q~[A-Za-z0-9_~.-]{31,34}`,
-				Boundary:    "A-Za-z0-9_~.-",
-				MinEntropy:  3,
+				// The first three characters may be '-' too (as in
+				// Microsoft's own pattern for these secrets).
+				Pattern:    `[A-Za-z0-9_~.-]{3}[0-9]Q~[A-Za-z0-9_~.-]{31,34}`,
+				Boundary:   "A-Za-z0-9_~.-",
+				MinEntropy: 3,
 				Hints: map[string]Near{
 					"tenant_id": idNear(`tenant[_-]?id|tenant|directory[_-]?id`),
 					"client_id": idNear(`client[_-]?id|app[_-]?id|application[_-]?id`),
@@ -74,8 +77,10 @@ func init() {
 					body := Alnum + "_~.-"
 					k := g.Alnum(3) + g.Digits(1) + "Q~" + g.Chars(body, 33) + g.Alnum(1)
 					env := "AZURE_TENANT_ID=" + g.UUID() + "\nAZURE_CLIENT_ID=" + g.UUID() + "\nAZURE_CLIENT_SECRET=" + k + "\n"
+					dash := "-" + g.Alnum(2) + g.Digits(1) + "Q~" + g.Chars(body, 33) + g.Alnum(1)
 					return append(assign("AZURE_CLIENT_SECRET", k),
 						Ex(env, k),
+						Ex("AZURE_CLIENT_SECRET="+dash+"\n", dash),
 						Ex(notebook(`cred = ClientSecretCredential(tenant_id="`+g.UUID()+`", client_id="`+g.UUID()+`", client_secret="`+k+`")`), k),
 						Ex("az login --service-principal -u "+g.UUID()+" -p "+k+" --tenant "+g.UUID(), k))
 				},
@@ -89,6 +94,60 @@ func init() {
 					}
 				},
 			},
+		}, {
+			ID: "client-secret-legacy", Name: "Azure Entra ID application client secret (pre-2019 format)",
+			Capabilities: caps(aicred.CapInference, aicred.CapKeyAdmin, aicred.CapFilesData),
+			Liveness:     &Liveness{Method: "POST", BaseURL: azureLogin, Probe: azureClientCredentials},
+			Rule: Rule{
+				// Microsoft documents these as obsolete, low-confidence
+				// shapes: 32 characters of letters, digits and .=-:[_@/*]+?
+				// or 34 URL-unreserved characters, each with at least one
+				// symbol; older portal and PowerShell passwords were the
+				// base64 of 32 random bytes (44 characters ending in '=').
+				// Alone they say nothing, so a client secret name must
+				// name them.
+				Description:   "Azure client secret, pre-2019: 32 or 34 characters with a symbol, or 44 base64 ending in =, after client_secret / AZURE_CLIENT_SECRET",
+				Keywords:      []string{"client_secret", "clientsecret", "client-secret"},
+				ContextWindow: 32,
+				Pattern:       `[A-Za-z0-9+/]{43}=|[A-Za-z0-9._~-]{34}|[A-Za-z0-9.=:_@/*+?\[\]-]{32}`,
+				Boundary:      `A-Za-z0-9+/_.~@*?-`,
+				MinEntropy:    3.5,
+				Validate:      validAzureLegacySecret,
+				Hints: map[string]Near{
+					"tenant_id": idNear(`tenant[_-]?id|tenant|directory[_-]?id`),
+					"client_id": idNear(`client[_-]?id|app[_-]?id|application[_-]?id`),
+				},
+				Examples: func(g *Gen) []Example {
+					k32 := g.Alnum(14) + "@" + g.Alnum(9) + "]" + g.Alnum(7)
+					k34 := g.Alnum(20) + "." + g.Alnum(6) + "_" + g.Alnum(6)
+					k44 := Base64(string(g.Bytes(31)) + "\x01")
+					return append(assign("AZURE_CLIENT_SECRET", k32),
+						Ex("AZURE_TENANT_ID="+g.UUID()+"\nAZURE_CLIENT_ID="+g.UUID()+"\nAZURE_CLIENT_SECRET="+k34+"\n", k34),
+						Ex(`{"appId": "`+g.UUID()+`", "client_secret": "`+k44+`"}`, k44),
+						Ex(notebook(`cred = ClientSecretCredential(tenant_id="`+g.UUID()+`", client_id="`+g.UUID()+`", client_secret="`+k34+`")`), k34))
+				},
+				Negatives: func(g *Gen) []string {
+					return []string{
+						"AZURE_CLIENT_SECRET=" + g.Alnum(32),                 // no symbol
+						"AZURE_CLIENT_SECRET=" + g.Alnum(34),                 // no symbol
+						"PASSWORD=" + g.Alnum(14) + "@" + g.Alnum(17),        // no client secret name
+						"client_secret = " + g.Alnum(15) + "." + g.Alnum(20), // 36 characters
+						"AZURE_CLIENT_SECRET=" + g.B64(44),                   // base64 without its padding
+					}
+				},
+			},
 		}},
 	})
+}
+
+// validAzureLegacySecret checks a pre-2019 client secret: 44 base64 that
+// decode to 32 bytes, or 32 or 34 characters mixing letters, digits and at
+// least one symbol.
+func validAzureLegacySecret(s string) bool {
+	if len(s) == 44 {
+		b, err := base64.StdEncoding.DecodeString(s)
+		return err == nil && len(b) == 32
+	}
+	return strings.ContainsAny(s, Upper+Lower) && strings.ContainsAny(s, Digits) &&
+		strings.IndexFunc(s, func(r rune) bool { return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') }) >= 0
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
+	"strings"
 
 	"github.com/aicred/aicred"
 )
@@ -154,8 +156,64 @@ func init() {
 					Negatives: func(g *Gen) []string { return []string{"sk-None-" + g.Alnum(47)} },
 				},
 			},
+			{
+				ID: "named-key", Name: "OpenAI project or service account key (named, or another body length)",
+				Capabilities: caps(aicred.CapInference, aicred.CapFilesData, aicred.CapFineTuning, aicred.CapBilling),
+				Liveness:     models,
+				Trace:        keyTrace,
+				Rule: Rule{
+					// The shape every OpenAI key shares, sk- + name + body
+					// around the base64 of "OpenAI": service account keys
+					// named after the account or project (sk-<name>-...) and
+					// bodies of lengths other than 20, 58 and 74. The shapes
+					// of the kinds above stay theirs (Validate).
+					Description: "OpenAI key: sk- + optional name + body with the T3BlbkFJ marker, of a length or name the other kinds do not take",
+					Keywords:    []string{openaiMarker},
+					// One run, which Go's regexp matches fast; Validate
+					// places the marker (16 to 200 characters each side).
+					Pattern:    `sk-[A-Za-z0-9_-]{40,408}`,
+					MinEntropy: 3.5,
+					Validate:   validOpenAINamed,
+					Examples: func(g *Gen) []Example {
+						k := "sk-svcacct-" + g.URL64(40) + openaiMarker + g.URL64(40)
+						k2 := "sk-" + g.Lower(6) + "-" + g.Lower(5) + "-" + g.URL64(74) + openaiMarker + g.URL64(74)
+						k3 := "sk-svcacct-" + g.URL64(88) + openaiMarker + g.URL64(88)
+						return append(assign("OPENAI_API_KEY", k),
+							Ex(`client = OpenAI(api_key="`+k2+`")`, k2),
+							Ex("openai:\n  key: "+k3+"\n", k3))
+					},
+					Negatives: func(g *Gen) []string {
+						return []string{
+							"sk-" + g.Lower(8) + "-" + g.URL64(40) + "T3BlbkFX" + g.URL64(40),   // no marker
+							"sk-" + g.Lower(8) + "-" + g.URL64(40) + openaiMarker + g.URL64(10), // too short after it
+							"task-" + g.URL64(40) + openaiMarker + g.URL64(40),                  // not sk-
+							"sk-" + g.Lower(8) + "-" + strings.Repeat("a", 40) + openaiMarker + strings.Repeat("b", 40),
+						}
+					},
+				},
+			},
 		},
 	})
+}
+
+// openaiKnownShape matches the keys the other OpenAI kinds take, which the
+// named-key kind leaves to them.
+var openaiKnownShape = regexp.MustCompile(`^(?:sk-(?:proj|svcacct|service|admin|None)-(?:[A-Za-z0-9_-]{74}` + openaiMarker +
+	`[A-Za-z0-9_-]{74}|[A-Za-z0-9_-]{58}` + openaiMarker + `[A-Za-z0-9_-]{58}|[A-Za-z0-9]{20}` + openaiMarker + `[A-Za-z0-9]{20})|sk-[A-Za-z0-9]{20}` +
+	openaiMarker + `[A-Za-z0-9]{20})$`)
+
+// validOpenAINamed wants the marker with 16 to 200 characters on each
+// side after "sk-", in a shape the other kinds do not take.
+func validOpenAINamed(s string) bool {
+	body := strings.TrimPrefix(s, "sk-")
+	i := strings.Index(body, openaiMarker)
+	if i < 16 || i > 200 {
+		return false
+	}
+	if after := len(body) - i - len(openaiMarker); after < 16 || after > 200 {
+		return false
+	}
+	return !openaiKnownShape.MatchString(s)
 }
 
 const (

@@ -163,6 +163,15 @@ func Where(f *aicred.Finding) string {
 	if f.Locator != "" {
 		fmt.Fprintf(&b, " (%s)", f.Locator)
 	}
+	if f.Image != "" {
+		fmt.Fprintf(&b, " in image %s", f.Image)
+		if f.Layer != "" {
+			fmt.Fprintf(&b, " layer %s", shortDigest(f.Layer))
+		}
+		if f.RemovedIn != "" {
+			fmt.Fprintf(&b, ", removed in layer %s (still in the image's history)", shortDigest(f.RemovedIn))
+		}
+	}
 	if f.Commit != "" {
 		c := f.Commit
 		if len(c) > 12 {
@@ -177,6 +186,14 @@ func Where(f *aicred.Finding) string {
 		}
 	}
 	return b.String()
+}
+
+// shortDigest shortens "sha256:<64 hex>" to its algorithm and 12 hex digits.
+func shortDigest(d string) string {
+	if alg, hex, ok := strings.Cut(d, ":"); ok && len(hex) > 12 {
+		return alg + ":" + hex[:12]
+	}
+	return d
 }
 
 func joinCaps(cs []aicred.Capability) string {

@@ -36,6 +36,16 @@ func (r *Report) BuildSARIF() *sarif.Report {
 		if f.Locator != "" {
 			msg += " Inside: " + f.Locator + "."
 		}
+		if f.Image != "" {
+			msg += " Image: " + f.Image
+			if f.Layer != "" {
+				msg += ", layer " + f.Layer
+			}
+			if f.RemovedIn != "" {
+				msg += ", removed in layer " + f.RemovedIn + " but still in the image's history"
+			}
+			msg += "."
+		}
 		if f.Verification != "" && f.Verification != aicred.NotChecked {
 			msg += " Liveness: " + string(f.Verification) + "."
 		}
@@ -53,6 +63,11 @@ func (r *Report) BuildSARIF() *sarif.Report {
 		}
 		if f.Locator != "" {
 			props.Add("locator", f.Locator)
+		}
+		for k, v := range map[string]string{"image": f.Image, "layer": f.Layer, "removed_in": f.RemovedIn} {
+			if v != "" {
+				props.Add(k, v)
+			}
 		}
 		run.AddResult(sarif.NewRuleResult(f.Rule).
 			WithRuleIndex(run.GetRuleIndex(f.Rule)).

@@ -80,6 +80,18 @@ type rule struct {
 	hints      []near
 	lit        []byte     // a literal every match holds (requiredLiteral)
 	rf         *runFilter // nil: the regexp runs over the whole window
+	// prefix and anchored, for a whole-match rule without a run filter
+	// whose matches begin with a literal (a PEM header): the regexp runs
+	// from each occurrence of the literal only, anchored and bounded by
+	// maxLen, instead of over the whole window.
+	prefix   []byte
+	anchored *regexp.Regexp
+	// suffix and full, when the matches also end with a literal (a PEM
+	// footer): the candidate up to the first suffix after the prefix is
+	// tried first, anchored at both ends. Short enough for the backtracker
+	// where the bounded search (up to maxLen) is not.
+	suffix []byte
+	full   *regexp.Regexp
 }
 
 type near struct {
@@ -152,7 +164,7 @@ func compileRule(k *provider.Kind) (*rule, error) {
 			return nil, fmt.Errorf("rule %s: keyword %q shorter than 3 bytes", rl.ID, kw)
 		}
 	}
-	re, err := regexp.Compile(rl.Pattern)
+	re, err := regexp.Compile(relaxRepeats(rl.Pattern))
 	if err != nil {
 		return nil, fmt.Errorf("rule %s: pattern: %w", rl.ID, err)
 	}
@@ -177,6 +189,14 @@ func compileRule(k *provider.Kind) (*rule, error) {
 	}
 	r.rf = newRunFilter(rl.Pattern, r.secretIdx)
 	r.rf.compileExact(bs)
+	if p, _ := re.LiteralPrefix(); r.rf == nil && r.secretIdx == 0 && len(p) >= 8 {
+		r.prefix = []byte(p)
+		r.anchored = regexp.MustCompile(`^(?:` + relaxRepeats(rl.Pattern) + `)`)
+		if sfx := literalSuffix(rl.Pattern); len(sfx) >= 8 {
+			r.suffix = sfx
+			r.full = regexp.MustCompile(`^(?:` + relaxRepeats(rl.Pattern) + `)$`)
+		}
+	}
 	r.lit = requiredLiteral(rl.Pattern)
 	if len(rl.Allow) > 0 {
 		r.allow = map[string]bool{}
@@ -216,6 +236,42 @@ func compileRule(k *provider.Kind) (*rule, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// relaxAbove is the largest repeat count kept as written in a rule's
+// compiled regexp.
+const relaxAbove = 255
+
+// relaxRepeats returns pattern with its long counted repetitions
+// ({25,1000} of a base64 quantum: a PEM body, a session token) made open
+// ({25,}). Go compiles x{n,m} into m copies of x: a program of thousands
+// of instructions, too large for its fast backtracking matcher, so such a
+// rule ran in the slow NFA over its whole window. The open form compiles
+// to a few dozen instructions. The bound still holds: a match longer than
+// the pattern's MaxMatchLen is dropped (applyIn), and the repeated class
+// is in the rule's boundary, so a longer run fails the boundary check as
+// it did before. Exact counts ({74}) and short ranges are kept.
+func relaxRepeats(pattern string) string {
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return pattern // regexp.Compile reports it
+	}
+	changed := false
+	var walk func(*syntax.Regexp)
+	walk = func(r *syntax.Regexp) {
+		if r.Op == syntax.OpRepeat && r.Max > relaxAbove && r.Max != r.Min {
+			r.Max = -1
+			changed = true
+		}
+		for _, s := range r.Sub {
+			walk(s)
+		}
+	}
+	walk(re)
+	if !changed {
+		return pattern
+	}
+	return re.String()
 }
 
 // MaxMatchLen returns the longest match, in bytes, that an RE2 pattern can
@@ -396,10 +452,40 @@ func (e *Engine) match(data []byte) []Match {
 			out = r.apply(data, w, out)
 		}
 	}
-	return resolveOverlaps(out)
+	return dropHeld(resolveOverlaps(out))
+}
+
+// dropHeld removes a context match whose secret another match holds as
+// Related material: an AWS secret access key or session token beside its
+// key id is part of that key id's finding, not a credential of its own.
+// Found alone, it is reported under its own kind.
+func dropHeld(ms []Match) []Match {
+	var held map[string]bool
+	for _, m := range ms {
+		for _, v := range m.Related {
+			if held == nil {
+				held = map[string]bool{}
+			}
+			held[v] = true
+		}
+	}
+	if held == nil {
+		return ms
+	}
+	out := ms[:0]
+	for _, m := range ms {
+		if m.Kind.Rule.ContextWindow > 0 && held[m.Secret] {
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
 }
 
 func (r *rule) apply(data []byte, w window, out []Match) []Match {
+	if r.anchored != nil {
+		return r.applyAnchored(data, w, out)
+	}
 	if r.rf == nil {
 		return r.applyIn(data, w, w.lo, w.hi, w.lo, w.hi, out)
 	}
@@ -407,7 +493,7 @@ func (r *rule) apply(data []byte, w window, out []Match) []Match {
 		f := r.rf
 		switch {
 		case f.exact != nil:
-			if a > 0 && r.boundary[data[a-1]] || b < len(data) && r.boundary[data[b]] || !f.exact.Match(data[a:b]) {
+			if a > 0 && r.boundary[data[a-1]] || b < len(data) && r.boundary[data[b]] || b-a > f.maxLen || !f.exact.Match(data[a:b]) {
 				return
 			}
 			if f.whole {
@@ -421,8 +507,8 @@ func (r *rule) apply(data []byte, w window, out []Match) []Match {
 				if p > 0 && r.boundary[data[p-1]] {
 					continue
 				}
-				loc := f.head.FindIndex(data[p:b])
-				if loc == nil {
+				loc := f.head.FindIndex(data[p:min(b, p+f.maxLen+1)])
+				if loc == nil || loc[1] > f.maxLen {
 					continue
 				}
 				if t := p + loc[1]; t == len(data) || !r.boundary[data[t]] {
@@ -441,13 +527,67 @@ func (r *rule) apply(data []byte, w window, out []Match) []Match {
 	return out
 }
 
+// applyAnchored finds the rule's matches in the window from each
+// occurrence of its literal prefix, as the unanchored regexp would (leftmost
+// first, not overlapping), but running it only where a match can begin:
+// bounded by maxLen, Go's regexp uses its backtracker there instead of the
+// NFA over the whole window.
+func (r *rule) applyAnchored(data []byte, w window, out []Match) []Match {
+	for p := w.lo; p < w.hi; {
+		i := bytes.Index(data[p:w.hi], r.prefix)
+		if i < 0 {
+			break
+		}
+		s := p + i
+		end := min(w.hi, s+r.maxLen)
+		t := -1
+		if r.full != nil {
+			if j := bytes.Index(data[s+len(r.prefix):end], r.suffix); j >= 0 {
+				if e := s + len(r.prefix) + j + len(r.suffix); r.full.Match(data[s:e]) {
+					t = e
+				}
+			}
+		}
+		if t < 0 {
+			loc := r.anchored.FindIndex(data[s:end])
+			if loc == nil {
+				p = s + 1
+				continue
+			}
+			t = s + loc[1]
+		}
+		if (s == 0 || !r.boundary[data[s-1]]) && (t == len(data) || !r.boundary[data[t]]) {
+			out = r.accept(data, w, s, t, out)
+		}
+		p = max(t, s+1)
+	}
+	return out
+}
+
+// literalSuffix returns the literal a pattern's top-level concatenation
+// ends with, or nil.
+func literalSuffix(pattern string) []byte {
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return nil
+	}
+	re = re.Simplify()
+	if re.Op == syntax.OpConcat && len(re.Sub) > 0 {
+		re = re.Sub[len(re.Sub)-1]
+	}
+	if re.Op != syntax.OpLiteral || re.Flags&syntax.FoldCase != 0 {
+		return nil
+	}
+	return []byte(string(re.Rune))
+}
+
 // applyIn runs the rule's regexp over data[lo:hi] and keeps the matches
 // whose secret starts in [a, b).
 func (r *rule) applyIn(data []byte, w window, lo, hi, a, b int, out []Match) []Match {
 	for _, loc := range r.re.FindAllSubmatchIndex(data[lo:hi], -1) {
 		s, t := loc[2*r.secretIdx], loc[2*r.secretIdx+1]
-		if s < 0 {
-			continue
+		if s < 0 || loc[1]-loc[0] > r.maxLen {
+			continue // longer than the pattern as written allows (relaxRepeats)
 		}
 		s, t = s+lo, t+lo
 		if s < a || s >= b {

@@ -3,6 +3,7 @@ package scan
 import (
 	"encoding/base64"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -253,6 +254,71 @@ func TestBase64KeyAtEndAnyPadding(t *testing.T) {
 			if len(ms) != 1 || ms[0].Secret != key {
 				t.Errorf("pad %d prefix %q: %d matches", pad, prefix, len(ms))
 			}
+		}
+	}
+}
+
+// TestAWSSecretAloneOrHeld: an AWS secret access key or session token
+// beside its key id is that finding's Related material and no finding of
+// its own; alone, after a name for it, it is reported under its own kind.
+func TestAWSSecretAloneOrHeld(t *testing.T) {
+	e, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := provider.NewGen(12)
+	id := "AKIA" + g.Chars("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)
+	sk := g.B64(39) + "7"
+	tok := provider.Base64("\x21\x0a\x09origin_ec" + string(g.Bytes(300)))
+	kinds := func(text string) (out []string) {
+		e.Scan([]byte(text), func(m Match) { out = append(out, m.Kind.Provider().ID+"/"+m.Kind.ID) })
+		return out
+	}
+	for _, tc := range []struct {
+		text string
+		want []string
+	}{
+		{"aws_access_key_id = " + id + "\naws_secret_access_key = " + sk + "\naws_session_token = " + tok + "\n", []string{"aws/access-key-id"}},
+		{"aws_secret_access_key = " + sk + "\n", []string{"aws/secret-access-key"}},
+		{"aws_secret_access_key = " + sk + "\naws_session_token = " + tok + "\n", []string{"aws/secret-access-key", "aws/session-token"}},
+	} {
+		if got := kinds(tc.text); !slices.Equal(got, tc.want) {
+			t.Errorf("%q...: kinds %v, want %v", tc.text[:24], got, tc.want)
+		}
+	}
+}
+
+// TestRelaxRepeats: long counted ranges are opened, exact counts and short
+// ranges kept; a match longer than the pattern as written is dropped.
+func TestRelaxRepeats(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`sk-[a-z]{74}`, `sk-[a-z]{74}`},
+		{`x[a-z]{16,200}`, `x[a-z]{16,200}`},
+		{`x(?:[a-z][a-z]){25,1000}y`, `x(?:[a-z][a-z]){25,}y`},
+		{`x[a-z]{1000}`, `x[a-z]{1000}`},
+	} {
+		if got := relaxRepeats(tc.in); got != tc.want {
+			t.Errorf("relaxRepeats(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	e := newEngine(t)
+	g := provider.NewGen(33)
+	// A session token longer than the rule's 4,000-character bound is not
+	// one (it was not before the bound was relaxed either).
+	long := provider.Base64("\x21\x0a\x09origin_ec" + string(g.Bytes(3200)))
+	short := provider.Base64("\x21\x0a\x09origin_ec" + string(g.Bytes(600)))
+	for _, tc := range []struct {
+		tok  string
+		want int
+	}{{short, 1}, {long, 0}} {
+		n := 0
+		for _, m := range collectAll(e, "AWS_SESSION_TOKEN="+tc.tok+"\n") {
+			if m.Kind.ID == "session-token" {
+				n++
+			}
+		}
+		if n != tc.want {
+			t.Errorf("token of %d characters: %d matches, want %d", len(tc.tok), n, tc.want)
 		}
 	}
 }

@@ -36,6 +36,10 @@ type runFilter struct {
 	// bytes that are not boundary bytes (the dots of a JWT).
 	exact, head *regexp.Regexp
 	secretPat   string
+	// maxLen is the longest secret the pattern as written allows: exact
+	// and head are compiled with relaxRepeats, so a longer candidate is
+	// dropped by length.
+	maxLen int
 }
 
 // compileExact prepares the anchored forms of the secret's pattern for
@@ -59,9 +63,9 @@ func (f *runFilter) compileExact(boundary charset) {
 	}
 	switch {
 	case sub:
-		f.exact = regexp.MustCompile(`^(?:` + f.secretPat + `)$`)
+		f.exact = regexp.MustCompile(`^(?:` + relaxRepeats(f.secretPat) + `)$`)
 	case f.whole:
-		f.head = regexp.MustCompile(`^(?:` + f.secretPat + `)`)
+		f.head = regexp.MustCompile(`^(?:` + relaxRepeats(f.secretPat) + `)`)
 	}
 }
 
@@ -118,8 +122,9 @@ func newRunFilter(pattern string, group int) *runFilter {
 	if target.Op == syntax.OpCapture {
 		target = target.Sub[0]
 	}
-	if _, err := regexp.Compile(target.String()); err == nil {
-		f.secretPat = target.String()
+	n, ok := maxLen(target)
+	if _, err := regexp.Compile(target.String()); err == nil && ok {
+		f.secretPat, f.maxLen = target.String(), n
 	}
 	return f
 }

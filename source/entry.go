@@ -54,6 +54,13 @@ func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
 func (s *run) dispatch(ctx context.Context, e *entry, buf []byte, n int, eof bool) error {
 	head := buf[:n]
 	if k := sniffArchive(e.name, head); k != notArchive {
+		if k == tarArchive && e.file != nil && e.depth == 0 && s.depth > 0 {
+			// A container image tarball on disk: known by its content,
+			// read by its manifests, and never scanned again as a plain tar.
+			if fsys, ok := indexImageTar(e.file); ok {
+				return s.scanImage(ctx, fsys, e.loc)
+			}
+		}
 		if e.depth < s.depth {
 			return s.scanArchive(ctx, e, k, head, eof)
 		}

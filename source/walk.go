@@ -34,6 +34,11 @@ func Walk(ctx context.Context, root string, opts Options, h Handler) error {
 	if !fi.IsDir() {
 		return s.scanFile(ctx, root, filepath.ToSlash(filepath.Clean(root)))
 	}
+	if img := (dirFS{root: root}); s.depth > 0 && isImage(img) {
+		// An unpacked image layout (docker save or OCI): its layers, not
+		// its blobs as files.
+		return s.scanImage(ctx, img, aicred.Location{Source: aicred.SourceFile})
+	}
 
 	wctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
