@@ -124,10 +124,13 @@ func BenchmarkPages(b *testing.B) {
 			}
 		})
 	}
-	b.Run("overview-posture-evaluated", func(b *testing.B) {
+	// The posture is evaluated in the background (no page waits for it
+	// once the console is warm); this is that evaluation's own time.
+	b.Run("posture-evaluation-background", func(b *testing.B) {
 		for b.Loop() {
-			con.posture.invalidate()
-			get(b, "/ui/")
+			if _, err := con.posture.evaluate(context.Background()); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 }

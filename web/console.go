@@ -129,6 +129,7 @@ func New(o Options) (*Console, error) {
 	}
 	c := &Console{o: o, alerts: o.Alerts, sessions: newSessions(o.IdleTimeout, o.MaxAge, o.Now)}
 	c.posture = &postureCache{st: o.Store, cfg: o.Posture, ttl: o.PostureTTL, now: o.Now}
+	c.posture.warm()
 	pages, err := parsePages()
 	if err != nil {
 		return nil, err

@@ -13,17 +13,22 @@ import (
 )
 
 // postureCache keeps the latest posture report: evaluating 10,000
-// credentials with their sightings takes longer than a page may, so it
-// is evaluated at most once per ttl (and again after every action), one
-// evaluation at a time.
+// credentials with their sightings takes longer than a page may, so pages
+// are served the latest report and a stale one (older than ttl, or
+// marked stale by an action) is evaluated again in the background, one
+// evaluation at a time. Only a console that has never evaluated waits
+// for it (and the console starts one at once: warm).
 type postureCache struct {
 	st  aicred.Store
 	cfg posture.Config
 	ttl time.Duration
 	now func() time.Time
 
-	mu   sync.Mutex
-	snap *postureSnap
+	mu         sync.Mutex
+	snap       *postureSnap
+	stale      bool
+	refreshing bool
+	eval       sync.Mutex // one evaluation at a time
 }
 
 type postureSnap struct {
@@ -42,11 +47,45 @@ func (s *postureSnap) find(fp aicred.Fingerprint) *posture.CredentialPosture {
 
 func (p *postureCache) get(ctx context.Context) (*postureSnap, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	now := p.now()
-	if p.snap != nil && now.Sub(p.snap.At) < p.ttl {
-		return p.snap, nil
+	s := p.snap
+	if s != nil {
+		if p.stale || p.now().Sub(s.At) >= p.ttl {
+			p.kick()
+		}
+		p.mu.Unlock()
+		return s, nil
 	}
+	p.mu.Unlock()
+	return p.evaluate(ctx)
+}
+
+// kick starts a background evaluation unless one runs; p.mu is held.
+func (p *postureCache) kick() {
+	if p.refreshing {
+		return
+	}
+	p.refreshing = true
+	go func() {
+		_, _ = p.evaluate(context.Background())
+		p.mu.Lock()
+		p.refreshing = false
+		p.mu.Unlock()
+	}()
+}
+
+// warm evaluates the posture in the background, so the first page does
+// not wait for it.
+func (p *postureCache) warm() {
+	p.mu.Lock()
+	p.kick()
+	p.mu.Unlock()
+}
+
+// evaluate reads the inventory, evaluates it and keeps the result.
+func (p *postureCache) evaluate(ctx context.Context) (*postureSnap, error) {
+	p.eval.Lock()
+	defer p.eval.Unlock()
+	now := p.now()
 	start := time.Now()
 	details, err := p.st.ListCredentialDetails(ctx, aicred.CredentialFilter{})
 	if err != nil {
@@ -72,14 +111,18 @@ func (p *postureCache) get(ctx context.Context) (*postureSnap, error) {
 	for i := range r.Credentials {
 		s.byFP[r.Credentials[i].Fingerprint] = i
 	}
-	p.snap = s
+	p.mu.Lock()
+	p.snap, p.stale = s, false
+	p.mu.Unlock()
 	return s, nil
 }
 
-// invalidate makes the next page evaluate the posture again.
+// invalidate marks the report stale after an action: the next page
+// starts its evaluation in the background.
 func (p *postureCache) invalidate() {
 	p.mu.Lock()
-	p.snap = nil
+	p.stale = true
+	p.kick()
 	p.mu.Unlock()
 }
 
