@@ -56,7 +56,7 @@ type LeaseConfig struct {
 	// and the maintenance loop for good.
 	StoreTimeout time.Duration
 	Log          *slog.Logger
-	Now      func() time.Time
+	Now          func() time.Time
 }
 
 // LeasedAdmission is the Admission for several gateway processes sharing
