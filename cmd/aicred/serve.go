@@ -55,9 +55,9 @@ type serverConfig struct {
 	Readiness readinessConfig `yaml:"readiness"`
 	Audit     auditConfig     `yaml:"audit"`
 	Retention retentionConfig `yaml:"retention"`
-	Broker  broker.Config `yaml:"-"`
-	Gateway gatewayConfig `yaml:"-"`
-	Leaks   leaksConfig   `yaml:"-"`
+	Broker    broker.Config   `yaml:"-"`
+	Gateway   gatewayConfig   `yaml:"-"`
+	Leaks     leaksConfig     `yaml:"-"`
 }
 
 type tlsConfig struct {
