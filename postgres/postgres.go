@@ -42,6 +42,21 @@ const DefaultConnectTimeout = 5 * time.Second
 // dead connection is dropped and another is taken.
 const DefaultPingTimeout = time.Second
 
+// hotOpTimeout bounds the store calls made on a request's path with the
+// request's own context (which has no deadline), when the caller set
+// none: a call stuck on a connection that died silently would otherwise
+// hold one of the pool's connections until the client gives up, and
+// starve every other caller after the network heals.
+const hotOpTimeout = 5 * time.Second
+
+// boundOp returns ctx with hotOpTimeout when it has no deadline.
+func boundOp(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, hotOpTimeout)
+}
+
 // Store is the PostgreSQL implementation of aicred.Store.
 type Store struct {
 	pool *pgxpool.Pool

@@ -95,6 +95,8 @@ type cluster struct {
 	mmu         sync.Mutex
 	metrics     map[int]map[string]float64 // last scrape, by replica
 	lostCarried float64
+	maxFeedAge  float64 // seconds, the highest any replica reported
+	notReady    int     // /readyz answers other than 200
 }
 
 // replica is one `aicred serve` child process.
@@ -299,9 +301,15 @@ func startCluster(ctx context.Context, o options) (_ *cluster, err error) {
 
 // config is a replica's serve configuration.
 func (c *cluster) config(listen, store, jwksFile string) string {
-	checkpoint := ""
-	if c.o.checkpoint > 0 {
-		checkpoint = fmt.Sprintf("audit:\n  checkpoint_every: %d\n  checkpoint_interval: 2s\n", c.o.checkpoint)
+	// Checkpoints often, so that every scenario's audit verify checks
+	// signatures; the soak prunes its expired grants within the run.
+	every := c.o.checkpoint
+	if every <= 0 {
+		every = 200
+	}
+	checkpoint := fmt.Sprintf("audit:\n  checkpoint_every: %d\n  checkpoint_interval: 2s\n", every)
+	if c.o.soakMode {
+		checkpoint += "retention:\n  expired_grants: 1m\n  interval: 30s\n"
 	}
 	// The soak's tokens expire within the run, so that pruning shows.
 	ttl := "30m"

@@ -162,7 +162,8 @@ func writeTable(w io.Writer, o options, rows []row, format string) error {
 	fmt.Fprintf(w, "Budgets: $%g per token (role %s), $%g per workload and day (role %s); the bound is one request's cost ($%.6f) per replica.\n\n",
 		tightTokenUSD, roleTight, dailyUSD, roleDaily, maxRequestCost())
 	for _, r := range rows {
-		fmt.Fprintf(w, "- %s: most spent by one token $%.6f, by one workload's day $%.6f", r.Scenario, r.MaxTokenSpend, r.MaxDailySpend)
+		fmt.Fprintf(w, "- %s: most spent by one token $%.6f, by one workload's day $%.6f; revocation feed age peaked at %.1f s, /readyz failed %d times; %s",
+			r.Scenario, r.MaxTokenSpend, r.MaxDailySpend, r.MaxFeedAge, r.NotReady, r.AuditNote)
 		if len(r.Events) > 0 {
 			fmt.Fprintf(w, "; %s", strings.Join(r.Events, "; "))
 		}

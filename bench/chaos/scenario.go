@@ -281,6 +281,8 @@ type row struct {
 	Failures        string        `json:"failures,omitempty"`
 	MaxTokenSpend   float64       `json:"max_token_spend_usd"`
 	MaxDailySpend   float64       `json:"max_workload_day_spend_usd"`
+	MaxFeedAge      float64       `json:"max_feed_age_seconds"`
+	NotReady        int           `json:"readyz_failures"`
 }
 
 // failures summarises why requests failed, most frequent first.
@@ -315,6 +317,7 @@ func runScenario(ctx context.Context, c *cluster, f fault, o options, progress i
 	l.newSessions(tag)
 	lostBefore := c.lostCounted()
 	loadStart := time.Now()
+	c.resetFeedStats()
 
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	loadDone := make(chan struct{})
@@ -508,6 +511,14 @@ func runScenario(ctx context.Context, c *cluster, f fault, o options, progress i
 	rw.AuditOK, rw.AuditNote = c.auditVerify(ctx)
 	if !rw.AuditOK {
 		rw.Violations = append(rw.Violations, "audit verify: "+rw.AuditNote)
+	} else if !strings.Contains(rw.AuditNote, "checkpoints OK") {
+		rw.Violations = append(rw.Violations, "audit verify checked no signed checkpoint: "+rw.AuditNote)
+	}
+	// A replica cut off from the store past the fail-closed window says
+	// so: its feed age passes the window and /readyz fails.
+	rw.MaxFeedAge, rw.NotReady = c.feedStats()
+	if len(t.unreachable) > 0 && (rw.MaxFeedAge < failClosedWindow.Seconds() || rw.NotReady == 0) {
+		rw.Violations = append(rw.Violations, fmt.Sprintf("store unreachable, but feed age peaked at %.1fs and /readyz failed %d times", rw.MaxFeedAge, rw.NotReady))
 	}
 	if rw.Recovery > 10*time.Second {
 		rw.Violations = append(rw.Violations, fmt.Sprintf("not recovered %v after the fault", rw.Recovery))
@@ -646,6 +657,15 @@ func (c *cluster) scrape(ctx context.Context, every time.Duration) {
 			if m, err := metricsOf(client, r.url()); err == nil {
 				c.setMetrics(r.i, m)
 			}
+			resp, err := client.Get(r.url() + "/readyz")
+			if err == nil {
+				resp.Body.Close()
+			}
+			c.mmu.Lock()
+			if err == nil && resp.StatusCode != http.StatusOK {
+				c.notReady++
+			}
+			c.mmu.Unlock()
 		}
 		select {
 		case <-ctx.Done():
@@ -667,6 +687,19 @@ func (c *cluster) setMetrics(i int, m map[string]float64) {
 		c.lostCarried += prev["aicred_gateway_usage_records_lost_total"]
 	}
 	c.metrics[i] = m
+	c.maxFeedAge = max(c.maxFeedAge, m["aicred_revocation_feed_age_seconds"])
+}
+
+func (c *cluster) resetFeedStats() {
+	c.mmu.Lock()
+	c.maxFeedAge, c.notReady = 0, 0
+	c.mmu.Unlock()
+}
+
+func (c *cluster) feedStats() (float64, int) {
+	c.mmu.Lock()
+	defer c.mmu.Unlock()
+	return c.maxFeedAge, c.notReady
 }
 
 func (c *cluster) lastQueued(i int) float64 {
