@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -520,6 +521,16 @@ const (
 )
 
 func (b *balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The bodies are small: read each whole first, so that nothing reads
+	// the client's connection while the answer streams (a streamed
+	// answer's flush otherwise races the transport's last body read).
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
 	n := len(b.reps)
 	start := int(b.next.Add(1) % uint64(n))
 	for k := range n {
@@ -528,10 +539,6 @@ func (b *balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		w.Header().Set(headerBackend, strconv.Itoa(i))
-		// Without full duplex the server closes the request body once a
-		// streamed answer's header is flushed, racing the transport's
-		// last read of it, and the transport drops the stream.
-		_ = http.NewResponseController(w).EnableFullDuplex()
 		b.proxy[i].ServeHTTP(w, r)
 		return
 	}

@@ -517,7 +517,13 @@ func runScenario(ctx context.Context, c *cluster, f fault, o options, progress i
 	// A replica cut off from the store past the fail-closed window says
 	// so: its feed age passes the window and /readyz fails.
 	rw.MaxFeedAge, rw.NotReady = c.feedStats()
-	if len(t.unreachable) > 0 && (rw.MaxFeedAge < failClosedWindow.Seconds() || rw.NotReady == 0) {
+	longest := time.Duration(0)
+	for _, spans := range t.unreachable {
+		for _, s := range spans {
+			longest = max(longest, s.to.Sub(s.from))
+		}
+	}
+	if longest > failClosedWindow+time.Second && (rw.MaxFeedAge < failClosedWindow.Seconds() || rw.NotReady == 0) {
 		rw.Violations = append(rw.Violations, fmt.Sprintf("store unreachable, but feed age peaked at %.1fs and /readyz failed %d times", rw.MaxFeedAge, rw.NotReady))
 	}
 	if rw.Recovery > 10*time.Second {
