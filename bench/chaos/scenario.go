@@ -151,17 +151,27 @@ func latencyFault(c *cluster, d, extra time.Duration) {
 func pgRestart(c *cluster, t *timeline, down time.Duration) error {
 	from := time.Now()
 	if c.o.pgRestart {
+		// The span PostgreSQL was unreachable is measured: from the first
+		// failed query of a probe (every 20 ms) to its first success
+		// after, not the whole pg_ctlcluster command.
+		pctx, stop := context.WithCancel(context.Background())
+		probed := make(chan span, 1)
+		go func() { probed <- probeDown(pctx, c.dsn) }()
 		out, err := exec.Command("sh", "-c", "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql | head -n1) main restart").CombinedOutput()
 		if err != nil {
+			stop()
 			return fmt.Errorf("pg_ctlcluster restart: %v: %s", err, out)
 		}
-		for range 100 {
-			if exec.Command("pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432").Run() == nil {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
+		took := time.Since(from)
+		time.Sleep(2 * time.Second)
+		stop()
+		down := <-probed
+		if down.from.IsZero() {
+			down = span{from, time.Now()}
 		}
-		t.note("PostgreSQL restarted (pg_ctlcluster) in %v", time.Since(from).Round(time.Millisecond))
+		t.addUnreachable(all(c), down.from, down.to)
+		t.note("PostgreSQL restarted (pg_ctlcluster, %v); unreachable for %v", took.Round(time.Millisecond), down.to.Sub(down.from).Round(time.Millisecond))
+		return nil
 	} else {
 		for _, p := range c.proxies {
 			p.reset()
@@ -763,4 +773,32 @@ func (c *cluster) auditVerify(ctx context.Context) (bool, string) {
 		return false, fmt.Sprintf("%v: %s", err, note)
 	}
 	return true, note
+}
+
+// probeDown queries PostgreSQL every 20 ms until ctx ends and returns the
+// span from the first failure to the first success after it.
+func probeDown(ctx context.Context, dsn string) span {
+	var down span
+	for ctx.Err() == nil {
+		qctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		conn, err := pgx.Connect(qctx, dsn)
+		if err == nil {
+			err = conn.Ping(qctx)
+			_ = conn.Close(qctx)
+		}
+		cancel()
+		now := time.Now()
+		switch {
+		case err != nil && down.from.IsZero() && ctx.Err() == nil:
+			down.from = now
+		case err == nil && !down.from.IsZero() && down.to.IsZero():
+			down.to = now
+			return down
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !down.from.IsZero() && down.to.IsZero() {
+		down.to = time.Now()
+	}
+	return down
 }
