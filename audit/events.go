@@ -151,3 +151,14 @@ func WorkloadHoldLifted(h *aicred.WorkloadHold, reason string) aicred.AuditEvent
 		Data:    data("until", FormatTime(h.Until), "reason", reason, "held_by", h.CreatedBy),
 	}
 }
+
+// ActionStorePruned is written when the store deletes what its retention
+// settings no longer keep (expired grants, old usage records, idle
+// budget rows).
+const ActionStorePruned = "store.pruned"
+
+// Pruned records what a prune deleted.
+func Pruned(grants, usage, budgets int64) aicred.AuditEvent {
+	return aicred.AuditEvent{Action: ActionStorePruned, Subject: "store", Data: map[string]string{
+		"grants": strconv.FormatInt(grants, 10), "usage_records": strconv.FormatInt(usage, 10), "budgets": strconv.FormatInt(budgets, 10)}}
+}

@@ -50,8 +50,13 @@ type LeaseConfig struct {
 	// DryRetry is how long a budget the store refused to top up, or
 	// failed to, is refused locally without asking again (default 1s).
 	DryRetry time.Duration
-	Log      *slog.Logger
-	Now      func() time.Time
+	// StoreTimeout bounds each call to the store (default 2s). A store
+	// gone silent (a black-holed network answers nothing, refuses
+	// nothing) would otherwise hold a request until its client gave up,
+	// and the maintenance loop for good.
+	StoreTimeout time.Duration
+	Log          *slog.Logger
+	Now          func() time.Time
 }
 
 // LeasedAdmission is the Admission for several gateway processes sharing
@@ -160,6 +165,9 @@ func NewLeasedAdmission(store aicred.BudgetService, cfg LeaseConfig) *LeasedAdmi
 	}
 	if cfg.DryRetry <= 0 {
 		cfg.DryRetry = time.Second
+	}
+	if cfg.StoreTimeout <= 0 {
+		cfg.StoreTimeout = 2 * time.Second
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
@@ -333,8 +341,10 @@ func (a *LeasedAdmission) reserve(ctx context.Context, k poolKey, limit, cost fl
 		ch := make(chan struct{})
 		p.taking = ch
 		p.mu.Unlock()
-		al, err := a.store.TakeAllowance(ctx, aicred.AllowanceRequest{Scope: p.scope, LimitUSD: limit, WantUSD: min(want, limit),
+		sctx, cancel := context.WithTimeout(ctx, a.cfg.StoreTimeout)
+		al, err := a.store.TakeAllowance(sctx, aicred.AllowanceRequest{Scope: p.scope, LimitUSD: limit, WantUSD: min(want, limit),
 			Holder: a.cfg.Holder, TTL: a.cfg.TTL})
+		cancel()
 		p.mu.Lock()
 		p.taking = nil
 		close(ch)
@@ -546,7 +556,10 @@ func (a *LeasedAdmission) maintainPool(ctx context.Context, p *pool, now time.Ti
 	p.mu.Unlock()
 
 	for _, b := range back {
-		if err := a.store.ReturnAllowance(ctx, b.id, b.spent); err != nil {
+		sctx, cancel := context.WithTimeout(ctx, a.cfg.StoreTimeout)
+		err := a.store.ReturnAllowance(sctx, b.id, b.spent)
+		cancel()
+		if err != nil {
 			// It will expire and be charged in full: over-counted, never
 			// overspent.
 			a.log.Warn("budget lease not returned; it will expire and be charged in full", "scope", p.scope, "lease", b.id, "err", err)
@@ -555,7 +568,9 @@ func (a *LeasedAdmission) maintainPool(ctx context.Context, p *pool, now time.Ti
 	}
 	for _, l := range renew {
 		start := a.now()
-		_, err := a.store.RenewAllowance(ctx, l.id, a.cfg.TTL)
+		sctx, cancel := context.WithTimeout(ctx, a.cfg.StoreTimeout)
+		_, err := a.store.RenewAllowance(sctx, l.id, a.cfg.TTL)
+		cancel()
 		switch {
 		case err == nil:
 			p.mu.Lock()

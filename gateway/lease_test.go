@@ -543,3 +543,92 @@ func TestLeasedAdmissionOverrun(t *testing.T) {
 		t.Fatalf("after Close: %+v %v; want $2.60 spent, no lease", b, err)
 	}
 }
+
+// silentStore is a store behind a black-holed network while silent is
+// set: every call waits, answering nothing, until its context ends.
+type silentStore struct {
+	aicred.BudgetService
+	silent atomic.Bool
+	renews atomic.Int64
+}
+
+func (s *silentStore) wait(ctx context.Context) error {
+	if !s.silent.Load() {
+		return nil
+	}
+	<-ctx.Done()
+	return aicred.Errorf(aicred.ErrUnavailable, "silent store: %w", ctx.Err())
+}
+
+func (s *silentStore) TakeAllowance(ctx context.Context, q aicred.AllowanceRequest) (aicred.Allowance, error) {
+	if err := s.wait(ctx); err != nil {
+		return aicred.Allowance{}, err
+	}
+	return s.BudgetService.TakeAllowance(ctx, q)
+}
+
+func (s *silentStore) ReturnAllowance(ctx context.Context, id string, spent float64) error {
+	if err := s.wait(ctx); err != nil {
+		return err
+	}
+	return s.BudgetService.ReturnAllowance(ctx, id, spent)
+}
+
+func (s *silentStore) RenewAllowance(ctx context.Context, id string, ttl time.Duration) (aicred.Allowance, error) {
+	if err := s.wait(ctx); err != nil {
+		return aicred.Allowance{}, err
+	}
+	s.renews.Add(1)
+	return s.BudgetService.RenewAllowance(ctx, id, ttl)
+}
+
+// TestLeasedAdmissionSilentStore: with the store black-holed (it
+// answers nothing and refuses nothing, as the chaos harness found), a
+// request short of allowance fails closed within StoreTimeout even when
+// its own context has no deadline, and the maintenance loop is not held:
+// once the store answers again, leases are renewed.
+func TestLeasedAdmissionSilentStore(t *testing.T) {
+	st := &silentStore{BudgetService: openSQLite(t, filepath.Join(t.TempDir(), "aicred.db"))}
+	const timeout = 100 * time.Millisecond
+	adm := leased(t, st, LeaseConfig{TTL: time.Second, Tick: 50 * time.Millisecond, Idle: time.Minute,
+		StoreTimeout: timeout, DryRetry: 10 * time.Millisecond})
+	q := AdmitRequest{TokenID: "tok_1", Workload: "w", Limits: Limits{TokenUSD: 10}, CostUSD: 0.01, Tokens: 10}
+	tk, err := adm.Admit(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm.Settle(context.Background(), tk, 0.01, 10)
+
+	st.silent.Store(true)
+	big := q
+	big.CostUSD = 5
+	start := time.Now()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := adm.Admit(context.Background(), big)
+		errc <- err
+	}()
+	select {
+	case err = <-errc:
+	case <-time.After(20 * timeout):
+		t.Fatalf("a request waited more than %v on a silent store (StoreTimeout %v)", 20*timeout, timeout)
+	}
+	if _, refused := err.(*AdmitError); err == nil || refused || aicred.KindOf(err) != aicred.ErrUnavailable {
+		t.Fatalf("silent store, allowance short: want ErrUnavailable after %v, got %v", time.Since(start), err)
+	}
+	time.Sleep(600 * time.Millisecond) // a renewal falls due (at TTL/2) and fails
+	st.silent.Store(false)
+	before := st.renews.Load()
+	deadline := time.Now().Add(2 * time.Second)
+	for st.renews.Load() == before {
+		if time.Now().After(deadline) {
+			t.Fatal("no lease renewed after the store answered again: the maintenance loop is stuck")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if tk, err = adm.Admit(context.Background(), big); err != nil {
+		t.Fatalf("store back: %v", err)
+	}
+	adm.Settle(context.Background(), tk, 5, 10)
+}

@@ -33,12 +33,22 @@ type Cache struct {
 	// go to the store, and fail closed with it.
 	synced   time.Time
 	maxStale time.Duration
+	created  time.Time
 }
 
 // Defaults for the feed check.
 const (
 	syncInterval    = time.Second
 	defaultMaxStale = 3 * time.Second
+	// storeTimeout bounds each read of the store: a store that has gone
+	// silent (a black-holed network, not a refused connection) would
+	// otherwise hold the feed's reader, and every lookup behind a stale
+	// cache, until TCP gives up, minutes later. Bounded, the feed is
+	// retried every syncInterval and a lookup fails closed at once.
+	storeTimeout = 2 * time.Second
+	// writeTimeout bounds a write (a grant, a revocation): a transaction
+	// with its audit record takes several round trips.
+	writeTimeout = 5 * time.Second
 )
 
 // New returns a cache over store. Call Start before serving.
@@ -46,7 +56,7 @@ func New(store aicred.TokenService, log *slog.Logger) *Cache {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Cache{store: store, log: log, now: time.Now, grants: map[string]*aicred.Grant{}, maxStale: defaultMaxStale}
+	return &Cache{store: store, log: log, now: time.Now, grants: map[string]*aicred.Grant{}, maxStale: defaultMaxStale, created: time.Now()}
 }
 
 // Start subscribes to the store's revocations until ctx ends, reads the
@@ -83,7 +93,9 @@ func (c *Cache) sync(ctx context.Context) {
 	c.mu.RLock()
 	seq := c.seq
 	c.mu.RUnlock()
-	rs, err := c.store.RevocationsSince(ctx, seq)
+	rctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	rs, err := c.store.RevocationsSince(rctx, seq)
+	cancel()
 	if err != nil {
 		c.log.Warn("grant cache: cannot read the revocation log; answering from the store until it can", "err", err)
 		return
@@ -103,13 +115,28 @@ func (c *Cache) Synced() time.Time {
 	return c.synced
 }
 
+// FeedAge returns how long ago the revocation log was last read
+// successfully: the most a revocation made by another process may have
+// gone unseen here. Before the first read it is the time since New.
+func (c *Cache) FeedAge() time.Duration {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	since := c.synced
+	if since.IsZero() {
+		since = c.created
+	}
+	return c.now().Sub(since)
+}
+
 // IssueGrant stores g and caches it. A revocation that commits between
 // the insert and the caching is applied to the cached copy.
 func (c *Cache) IssueGrant(ctx context.Context, g *aicred.Grant) error {
 	c.mu.RLock()
 	seq := c.seq
 	c.mu.RUnlock()
-	if err := c.store.IssueGrant(ctx, g); err != nil {
+	wctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
+	if err := c.store.IssueGrant(wctx, g); err != nil {
 		return err
 	}
 	cached := new(aicred.Grant)
@@ -141,7 +168,9 @@ func (c *Cache) LookupGrant(ctx context.Context, tokenHash string) (*aicred.Gran
 	if ok && fresh {
 		return g, nil
 	}
-	g, err := c.store.LookupGrant(ctx, tokenHash)
+	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	g, err := c.store.LookupGrant(sctx, tokenHash)
+	cancel()
 	if err != nil {
 		return nil, err
 	}
@@ -192,6 +221,8 @@ func (c *Cache) LiftWorkloadHold(ctx context.Context, workload, reason string) e
 
 // WorkloadHold passes through to the store.
 func (c *Cache) WorkloadHold(ctx context.Context, workload string) (*aicred.WorkloadHold, error) {
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
 	return c.store.WorkloadHold(ctx, workload)
 }
 

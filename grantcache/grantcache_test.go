@@ -277,3 +277,77 @@ func TestHeldKeyRevocationRevokesNothing(t *testing.T) {
 		t.Fatalf("feed at seq %d, want 2", seq)
 	}
 }
+
+// silentTokens is a token store behind a black-holed network while
+// silent is set: reads wait, answering nothing, until their context ends.
+type silentTokens struct {
+	aicred.TokenService
+	silent atomic.Bool
+}
+
+func (s *silentTokens) wait(ctx context.Context) error {
+	if !s.silent.Load() {
+		return nil
+	}
+	<-ctx.Done()
+	return aicred.Errorf(aicred.ErrUnavailable, "silent store: %w", ctx.Err())
+}
+
+func (s *silentTokens) LookupGrant(ctx context.Context, h string) (*aicred.Grant, error) {
+	if err := s.wait(ctx); err != nil {
+		return nil, err
+	}
+	return s.TokenService.LookupGrant(ctx, h)
+}
+
+func (s *silentTokens) RevocationsSince(ctx context.Context, seq int64) ([]aicred.Revocation, error) {
+	if err := s.wait(ctx); err != nil {
+		return nil, err
+	}
+	return s.TokenService.RevocationsSince(ctx, seq)
+}
+
+// TestSilentStoreFailsClosedPromptly: with the store black-holed (it
+// answers nothing and refuses nothing), the feed goes stale, its age
+// grows, and a lookup past the fail-closed window fails within the
+// store timeout even when the caller's context has no deadline; once the
+// store answers again the feed is current within a sync.
+func TestSilentStoreFailsClosedPromptly(t *testing.T) {
+	st := &silentTokens{TokenService: openStore(t, filepath.Join(t.TempDir(), "aicred.db"))}
+	c := New(st, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	g, _ := grant(1, "trainer", time.Now())
+	if err := c.IssueGrant(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	if age := c.FeedAge(); age > syncInterval {
+		t.Fatalf("feed age %v right after start", age)
+	}
+	st.silent.Store(true)
+	time.Sleep(defaultMaxStale + syncInterval)
+	if age := c.FeedAge(); age <= defaultMaxStale {
+		t.Fatalf("feed age %v with the store silent for %v", age, defaultMaxStale+syncInterval)
+	}
+	start := time.Now()
+	if _, err := c.LookupGrant(context.Background(), g.TokenHash); aicred.KindOf(err) != aicred.ErrUnavailable {
+		t.Fatalf("stale cache, silent store: want ErrUnavailable, got %v", err)
+	}
+	if took := time.Since(start); took > storeTimeout+time.Second {
+		t.Fatalf("the lookup took %v (store timeout %v)", took, storeTimeout)
+	}
+	st.silent.Store(false)
+	deadline := time.Now().Add(storeTimeout + 2*syncInterval)
+	for c.FeedAge() > syncInterval {
+		if time.Now().After(deadline) {
+			t.Fatalf("feed still %v old after the store came back: the sync is stuck", c.FeedAge())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got, err := c.LookupGrant(context.Background(), g.TokenHash); err != nil || !got.Active(time.Now()) {
+		t.Fatalf("after: %v %v", got, err)
+	}
+}

@@ -101,6 +101,16 @@ func Ready(ping func(ctx context.Context) error) http.Handler {
 	})
 }
 
+// RegisterFeedAge exports age, how long ago the revocation feed was last
+// read (grantcache.Cache.FeedAge), as aicred_revocation_feed_age_seconds:
+// alert when it stays above a few seconds, as /readyz does.
+func (m *Metrics) RegisterFeedAge(age func() time.Duration) error {
+	return m.Registry.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "aicred_revocation_feed_age_seconds",
+		Help: "Seconds since the revocation log was last read successfully; revocations made by other servers may be unseen for this long.",
+	}, func() float64 { return age().Seconds() }))
+}
+
 // MetricsHandler serves the registry in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})

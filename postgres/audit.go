@@ -14,6 +14,8 @@ import (
 
 // AppendAudit implements aicred.AuditLog.
 func (s *Store) AppendAudit(ctx context.Context, e aicred.AuditEvent) (aicred.AuditEvent, error) {
+	ctx, cancel := boundOp(ctx) // on a request's path
+	defer cancel()
 	if e.Action == "" {
 		return aicred.AuditEvent{}, aicred.Errorf(aicred.ErrInvalid, "audit event: action is required")
 	}

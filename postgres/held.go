@@ -82,6 +82,8 @@ func (s *Store) PutHeldCredential(ctx context.Context, h *aicred.HeldCredential)
 
 // GetHeldCredential implements aicred.HeldCredentialService.
 func (s *Store) GetHeldCredential(ctx context.Context, id string) (*aicred.HeldCredential, error) {
+	ctx, cancel := boundOp(ctx) // on a request's path
+	defer cancel()
 	var h *aicred.HeldCredential
 	err := s.read(ctx, "get held credential", func(tx pgx.Tx) error {
 		var err error

@@ -117,6 +117,8 @@ func (s *Store) LiftWorkloadHold(ctx context.Context, workload, reason string) e
 
 // WorkloadHold implements aicred.WorkloadHoldService.
 func (s *Store) WorkloadHold(ctx context.Context, workload string) (*aicred.WorkloadHold, error) {
+	ctx, cancel := boundOp(ctx) // on a request's path
+	defer cancel()
 	h, err := activeHold(ctx, s.pool, aicred.StorableText(workload), time.Now())
 	if err != nil {
 		return nil, classify(err, "workload hold")
@@ -159,6 +161,11 @@ func (s *Store) RememberReplay(ctx context.Context, keyHash string, until time.T
 	if err := aicred.CheckReplayKey(keyHash, until, now); err != nil {
 		return false, err
 	}
+	// On the exchange's path, with the request's context, which has no
+	// deadline: bounded, so that a silent database does not hold a
+	// pooled connection until the client gives up.
+	ctx, cancel := boundOp(ctx)
+	defer cancel()
 	tag, err := s.pool.Exec(ctx, `INSERT INTO replay_keys (key_hash, until) VALUES ($1, $2)
 		ON CONFLICT (key_hash) DO UPDATE SET until = excluded.until WHERE replay_keys.until <= $3`,
 		keyHash, aicred.StoreTime(until), aicred.StoreTime(now))

@@ -33,6 +33,30 @@ import (
 // connect_timeout, so an unreachable database fails fast.
 const DefaultConnectTimeout = 5 * time.Second
 
+// DefaultPingTimeout bounds the liveness check of a pooled connection
+// that sat idle, when the DSN sets no pool_ping_timeout. Without it a
+// connection that died silently (a black-holed network answers nothing
+// and refuses nothing) is pinged with the caller's context, which may
+// have no deadline: the caller hangs until TCP gives up, minutes later,
+// and holds one of the pool's few connections meanwhile. Bounded, the
+// dead connection is dropped and another is taken.
+const DefaultPingTimeout = time.Second
+
+// hotOpTimeout bounds the store calls made on a request's path with the
+// request's own context (which has no deadline), when the caller set
+// none: a call stuck on a connection that died silently would otherwise
+// hold one of the pool's connections until the client gives up, and
+// starve every other caller after the network heals.
+const hotOpTimeout = 5 * time.Second
+
+// boundOp returns ctx with hotOpTimeout when it has no deadline.
+func boundOp(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, hotOpTimeout)
+}
+
 // Store is the PostgreSQL implementation of aicred.Store.
 type Store struct {
 	pool *pgxpool.Pool
@@ -68,6 +92,9 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
+	}
+	if !strings.Contains(dsn, "pool_ping_timeout") {
+		cfg.PingTimeout = DefaultPingTimeout
 	}
 	where := fmt.Sprintf("store postgres://%s:%d/%s", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)

@@ -79,6 +79,8 @@ func (s *Store) IssueGrant(ctx context.Context, g *aicred.Grant) error {
 // LookupGrant implements aicred.TokenService: one indexed read from the
 // pool, without a transaction.
 func (s *Store) LookupGrant(ctx context.Context, tokenHash string) (*aicred.Grant, error) {
+	ctx, cancel := boundOp(ctx) // on a request's path
+	defer cancel()
 	g, err := scanGrant(s.pool.QueryRow(ctx, `SELECT `+grantColumns+` FROM grants WHERE token_hash = $1`, aicred.StorableText(tokenHash)))
 	if errors.Is(err, pgx.ErrNoRows) {
 		// The hash is not quoted: whoever asks may have passed the token.

@@ -1,6 +1,9 @@
 package seal
 
 import (
+	"crypto/ed25519"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -35,6 +38,9 @@ type Keyring struct {
 	keys    map[string]keyEntry
 	primary string
 	path    string // "" when the keys came from the environment or memory
+	// retired are the audit checkpoint public keys of retired master
+	// keys, kept so that checkpoints signed before a rotation verify.
+	retired map[string]ed25519.PublicKey
 }
 
 type keyEntry struct {
@@ -47,6 +53,14 @@ type keyFile struct {
 	Version int        `json:"version"`
 	Primary string     `json:"primary"`
 	Keys    []keyEntry `json:"keys"`
+	// Retired lists the audit checkpoint public keys of the master keys
+	// retired so far (public: they verify, they sign nothing).
+	Retired []retiredKey `json:"retired_checkpoint_keys,omitempty"`
+}
+
+type retiredKey struct {
+	ID        string `json:"id"`
+	PublicKey []byte `json:"public_key"` // base64 in the file
 }
 
 var _ aicred.Sealer = (*Keyring)(nil)
@@ -205,8 +219,15 @@ func (k *Keyring) load() error {
 	if f.Version != 1 || keys[f.Primary].ID == "" {
 		return aicred.Errorf(aicred.ErrInvalid, "master key file %s: unknown version or no primary key", k.path)
 	}
+	retired := map[string]ed25519.PublicKey{}
+	for _, r := range f.Retired {
+		if len(r.PublicKey) != ed25519.PublicKeySize {
+			return aicred.Errorf(aicred.ErrInvalid, "master key file %s: retired checkpoint key %s is damaged", k.path, r.ID)
+		}
+		retired[r.ID] = ed25519.PublicKey(r.PublicKey)
+	}
 	k.mu.Lock()
-	k.keys, k.primary = keys, f.Primary
+	k.keys, k.primary, k.retired = keys, f.Primary, retired
 	k.mu.Unlock()
 	return nil
 }
@@ -256,6 +277,10 @@ func (k *Keyring) save() error {
 		f.Keys = append(f.Keys, e)
 	}
 	slices.SortFunc(f.Keys, func(a, b keyEntry) int { return a.Created.Compare(b.Created) })
+	for id, pub := range k.retired {
+		f.Retired = append(f.Retired, retiredKey{ID: id, PublicKey: pub})
+	}
+	slices.SortFunc(f.Retired, func(a, b retiredKey) int { return strings.Compare(a.ID, b.ID) })
 	tmp, err := writeTemp(k.path, &f)
 	if err != nil {
 		return err
@@ -346,11 +371,64 @@ func (k *Keyring) Retire(id string) error {
 		return aicred.Errorf(aicred.ErrInvalid, "master key %s is primary: rotate before retiring it", id)
 	}
 	delete(k.keys, id)
+	// Its checkpoint key stays, public only, for the checkpoints it
+	// signed.
+	if k.retired == nil {
+		k.retired = map[string]ed25519.PublicKey{}
+	}
+	k.retired[id] = checkpointKey(e.Key).Public().(ed25519.PublicKey)
 	if err := k.save(); err != nil {
 		k.keys[id] = e
+		delete(k.retired, id)
 		return err
 	}
 	return nil
+}
+
+// checkpointInfo separates the checkpoint signing key from every other
+// use of a master key.
+const checkpointInfo = "aicred audit checkpoint signing key v1"
+
+// checkpointKey derives the Ed25519 key that signs audit checkpoints from
+// a master key (HKDF-SHA256). It rotates with the master key.
+func checkpointKey(master []byte) ed25519.PrivateKey {
+	seed, err := hkdf.Key(sha256.New, master, nil, checkpointInfo, ed25519.SeedSize)
+	if err != nil { // only for a length HKDF cannot give
+		panic("seal: checkpoint key: " + err.Error())
+	}
+	return ed25519.NewKeyFromSeed(seed)
+}
+
+// SignCheckpoint signs msg with the checkpoint key of the primary master
+// key and returns that key's id (audit.CheckpointSigner).
+func (k *Keyring) SignCheckpoint(msg []byte) (string, []byte, error) {
+	id, master := k.primaryKey()
+	if master == nil {
+		return "", nil, aicred.Errorf(aicred.ErrInvalid, "sign checkpoint: the keyring has no primary key")
+	}
+	return id, ed25519.Sign(checkpointKey(master), msg), nil
+}
+
+// CheckpointPublicKeys returns, by master key id, the public checkpoint
+// keys of every master key in the ring and of every one retired from it
+// (audit.CheckpointKeys). A keyring loaded from a file reads it again
+// first, to see another process's rotation.
+func (k *Keyring) CheckpointPublicKeys() (map[string]ed25519.PublicKey, error) {
+	if k.path != "" {
+		if err := k.load(); err != nil {
+			return nil, err
+		}
+	}
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	out := make(map[string]ed25519.PublicKey, len(k.keys)+len(k.retired))
+	for id, pub := range k.retired {
+		out[id] = pub
+	}
+	for id, e := range k.keys {
+		out[id] = checkpointKey(e.Key).Public().(ed25519.PublicKey)
+	}
+	return out, nil
 }
 
 // key returns the key with id, re-reading the file once when it is unknown.

@@ -46,9 +46,9 @@ func migrations() ([]migration, error) {
 		out = append(out, migration{v, name, string(b)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	for i, m := range out {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration versions must run 1, 2, 3...: found %d at position %d", m.version, i+1)
+	for i := 1; i < len(out); i++ {
+		if out[i].version == out[i-1].version {
+			return nil, fmt.Errorf("two migrations numbered %d", out[i].version)
 		}
 	}
 	return out, nil
@@ -74,14 +74,28 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	)`); err != nil {
 		return classify(err, "schema: create schema_migrations")
 	}
-	var current int
-	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
-		return classify(err, "schema: read version")
+	rows, err := tx.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return classify(err, "schema: read versions")
 	}
-	if current > len(ms) {
-		return aicred.Errorf(aicred.ErrInvalid, "schema version %d is newer than this aicred knows (%d): upgrade aicred", current, len(ms))
+	var applied []int
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return classify(err, "schema: read versions")
+		}
+		applied = append(applied, v)
 	}
-	for _, m := range ms[current:] {
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return classify(err, "schema: read versions")
+	}
+	pending, err := pendingMigrations(ms, applied)
+	if err != nil {
+		return err
+	}
+	for _, m := range pending {
 		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 			return classify(err, "schema: migration %d (%s)", m.version, m.name)
 		}
@@ -94,4 +108,30 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		return classify(err, "schema: commit")
 	}
 	return nil
+}
+
+// pendingMigrations returns the migrations not applied yet, in order.
+// Versions need not be contiguous: migrations written on separate
+// branches may land in either order, and each is applied once, whatever
+// was applied before it. A database holding a version this aicred does
+// not know was migrated by a newer aicred, and is refused.
+func pendingMigrations(ms []migration, applied []int) ([]migration, error) {
+	known := make(map[int]bool, len(ms))
+	for _, m := range ms {
+		known[m.version] = true
+	}
+	done := make(map[int]bool, len(applied))
+	for _, v := range applied {
+		if !known[v] {
+			return nil, aicred.Errorf(aicred.ErrInvalid, "schema version %d is newer than this aicred knows: upgrade aicred", v)
+		}
+		done[v] = true
+	}
+	var out []migration
+	for _, m := range ms {
+		if !done[m.version] {
+			out = append(out, m)
+		}
+	}
+	return out, nil
 }

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/net/netutil"
 
 	"github.com/aicred/aicred"
+	"github.com/aicred/aicred/audit"
 	"github.com/aicred/aicred/broker"
 	"github.com/aicred/aicred/gateway"
 	"github.com/aicred/aicred/grantcache"
@@ -55,13 +56,17 @@ type serverConfig struct {
 	// aicred.DefaultWorkloadHold (1h); at most aicred.MaxWorkloadHold.
 	WorkloadHold time.Duration `yaml:"workload_hold"`
 	// Server bounds every connection (see serverLimits).
-	Server  serverLimits  `yaml:"server"`
-	Broker  broker.Config `yaml:"-"`
-	Gateway gatewayConfig `yaml:"-"`
-	Leaks   leaksConfig   `yaml:"-"`
-	Respond respondConfig `yaml:"-"`
-	Storage storageConfig `yaml:"-"`
-	Console consoleConfig `yaml:"-"`
+	Server serverLimits `yaml:"server"`
+	// Readiness, Audit and Retention: see their types.
+	Readiness readinessConfig `yaml:"readiness"`
+	Audit     auditConfig     `yaml:"audit"`
+	Retention retentionConfig `yaml:"retention"`
+	Broker    broker.Config   `yaml:"-"`
+	Gateway   gatewayConfig   `yaml:"-"`
+	Leaks     leaksConfig     `yaml:"-"`
+	Respond   respondConfig   `yaml:"-"`
+	Storage   storageConfig   `yaml:"-"`
+	Console   consoleConfig   `yaml:"-"`
 }
 
 type tlsConfig struct {
@@ -106,6 +111,91 @@ type serverLimits struct {
 	// MaxConnections bounds the connections served at once; further ones
 	// wait in the listen queue (default 1024).
 	MaxConnections int `yaml:"max_connections"`
+}
+
+// readinessConfig is when /readyz fails.
+type readinessConfig struct {
+	// MaxFeedAge: /readyz fails once the revocation feed has not been
+	// read for this long (default 3s, the grant cache's fail-closed
+	// window): revocations made by other servers may be unseen.
+	MaxFeedAge time.Duration `yaml:"max_feed_age"`
+}
+
+// auditConfig is how often the audit chain's head is signed.
+type auditConfig struct {
+	// CheckpointEvery and CheckpointInterval: a signed checkpoint every
+	// so many records or so long, whichever comes first (defaults 1000
+	// and 1m).
+	CheckpointEvery    int64         `yaml:"checkpoint_every"`
+	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
+}
+
+// retentionConfig is what the store prunes, and how often.
+type retentionConfig struct {
+	// ExpiredGrants: grants are deleted this long after they expire
+	// (default 168h). Usage: usage records older than this are deleted
+	// (default 0: kept). Budgets: budget rows untouched for this long,
+	// with no lease out, are deleted (default 48h; at least 25h, so
+	// that a daily budget outlives its day). Interval: how often
+	// (default 1h).
+	ExpiredGrants time.Duration `yaml:"expired_grants"`
+	Usage         time.Duration `yaml:"usage"`
+	Budgets       time.Duration `yaml:"budgets"`
+	Interval      time.Duration `yaml:"interval"`
+}
+
+// Defaults of readiness, audit and retention.
+const (
+	defaultMaxFeedAge        = 3 * time.Second
+	defaultExpiredGrants     = 7 * 24 * time.Hour
+	defaultBudgetRetention   = 48 * time.Hour
+	minBudgetRetention       = 25 * time.Hour
+	defaultRetentionInterval = time.Hour
+)
+
+// check fills the defaults of readiness, audit and retention and refuses
+// values that make no sense.
+func (c *serverConfig) checkHousekeeping() error {
+	switch {
+	case c.Readiness.MaxFeedAge < 0:
+		return errors.New("readiness.max_feed_age: want a positive duration")
+	case c.Readiness.MaxFeedAge == 0:
+		c.Readiness.MaxFeedAge = defaultMaxFeedAge
+	}
+	switch {
+	case c.Audit.CheckpointEvery < 0:
+		return errors.New("audit.checkpoint_every: want a positive number of records")
+	case c.Audit.CheckpointEvery == 0:
+		c.Audit.CheckpointEvery = audit.DefaultCheckpointEvery
+	}
+	switch {
+	case c.Audit.CheckpointInterval < 0:
+		return errors.New("audit.checkpoint_interval: want a positive duration")
+	case c.Audit.CheckpointInterval == 0:
+		c.Audit.CheckpointInterval = audit.DefaultCheckpointInterval
+	}
+	r := &c.Retention
+	for _, d := range []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"expired_grants", &r.ExpiredGrants, defaultExpiredGrants},
+		{"usage", &r.Usage, 0},
+		{"budgets", &r.Budgets, defaultBudgetRetention},
+		{"interval", &r.Interval, defaultRetentionInterval},
+	} {
+		switch {
+		case *d.v < 0:
+			return fmt.Errorf("retention.%s: want a positive duration", d.name)
+		case *d.v == 0:
+			*d.v = d.def
+		}
+	}
+	if r.Budgets < minBudgetRetention {
+		return fmt.Errorf("retention.budgets %v: at least %v, or a daily budget could be reset within its day", r.Budgets, minBudgetRetention)
+	}
+	return nil
 }
 
 // Defaults of serverLimits.
@@ -163,7 +253,7 @@ func (l *serverLimits) check() error {
 }
 
 var serverKeys = map[string]bool{"listen": true, "tls": true, "store": true, "log": true, "shutdown_timeout": true,
-	"workload_hold": true, "server": true}
+	"workload_hold": true, "server": true, "readiness": true, "audit": true, "retention": true}
 var brokerKeys = map[string]bool{"issuers": true, "roles": true, "policies": true}
 
 // parseServerConfig reads and checks a configuration; errors name the line.
@@ -220,7 +310,7 @@ func parseServerConfig(data []byte) (*serverConfig, error) {
 			}
 			cfg.Console = *c
 		default:
-			return nil, fmt.Errorf("line %d: unknown key %q (want listen, tls, store, log, shutdown_timeout, workload_hold, server, gateway, leaks, respond, storage, console, issuers, roles, policies)", k.Line, k.Value)
+			return nil, fmt.Errorf("line %d: unknown key %q (want listen, tls, store, log, shutdown_timeout, workload_hold, server, readiness, audit, retention, gateway, leaks, respond, storage, console, issuers, roles, policies)", k.Line, k.Value)
 		}
 	}
 	if err := decodeStrict(server, cfg); err != nil {
@@ -263,6 +353,9 @@ func (c *serverConfig) check() error {
 		c.WorkloadHold = aicred.DefaultWorkloadHold
 	case c.WorkloadHold < 0 || c.WorkloadHold > aicred.MaxWorkloadHold:
 		return fmt.Errorf("workload_hold %v: want a positive duration of at most %v", c.WorkloadHold, aicred.MaxWorkloadHold)
+	}
+	if err := c.checkHousekeeping(); err != nil {
+		return err
 	}
 	return c.Server.check()
 }
@@ -473,12 +566,16 @@ func serve(ctx context.Context, a *app, cfg *serverConfig) error {
 	mux.Handle("GET /healthz", bounded(httpapi.Health()))
 	mux.Handle("GET /readyz", bounded(httpapi.Ready(func(ctx context.Context) error {
 		// Not ready while revocations made elsewhere may be unseen.
-		if time.Since(tokens.Synced()) > 3*time.Second {
+		if tokens.FeedAge() > cfg.Readiness.MaxFeedAge {
 			return errors.New("revocation feed is stale")
 		}
 		_, err := st.ListAudit(ctx, 1, 1)
 		return err
 	})))
+	if err := metrics.RegisterFeedAge(tokens.FeedAge); err != nil {
+		return err
+	}
+	startHousekeeping(watchCtx, log, cfg, st, ring)
 	mux.Handle("GET /metrics", bounded(metrics.Handler()))
 	var alerts *web.Alerts
 	if cfg.Console.Enabled {
@@ -695,6 +792,9 @@ var nestedKeys = map[string]map[string]bool{
 	"log": {"format": true, "level": true},
 	"server": {"read_header_timeout": true, "read_timeout": true, "write_timeout": true, "idle_timeout": true,
 		"gateway_body_timeout": true, "max_header_bytes": true, "max_connections": true},
+	"readiness": {"max_feed_age": true},
+	"audit":     {"checkpoint_every": true, "checkpoint_interval": true},
+	"retention": {"expired_grants": true, "usage": true, "budgets": true, "interval": true},
 }
 
 // decodeStrict decodes the server's part of the configuration into v,
