@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sort"
 	"strings"
 	"time"
 )
@@ -21,7 +22,17 @@ type UsageService interface {
 
 	// SummarizeUsage totals the records matching q, one row per distinct
 	// combination of q.By (one row in all when By is empty), ordered by
-	// the group values in the order By names them.
+	// the group values in the order By names them (byte order).
+	//
+	// Stores keep a daily rollup (table usage_daily: one row per UTC day,
+	// workload, role, provider, model, operation and held credential),
+	// written in the same transaction as each RecordUsage batch. The
+	// whole UTC days of q's range are answered from it, the partial days
+	// at either end from the records (SplitUsageDays), and a query by
+	// token id from the records alone, so the answer is the same whichever
+	// way it is computed. Costs are totalled in whole nano-dollars
+	// (UsageCostNanos of each record), so sums do not depend on the order
+	// of addition.
 	// Errors: ErrInvalid (an unknown group, a repeated group, Until not
 	// after Since).
 	SummarizeUsage(ctx context.Context, q UsageQuery) ([]UsageSummary, error)
@@ -179,6 +190,8 @@ func (r *UsageRecord) Validate() error {
 		return bad("more one-hour cache writes than cache writes")
 	case math.IsNaN(r.CostUSD) || math.IsInf(r.CostUSD, 0) || r.CostUSD < 0:
 		return bad(fmt.Sprintf("cost %v", r.CostUSD))
+	case r.CostUSD > maxUSD:
+		return bad(fmt.Sprintf("cost %v over %v dollars", r.CostUSD, float64(maxUSD)))
 	case r.Latency < 0:
 		return bad("negative latency")
 	}
@@ -203,4 +216,127 @@ func (u *UsageSummary) Field(g UsageGroup) *string {
 	default:
 		return &u.Day
 	}
+}
+
+// UsageCostNanos is a record's cost in whole nano-dollars, as usage
+// summaries and the daily rollup total it: floor(cost*1e9 + 0.5) in
+// IEEE double arithmetic, which SQLite and PostgreSQL compute the same
+// way from the stored cost (half a nano-dollar rounds up). Costs are
+// non-negative and at most a billion dollars (Validate), so it fits.
+func UsageCostNanos(usd float64) int64 {
+	return int64(math.Floor(float64(usd*1e9) + 0.5)) // the conversion keeps the multiply and add unfused
+}
+
+// A UsageSplit divides a filter's time range into the whole UTC days a
+// store answers from its daily rollup and the partial days it answers
+// from the records.
+type UsageSplit struct {
+	// Rollup says whether whole days are read from the rollup, those
+	// from FromDay (inclusive) to ToDay (exclusive), YYYY-MM-DD; ""
+	// leaves that end open.
+	Rollup         bool
+	FromDay, ToDay string
+	// Raw are the filters (the query's, with Since and Until narrowed)
+	// of the partial days, answered from the records.
+	Raw []UsageFilter
+}
+
+// SplitUsageDays splits f for a store keeping a daily rollup. A filter
+// by token id (the rollup does not keep tokens), or a range within one
+// day, is answered from the records alone.
+func SplitUsageDays(f UsageFilter) UsageSplit {
+	if f.TokenID != "" {
+		return UsageSplit{Raw: []UsageFilter{f}}
+	}
+	midnight := func(t time.Time) time.Time {
+		y, m, d := t.UTC().Date()
+		return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	}
+	var lo, hi time.Time // whole days [lo, hi); zero: open
+	if !f.Since.IsZero() {
+		if lo = midnight(f.Since); lo.Before(f.Since) {
+			lo = lo.AddDate(0, 0, 1)
+		}
+	}
+	if !f.Until.IsZero() {
+		hi = midnight(f.Until)
+	}
+	if !lo.IsZero() && !hi.IsZero() && !lo.Before(hi) {
+		return UsageSplit{Raw: []UsageFilter{f}}
+	}
+	sp := UsageSplit{Rollup: true}
+	if !lo.IsZero() {
+		sp.FromDay = UsageDay(lo)
+		if !lo.Equal(f.Since) {
+			head := f
+			head.Until = lo
+			sp.Raw = append(sp.Raw, head)
+		}
+	}
+	if !hi.IsZero() {
+		sp.ToDay = UsageDay(hi)
+		if !hi.Equal(f.Until) {
+			tail := f
+			tail.Since = hi
+			sp.Raw = append(sp.Raw, tail)
+		}
+	}
+	return sp
+}
+
+// UsageTotals adds up the summaries of one query read from several
+// parts (a store's rollup and its records), keeping costs in
+// nano-dollars until the end.
+type UsageTotals struct {
+	by     []UsageGroup
+	groups map[string]*usageTotal
+}
+
+type usageTotal struct {
+	s               UsageSummary
+	costN, estCostN int64
+}
+
+// NewUsageTotals returns empty totals for groups by.
+func NewUsageTotals(by []UsageGroup) *UsageTotals {
+	return &UsageTotals{by: by, groups: map[string]*usageTotal{}}
+}
+
+// Add adds one part's row: group holds the values of the groups, in the
+// order By names them; s its counts (its costs are ignored); costN and
+// estCostN its cost and estimated cost in nano-dollars.
+func (t *UsageTotals) Add(group []string, s UsageSummary, costN, estCostN int64) {
+	k := strings.Join(group, "\x00") // "\x00" sorts first: column by column order
+	g := t.groups[k]
+	if g == nil {
+		g = &usageTotal{}
+		for i, by := range t.by {
+			*g.s.Field(by) = group[i]
+		}
+		t.groups[k] = g
+	}
+	s.CostUSD, s.EstimatedUSD = 0, 0
+	g.s.Add(s)
+	g.costN += costN
+	g.estCostN += estCostN
+}
+
+// Summaries returns the totals ordered by group values. With no groups
+// there is one row, zero when nothing was added.
+func (t *UsageTotals) Summaries() []UsageSummary {
+	if len(t.by) == 0 && len(t.groups) == 0 {
+		return []UsageSummary{{}}
+	}
+	keys := make([]string, 0, len(t.groups))
+	for k := range t.groups {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var out []UsageSummary
+	for _, k := range keys {
+		g := t.groups[k]
+		g.s.CostUSD, g.s.EstimatedUSD = USDOfNano(g.costN), USDOfNano(g.estCostN)
+		out = append(out, g.s)
+	}
+	return out
 }

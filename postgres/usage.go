@@ -1,8 +1,10 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,10 +17,13 @@ var usageColumns = []string{"at", "token_id", "workload", "role", "environment",
 	"input_tokens", "cached_tokens", "cache_write_tokens", "cache_write_1h_tokens", "output_tokens", "units", "unit",
 	"cost_usd", "estimated", "status", "outcome", "latency_ns", "upstream_request_id", "source_ip", "user_agent", "credential_id"}
 
-// RecordUsage implements aicred.UsageService with one COPY, which is
-// atomic on its own and the fastest way pgx has to load rows. It takes no
-// lock but the table's, so gateways recording usage never wait for the
-// audit chain's writers.
+// RecordUsage implements aicred.UsageService in one transaction: one
+// COPY of the records (the fastest way pgx has to load rows), then one
+// upsert of the batch's daily totals into usage_daily. It takes no lock
+// of the audit chain, so gateways recording usage never wait for its
+// writers; two batches adding to the same day and group wait for each
+// other's rollup rows, taken in one order (sorted) so they cannot
+// deadlock.
 func (s *Store) RecordUsage(ctx context.Context, recs []aicred.UsageRecord) error {
 	for i := range recs {
 		if err := recs[i].Validate(); err != nil {
@@ -38,8 +43,106 @@ func (s *Store) RecordUsage(ctx context.Context, recs []aicred.UsageRecord) erro
 			aicred.StorableText(r.UpstreamRequestID), aicred.StorableText(r.SourceIP), aicred.StorableText(r.UserAgent),
 			aicred.StorableText(r.CredentialID)}, nil
 	})
-	if _, err := s.pool.CopyFrom(ctx, pgx.Identifier{"usage_records"}, usageColumns, rows); err != nil {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return classify(err, "record usage: begin")
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"usage_records"}, usageColumns, rows); err != nil {
 		return classify(err, "record usage")
+	}
+	if err := addUsageDaily(ctx, tx, recs); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return classify(err, "record usage: commit")
+	}
+	return nil
+}
+
+// usageDayKey is one row of usage_daily.
+type usageDayKey struct{ day, workload, role, provider, model, operation, credential string }
+
+type usageDayRow struct {
+	requests, errors, input, cached, cacheWrite, output, units, costN, estimated, estimatedN int64
+	first, last                                                                              time.Time
+}
+
+// usageDailyRowsPerUpsert bounds one upsert: 19 columns each.
+const usageDailyRowsPerUpsert = 100
+
+// addUsageDaily adds recs to the daily rollup in tx: totalled in memory
+// by day and group first, then one multi-row upsert per
+// usageDailyRowsPerUpsert groups, in key order.
+func addUsageDaily(ctx context.Context, tx pgx.Tx, recs []aicred.UsageRecord) error {
+	groups := map[usageDayKey]*usageDayRow{}
+	var keys []usageDayKey
+	for i := range recs {
+		r := &recs[i]
+		at := aicred.StoreTime(r.Time)
+		k := usageDayKey{aicred.UsageDay(at), aicred.StorableText(r.Workload), aicred.StorableText(r.Role), aicred.StorableText(r.Provider),
+			aicred.StorableText(r.Model), aicred.StorableText(r.Operation), aicred.StorableText(r.CredentialID)}
+		g := groups[k]
+		if g == nil {
+			g = &usageDayRow{first: at, last: at}
+			groups[k] = g
+			keys = append(keys, k)
+		}
+		n := aicred.UsageCostNanos(r.CostUSD)
+		g.requests++
+		if r.Outcome != aicred.OutcomeOK {
+			g.errors++
+		}
+		g.input += r.Usage.InputTokens
+		g.cached += r.Usage.CachedTokens
+		g.cacheWrite += r.Usage.CacheWriteTokens
+		g.output += r.Usage.OutputTokens
+		g.units += r.Usage.Units
+		g.costN += n
+		if r.Estimated {
+			g.estimated++
+			g.estimatedN += n
+		}
+		if at.Before(g.first) {
+			g.first = at
+		}
+		if at.After(g.last) {
+			g.last = at
+		}
+	}
+	slices.SortFunc(keys, func(a, b usageDayKey) int {
+		return cmp.Or(cmp.Compare(a.day, b.day), cmp.Compare(a.workload, b.workload), cmp.Compare(a.role, b.role),
+			cmp.Compare(a.provider, b.provider), cmp.Compare(a.model, b.model), cmp.Compare(a.operation, b.operation),
+			cmp.Compare(a.credential, b.credential))
+	})
+	for start := 0; start < len(keys); start += usageDailyRowsPerUpsert {
+		batch := keys[start:min(start+usageDailyRowsPerUpsert, len(keys))]
+		args := make([]any, 0, 19*len(batch))
+		var rows []string
+		for _, k := range batch {
+			g := groups[k]
+			ph := make([]string, 19)
+			for i := range ph {
+				ph[i] = fmt.Sprintf("$%d", len(args)+i+1)
+			}
+			ph[0] += "::date"
+			rows = append(rows, "("+strings.Join(ph, ", ")+")")
+			args = append(args, k.day, k.workload, k.role, k.provider, k.model, k.operation, k.credential,
+				g.requests, g.errors, g.input, g.cached, g.cacheWrite, g.output, g.units, g.costN, g.estimated, g.estimatedN, g.first, g.last)
+		}
+		q := `INSERT INTO usage_daily AS d (day, workload, role, provider, model, operation, credential_id,
+			requests, errors, input_tokens, cached_tokens, cache_write_tokens, output_tokens, units,
+			cost_nusd, estimated, estimated_nusd, first_at, last_at) VALUES ` + strings.Join(rows, ", ") + `
+			ON CONFLICT (day, workload, role, provider, model, operation, credential_id) DO UPDATE SET
+			requests = d.requests + excluded.requests, errors = d.errors + excluded.errors,
+			input_tokens = d.input_tokens + excluded.input_tokens, cached_tokens = d.cached_tokens + excluded.cached_tokens,
+			cache_write_tokens = d.cache_write_tokens + excluded.cache_write_tokens, output_tokens = d.output_tokens + excluded.output_tokens,
+			units = d.units + excluded.units, cost_nusd = d.cost_nusd + excluded.cost_nusd,
+			estimated = d.estimated + excluded.estimated, estimated_nusd = d.estimated_nusd + excluded.estimated_nusd,
+			first_at = least(d.first_at, excluded.first_at), last_at = greatest(d.last_at, excluded.last_at)`
+		if _, err := tx.Exec(ctx, q, args...); err != nil {
+			return classify(err, "record usage: daily rollup")
+		}
 	}
 	return nil
 }
@@ -47,7 +150,12 @@ func (s *Store) RecordUsage(ctx context.Context, recs []aicred.UsageRecord) erro
 // usageWhere returns the WHERE clause (or "") selecting f; its arguments
 // are appended to args.
 func usageWhere(f aicred.UsageFilter, args *[]any) string {
-	var where []string
+	return usageWhereFrom(f, nil, args)
+}
+
+// usageWhereFrom is usageWhere after the conditions where (whose
+// arguments are already in args).
+func usageWhereFrom(f aicred.UsageFilter, where []string, args *[]any) string {
 	add := func(cond string, v any) {
 		*args = append(*args, v)
 		where = append(where, fmt.Sprintf(cond, len(*args)))
@@ -71,8 +179,7 @@ func usageWhere(f aicred.UsageFilter, args *[]any) string {
 	return " WHERE " + strings.Join(where, " AND ")
 }
 
-// groupExpr is the expression of each group. Text groups sort in byte
-// order (COLLATE "C"), as SQLite sorts them.
+// groupExpr is the expression of each group in usage_records.
 func groupExpr(g aicred.UsageGroup) string {
 	if g == aicred.GroupDay {
 		return `to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD')`
@@ -80,48 +187,105 @@ func groupExpr(g aicred.UsageGroup) string {
 	return string(g) // the other groups are column names
 }
 
-// SummarizeUsage implements aicred.UsageService.
+// costNanos is a record's cost in nano-dollars, as aicred.UsageCostNanos
+// computes it (double precision arithmetic, then floor).
+const costNanos = `floor(cost_usd * 1e9::float8 + 0.5::float8)::bigint`
+
+// SummarizeUsage implements aicred.UsageService: whole UTC days from
+// usage_daily, partial days and token queries from usage_records. Rows
+// are ordered in Go (byte order, as SQLite sorts).
 func (s *Store) SummarizeUsage(ctx context.Context, q aicred.UsageQuery) ([]aicred.UsageSummary, error) {
 	if err := q.Validate(); err != nil {
 		return nil, err
 	}
-	var sel, group, order []string
-	for _, g := range q.By {
-		sel = append(sel, groupExpr(g))
-		group = append(group, groupExpr(g))
-		order = append(order, groupExpr(g)+` COLLATE "C"`)
+	sp := aicred.SplitUsageDays(q.Filter)
+	tot := aicred.NewUsageTotals(q.By)
+	if sp.Rollup {
+		var group []string
+		for _, g := range q.By {
+			if g == aicred.GroupDay {
+				group = append(group, `to_char(day, 'YYYY-MM-DD')`)
+			} else {
+				group = append(group, string(g)) // usage_daily has a column of each other group's name
+			}
+		}
+		f := q.Filter
+		f.Since, f.Until = time.Time{}, time.Time{}
+		var where []string
+		var args []any
+		if sp.FromDay != "" {
+			args = append(args, sp.FromDay)
+			where = append(where, fmt.Sprintf("day >= $%d::date", len(args)))
+		}
+		if sp.ToDay != "" {
+			args = append(args, sp.ToDay)
+			where = append(where, fmt.Sprintf("day < $%d::date", len(args)))
+		}
+		w := usageWhereFrom(f, where, &args)
+		if err := s.summarizePart(ctx, tot, len(q.By), group, `sum(requests)`, `sum(input_tokens)`, `sum(cached_tokens)`,
+			`sum(cache_write_tokens)`, `sum(output_tokens)`, `sum(cost_nusd)`, `sum(estimated_nusd)`, `sum(errors)`,
+			`usage_daily`+w, args); err != nil {
+			return nil, err
+		}
 	}
-	sel = append(sel, `count(*)`, `coalesce(sum(input_tokens), 0)::bigint`, `coalesce(sum(cached_tokens), 0)::bigint`,
-		`coalesce(sum(cache_write_tokens), 0)::bigint`, `coalesce(sum(output_tokens), 0)::bigint`, `coalesce(sum(cost_usd), 0)`,
-		`coalesce(sum(cost_usd) FILTER (WHERE estimated), 0)`, `count(*) FILTER (WHERE outcome <> 'ok')`)
-	var args []any
-	query := `SELECT ` + strings.Join(sel, ", ") + ` FROM usage_records` + usageWhere(q.Filter, &args)
+	for _, f := range sp.Raw {
+		var group []string
+		for _, g := range q.By {
+			group = append(group, groupExpr(g))
+		}
+		var args []any
+		w := usageWhere(f, &args)
+		if err := s.summarizePart(ctx, tot, len(q.By), group, `count(*)`, `sum(input_tokens)`, `sum(cached_tokens)`,
+			`sum(cache_write_tokens)`, `sum(output_tokens)`, `sum(`+costNanos+`)`,
+			`sum(`+costNanos+`) FILTER (WHERE estimated)`, `count(*) FILTER (WHERE outcome <> 'ok')`,
+			`usage_records`+w, args); err != nil {
+			return nil, err
+		}
+	}
+	return tot.Summaries(), nil
+}
+
+// summarizePart adds to tot the rows of one part of a summary: the
+// group expressions, then the totals of requests, input, cached,
+// cache-write and output tokens, cost and estimated cost in nano-dollars,
+// and errors, from "from" (a table and its WHERE clause).
+func (s *Store) summarizePart(ctx context.Context, tot *aicred.UsageTotals, ngroups int, group []string,
+	requests, input, cached, cacheWrite, output, costN, estN, errs, from string, args []any) error {
+	sel := slices.Clone(group)
+	for _, e := range []string{requests, input, cached, cacheWrite, output, costN, estN, errs} {
+		sel = append(sel, `coalesce(`+e+`, 0)::bigint`)
+	}
+	query := `SELECT ` + strings.Join(sel, ", ") + ` FROM ` + from
 	if len(group) > 0 {
-		query += ` GROUP BY ` + strings.Join(group, ", ") + ` ORDER BY ` + strings.Join(order, ", ")
+		query += ` GROUP BY ` + strings.Join(group, ", ")
 	}
 	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
-		return nil, classify(err, "summarize usage")
+		return classify(err, "summarize usage")
 	}
 	defer rows.Close()
-	var out []aicred.UsageSummary
+	vals := make([]string, ngroups)
 	for rows.Next() {
-		var u aicred.UsageSummary
-		dest := make([]any, 0, len(q.By)+8)
-		for _, g := range q.By {
-			dest = append(dest, u.Field(g))
+		var (
+			u           aicred.UsageSummary
+			costN, estN int64
+		)
+		dest := make([]any, 0, ngroups+8)
+		for i := range vals {
+			dest = append(dest, &vals[i])
 		}
-		dest = append(dest, &u.Requests, &u.InputTokens, &u.CachedTokens, &u.CacheWriteTokens, &u.OutputTokens,
-			&u.CostUSD, &u.EstimatedUSD, &u.Errors)
+		dest = append(dest, &u.Requests, &u.InputTokens, &u.CachedTokens, &u.CacheWriteTokens, &u.OutputTokens, &costN, &estN, &u.Errors)
 		if err := rows.Scan(dest...); err != nil {
-			return nil, classify(err, "summarize usage")
+			return classify(err, "summarize usage")
 		}
-		out = append(out, u)
+		if u.Requests > 0 || ngroups > 0 {
+			tot.Add(vals, u, costN, estN)
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, classify(err, "summarize usage")
+		return classify(err, "summarize usage")
 	}
-	return out, nil
+	return nil
 }
 
 // ListUsage implements aicred.UsageService.

@@ -2,7 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -59,8 +61,85 @@ func (s *Store) RecordUsage(ctx context.Context, recs []aicred.UsageRecord) erro
 		// the whole batch (the gateway's p99 measured lower this way).
 		runtime.Gosched()
 	}
+	if err := addUsageDaily(ctx, tx, recs); err != nil {
+		return err
+	}
 	if err := tx.Commit(); err != nil {
 		return classify(err, "record usage: commit")
+	}
+	return nil
+}
+
+// usageDayKey is one row of usage_daily.
+type usageDayKey struct{ day, workload, role, provider, model, operation, credential string }
+
+type usageDayRow struct {
+	requests, errors, input, cached, cacheWrite, output, units, costN, estimated, estimatedN int64
+	first, last                                                                              string
+}
+
+const usageDailyColumns = `day, workload, role, provider, model, operation, credential_id,
+	requests, errors, input_tokens, cached_tokens, cache_write_tokens, output_tokens, units,
+	cost_nusd, estimated, estimated_nusd, first_at, last_at`
+
+// usageDailyRowsPerUpsert bounds one upsert: 19 columns each.
+const usageDailyRowsPerUpsert = 50
+
+// addUsageDaily adds recs to the daily rollup in tx: totalled in memory
+// by day and group first, then one multi-row upsert per
+// usageDailyRowsPerUpsert groups.
+func addUsageDaily(ctx context.Context, tx *sql.Tx, recs []aicred.UsageRecord) error {
+	groups := map[usageDayKey]*usageDayRow{}
+	var keys []usageDayKey
+	for i := range recs {
+		r := &recs[i]
+		at := audit.FormatTime(r.Time)
+		k := usageDayKey{at[:10], aicred.StorableText(r.Workload), aicred.StorableText(r.Role), aicred.StorableText(r.Provider),
+			aicred.StorableText(r.Model), aicred.StorableText(r.Operation), aicred.StorableText(r.CredentialID)}
+		g := groups[k]
+		if g == nil {
+			g = &usageDayRow{first: at, last: at}
+			groups[k] = g
+			keys = append(keys, k)
+		}
+		n := aicred.UsageCostNanos(r.CostUSD)
+		g.requests++
+		if r.Outcome != aicred.OutcomeOK {
+			g.errors++
+		}
+		g.input += r.Usage.InputTokens
+		g.cached += r.Usage.CachedTokens
+		g.cacheWrite += r.Usage.CacheWriteTokens
+		g.output += r.Usage.OutputTokens
+		g.units += r.Usage.Units
+		g.costN += n
+		if r.Estimated {
+			g.estimated++
+			g.estimatedN += n
+		}
+		g.first, g.last = min(g.first, at), max(g.last, at)
+	}
+	row := "(" + strings.Repeat("?, ", 18) + "?)"
+	args := make([]any, 0, 19*min(len(keys), usageDailyRowsPerUpsert))
+	for start := 0; start < len(keys); start += usageDailyRowsPerUpsert {
+		batch := keys[start:min(start+usageDailyRowsPerUpsert, len(keys))]
+		args = args[:0]
+		for _, k := range batch {
+			g := groups[k]
+			args = append(args, k.day, k.workload, k.role, k.provider, k.model, k.operation, k.credential,
+				g.requests, g.errors, g.input, g.cached, g.cacheWrite, g.output, g.units, g.costN, g.estimated, g.estimatedN, g.first, g.last)
+		}
+		q := `INSERT INTO usage_daily (` + usageDailyColumns + `) VALUES ` + row + strings.Repeat(", "+row, len(batch)-1) + `
+			ON CONFLICT (day, workload, role, provider, model, operation, credential_id) DO UPDATE SET
+			requests = requests + excluded.requests, errors = errors + excluded.errors,
+			input_tokens = input_tokens + excluded.input_tokens, cached_tokens = cached_tokens + excluded.cached_tokens,
+			cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens, output_tokens = output_tokens + excluded.output_tokens,
+			units = units + excluded.units, cost_nusd = cost_nusd + excluded.cost_nusd,
+			estimated = estimated + excluded.estimated, estimated_nusd = estimated_nusd + excluded.estimated_nusd,
+			first_at = min(first_at, excluded.first_at), last_at = max(last_at, excluded.last_at)`
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return classify(err, "record usage: daily rollup")
+		}
 	}
 	return nil
 }
@@ -68,8 +147,11 @@ func (s *Store) RecordUsage(ctx context.Context, recs []aicred.UsageRecord) erro
 // usageWhere returns the WHERE clause (or "") selecting f, and its
 // arguments.
 func usageWhere(f aicred.UsageFilter) (string, []any) {
-	var where []string
-	var args []any
+	return usageWhereFrom(f, nil, nil)
+}
+
+// usageWhereFrom is usageWhere after the conditions where, args.
+func usageWhereFrom(f aicred.UsageFilter, where []string, args []any) (string, []any) {
 	if !f.Since.IsZero() {
 		where = append(where, "at >= ?")
 		args = append(args, audit.FormatTime(f.Since))
@@ -92,7 +174,7 @@ func usageWhere(f aicred.UsageFilter) (string, []any) {
 	return " WHERE " + strings.Join(where, " AND "), args
 }
 
-// groupExpr is the column expression of each group.
+// groupExpr is the column expression of each group in usage_records.
 func groupExpr(g aicred.UsageGroup) string {
 	if g == aicred.GroupDay {
 		return "substr(at, 1, 10)"
@@ -100,48 +182,97 @@ func groupExpr(g aicred.UsageGroup) string {
 	return string(g) // the other groups are column names
 }
 
-// SummarizeUsage implements aicred.UsageService.
+// costNanos is a record's cost in nano-dollars, as aicred.UsageCostNanos
+// computes it (the cost is never negative: CAST truncates as floor).
+const costNanos = `CAST(cost_usd * 1e9 + 0.5 AS INTEGER)`
+
+// SummarizeUsage implements aicred.UsageService: whole UTC days from
+// usage_daily, partial days and token queries from usage_records.
 func (s *Store) SummarizeUsage(ctx context.Context, q aicred.UsageQuery) ([]aicred.UsageSummary, error) {
 	if err := q.Validate(); err != nil {
 		return nil, err
 	}
-	var sel, group []string
-	for _, g := range q.By {
-		sel = append(sel, groupExpr(g))
-		group = append(group, groupExpr(g))
+	sp := aicred.SplitUsageDays(q.Filter)
+	tot := aicred.NewUsageTotals(q.By)
+	if sp.Rollup {
+		var group []string
+		for _, g := range q.By {
+			group = append(group, string(g)) // usage_daily has a column of each group's name
+		}
+		f := q.Filter
+		f.Since, f.Until = time.Time{}, time.Time{}
+		var where []string
+		var args []any
+		if sp.FromDay != "" {
+			where, args = append(where, "day >= ?"), append(args, sp.FromDay)
+		}
+		if sp.ToDay != "" {
+			where, args = append(where, "day < ?"), append(args, sp.ToDay)
+		}
+		w, args := usageWhereFrom(f, where, args)
+		if err := s.summarizePart(ctx, tot, len(q.By), group, `sum(requests)`, `sum(input_tokens)`, `sum(cached_tokens)`,
+			`sum(cache_write_tokens)`, `sum(output_tokens)`, `sum(cost_nusd)`, `sum(estimated_nusd)`, `sum(errors)`,
+			`usage_daily`+w, args); err != nil {
+			return nil, err
+		}
 	}
-	sel = append(sel, `count(*)`, `coalesce(sum(input_tokens), 0)`, `coalesce(sum(cached_tokens), 0)`,
-		`coalesce(sum(cache_write_tokens), 0)`, `coalesce(sum(output_tokens), 0)`, `coalesce(sum(cost_usd), 0.0)`,
-		`coalesce(sum(CASE WHEN estimated THEN cost_usd ELSE 0.0 END), 0.0)`,
-		`coalesce(sum(CASE WHEN outcome <> 'ok' THEN 1 ELSE 0 END), 0)`)
-	where, args := usageWhere(q.Filter)
-	query := `SELECT ` + strings.Join(sel, ", ") + ` FROM usage_records` + where
+	for _, f := range sp.Raw {
+		var group []string
+		for _, g := range q.By {
+			group = append(group, groupExpr(g))
+		}
+		w, args := usageWhere(f)
+		if err := s.summarizePart(ctx, tot, len(q.By), group, `count(*)`, `sum(input_tokens)`, `sum(cached_tokens)`,
+			`sum(cache_write_tokens)`, `sum(output_tokens)`, `sum(`+costNanos+`)`,
+			`sum(CASE WHEN estimated THEN `+costNanos+` ELSE 0 END)`, `sum(CASE WHEN outcome <> 'ok' THEN 1 ELSE 0 END)`,
+			`usage_records`+w, args); err != nil {
+			return nil, err
+		}
+	}
+	return tot.Summaries(), nil
+}
+
+// summarizePart adds to tot the rows of one part of a summary: the
+// group expressions, then the totals of requests, input, cached,
+// cache-write and output tokens, cost and estimated cost in nano-dollars,
+// and errors, from "from" (a table and its WHERE clause).
+func (s *Store) summarizePart(ctx context.Context, tot *aicred.UsageTotals, ngroups int, group []string,
+	requests, input, cached, cacheWrite, output, costN, estN, errs, from string, args []any) error {
+	sel := slices.Clone(group)
+	for _, e := range []string{requests, input, cached, cacheWrite, output, costN, estN, errs} {
+		sel = append(sel, `coalesce(`+e+`, 0)`)
+	}
+	query := `SELECT ` + strings.Join(sel, ", ") + ` FROM ` + from
 	if len(group) > 0 {
-		query += ` GROUP BY ` + strings.Join(group, ", ") + ` ORDER BY ` + strings.Join(group, ", ")
+		query += ` GROUP BY ` + strings.Join(group, ", ")
 	}
 	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, classify(err, "summarize usage")
+		return classify(err, "summarize usage")
 	}
 	defer rows.Close()
-	var out []aicred.UsageSummary
+	vals := make([]string, ngroups)
 	for rows.Next() {
-		var u aicred.UsageSummary
-		dest := make([]any, 0, len(q.By)+8)
-		for _, g := range q.By {
-			dest = append(dest, u.Field(g))
+		var (
+			u           aicred.UsageSummary
+			costN, estN int64
+		)
+		dest := make([]any, 0, ngroups+8)
+		for i := range vals {
+			dest = append(dest, &vals[i])
 		}
-		dest = append(dest, &u.Requests, &u.InputTokens, &u.CachedTokens, &u.CacheWriteTokens, &u.OutputTokens,
-			&u.CostUSD, &u.EstimatedUSD, &u.Errors)
+		dest = append(dest, &u.Requests, &u.InputTokens, &u.CachedTokens, &u.CacheWriteTokens, &u.OutputTokens, &costN, &estN, &u.Errors)
 		if err := rows.Scan(dest...); err != nil {
-			return nil, classify(err, "summarize usage")
+			return classify(err, "summarize usage")
 		}
-		out = append(out, u)
+		if u.Requests > 0 || ngroups > 0 {
+			tot.Add(vals, u, costN, estN)
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, classify(err, "summarize usage")
+		return classify(err, "summarize usage")
 	}
-	return out, nil
+	return nil
 }
 
 // ListUsage implements aicred.UsageService.

@@ -76,6 +76,7 @@ func UsageRecords(seed uint64, n, days int, start time.Time) []aicred.UsageRecor
 // in Go.
 func summarize(recs []aicred.UsageRecord, q aicred.UsageQuery) []aicred.UsageSummary {
 	groups := map[string]*aicred.UsageSummary{}
+	nanos := map[string]*[2]int64{} // cost and estimated cost
 	var keys []string
 	for _, r := range recs {
 		f := q.Filter
@@ -109,12 +110,15 @@ func summarize(recs []aicred.UsageRecord, q aicred.UsageQuery) []aicred.UsageSum
 		k := strings.Join(key, "\x00")
 		if groups[k] == nil {
 			groups[k] = &g
+			nanos[k] = &[2]int64{}
 			keys = append(keys, k)
 		}
 		one := aicred.UsageSummary{Requests: 1, InputTokens: r.Usage.InputTokens, CachedTokens: r.Usage.CachedTokens,
-			CacheWriteTokens: r.Usage.CacheWriteTokens, OutputTokens: r.Usage.OutputTokens, CostUSD: r.CostUSD}
+			CacheWriteTokens: r.Usage.CacheWriteTokens, OutputTokens: r.Usage.OutputTokens}
+		n := aicred.UsageCostNanos(r.CostUSD)
+		nanos[k][0] += n
 		if r.Estimated {
-			one.EstimatedUSD = r.CostUSD
+			nanos[k][1] += n
 		}
 		if r.Outcome != aicred.OutcomeOK {
 			one.Errors = 1
@@ -128,6 +132,8 @@ func summarize(recs []aicred.UsageRecord, q aicred.UsageQuery) []aicred.UsageSum
 	out := make([]aicred.UsageSummary, len(keys))
 	for i, k := range keys {
 		out[i] = *groups[k]
+		// Costs are totalled in whole nano-dollars (aicred.UsageService).
+		out[i].CostUSD, out[i].EstimatedUSD = aicred.USDOfNano(nanos[k][0]), aicred.USDOfNano(nanos[k][1])
 	}
 	return out
 }
@@ -262,6 +268,7 @@ func testUsageSummaries(t *testing.T, b Backend) {
 			sameSummaries(t, got, want)
 		})
 	}
+	t.Run("rollup matches records", func(t *testing.T) { testUsageRollup(t, b) })
 	// Summaries over the same records split across two handles (two
 	// processes) see both.
 	if b.Reopen != nil {
@@ -285,6 +292,7 @@ func testUsageInvalid(t *testing.T, b Backend) {
 		func(r *aicred.UsageRecord) { r.CostUSD = math.NaN() },
 		func(r *aicred.UsageRecord) { r.CostUSD = -0.01 },
 		func(r *aicred.UsageRecord) { r.CostUSD = math.Inf(1) },
+		func(r *aicred.UsageRecord) { r.CostUSD = 2e9 }, // over a billion dollars: past the nano-dollar totals
 		func(r *aicred.UsageRecord) { r.Latency = -time.Second },
 		func(r *aicred.UsageRecord) { r.Usage.CacheWriteTokens, r.Usage.CacheWrite1hTokens = 1, 2 },
 		func(r *aicred.UsageRecord) { r.Usage.Units, r.Usage.Unit = -1, aicred.UnitImage },
@@ -353,4 +361,125 @@ func testUsageCanary(t *testing.T, b Backend) {
 		t.Fatal("the dump does not hold the token id: it is not looking at the data")
 	}
 	AssertNoSecrets(t, dump, aicred.NewSecret(tok))
+}
+
+// rollupRecords returns n random records over days UTC days from start
+// (a midnight), some exactly at midnight or a microsecond before, with
+// costs of arbitrary fractions of a nano-dollar (half a nano-dollar
+// among them).
+func rollupRecords(r *mrand.Rand, n, days int, start time.Time) []aicred.UsageRecord {
+	models := []struct{ provider, model string }{{"openai", "gpt-4o"}, {"openai", "gpt-4o-mini"}, {"anthropic", "claude-haiku-4"}, {"gemini", "gemini-2.5-pro"}}
+	out := make([]aicred.UsageRecord, n)
+	for i := range out {
+		m := models[r.IntN(len(models))]
+		at := start.Add(time.Duration(r.Int64N(int64(days) * int64(24*time.Hour)))).Truncate(time.Microsecond)
+		switch r.IntN(10) {
+		case 0:
+			at = start.AddDate(0, 0, r.IntN(days+1)) // midnight
+		case 1:
+			at = start.AddDate(0, 0, 1+r.IntN(days)).Add(-time.Microsecond)
+		}
+		cost := r.Float64() * 0.05
+		switch r.IntN(8) {
+		case 0:
+			cost = (float64(r.IntN(1000)) + 0.5) / 1e9
+		case 1:
+			cost = 0
+		}
+		oc := []string{aicred.OutcomeOK, aicred.OutcomeOK, aicred.OutcomeUpstreamError, aicred.OutcomeNoUsage}[r.IntN(4)]
+		out[i] = aicred.UsageRecord{Time: at, TokenID: fmt.Sprintf("tok_%d", r.IntN(6)), Workload: fmt.Sprintf("wl-%d", r.IntN(4)),
+			Role: []string{"chat", "eval", ""}[r.IntN(3)], Provider: m.provider, Model: m.model, Operation: []string{"chat", "embeddings"}[r.IntN(2)],
+			Usage:   aicred.Usage{InputTokens: r.Int64N(5000), CachedTokens: r.Int64N(100), CacheWriteTokens: r.Int64N(50), OutputTokens: r.Int64N(900)},
+			CostUSD: cost, Estimated: oc == aicred.OutcomeNoUsage, Status: 200, Outcome: oc, CredentialID: []string{"", "hc_a", "hc_b"}[r.IntN(3)]}
+	}
+	return out
+}
+
+// testUsageRollup: summaries read from the daily rollup equal those
+// computed from the records, for random records written in random
+// batches (through two handles when the backend has them) and random
+// queries: whole days, partial days, open ends, filters the rollup keeps
+// and the token filter it does not.
+func testUsageRollup(t *testing.T, b Backend) {
+	r := mrand.New(mrand.NewPCG(20, 26))
+	s := open(t, b)
+	writers := []aicred.Store{s}
+	if b.Reopen != nil {
+		s2 := b.Reopen(t, s)
+		defer s2.Close()
+		writers = append(writers, s2)
+	}
+	start := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
+	const days = 6
+	recs := rollupRecords(r, 4000, days, start)
+	for i := 0; i < len(recs); {
+		n := 1 + r.IntN(300)
+		if err := writers[r.IntN(len(writers))].RecordUsage(ctx(t), recs[i:min(i+n, len(recs))]); err != nil {
+			t.Fatal(err)
+		}
+		i += n
+	}
+	bound := func() time.Time {
+		switch r.IntN(4) {
+		case 0:
+			return time.Time{}
+		case 1, 2:
+			return start.AddDate(0, 0, r.IntN(days+2)-1) // a midnight, one day either side too
+		default:
+			return start.Add(time.Duration(r.Int64N(int64(days) * int64(24*time.Hour))))
+		}
+	}
+	pick := func(vals ...string) string {
+		if r.IntN(5) == 0 {
+			return vals[r.IntN(len(vals))]
+		}
+		return ""
+	}
+	for i := range 60 {
+		q := aicred.UsageQuery{Filter: aicred.UsageFilter{Since: bound(), Until: bound(),
+			Workload: pick("wl-0", "wl-3"), Role: pick("chat", ""), Provider: pick("openai", "gemini"), Model: pick("gpt-4o", "claude-haiku-4"),
+			CredentialID: pick("hc_a", "hc_b")}}
+		if i%4 == 3 {
+			q.Filter.TokenID = pick("tok_1", "tok_5")
+		}
+		if !q.Filter.Since.IsZero() && !q.Filter.Until.IsZero() && !q.Filter.Until.After(q.Filter.Since) {
+			q.Filter.Since, q.Filter.Until = q.Filter.Until, q.Filter.Since
+			if q.Filter.Since.Equal(q.Filter.Until) {
+				q.Filter.Until = time.Time{}
+			}
+		}
+		for _, p := range r.Perm(len(aicred.UsageGroups))[:r.IntN(len(aicred.UsageGroups)+1)] {
+			q.By = append(q.By, aicred.UsageGroups[p])
+		}
+		got := must(s.SummarizeUsage(ctx(t), q))(t)
+		want := summarize(recs, q)
+		if len(q.By) > 0 && len(want) == 1 && want[0].Requests == 0 {
+			want = nil
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("query %d %+v:\ngot  %+v\nwant %+v", i, q, got, want)
+		}
+		if q.Filter.TokenID != "" {
+			continue
+		}
+		// The same query answered from the records alone (a token filter
+		// always is), one token at a time, adds up to the same.
+		tot := aicred.NewUsageTotals(q.By)
+		for tok := range 6 {
+			tq := q
+			tq.Filter.TokenID = fmt.Sprintf("tok_%d", tok)
+			for _, u := range must(s.SummarizeUsage(ctx(t), tq))(t) {
+				var vals []string
+				for _, g := range q.By {
+					vals = append(vals, *u.Field(g))
+				}
+				if u.Requests > 0 || len(q.By) > 0 {
+					tot.Add(vals, u, aicred.NanoUSD(u.CostUSD), aicred.NanoUSD(u.EstimatedUSD))
+				}
+			}
+		}
+		if raw := tot.Summaries(); !slices.Equal(got, raw) && !(len(got) == 0 && len(raw) == 0) {
+			t.Fatalf("query %d %+v from the records:\ngot  %+v\nwant %+v", i, q, raw, got)
+		}
+	}
 }

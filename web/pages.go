@@ -78,6 +78,8 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 	}
 	now := c.o.Now()
 	day0 := today(now)
+	// Both ranges are whole UTC days, which the store answers from its
+	// daily rollup rather than the records (aicred.SplitUsageDays).
 	todays, err := c.o.Store.SummarizeUsage(ctx, aicred.UsageQuery{Filter: aicred.UsageFilter{Since: day0}, By: []aicred.UsageGroup{aicred.GroupWorkload}})
 	if err != nil {
 		c.fail(w, r, s, err)
@@ -499,6 +501,8 @@ func (c *Console) usage(w http.ResponseWriter, r *http.Request) {
 	now := c.o.Now()
 	day0 := today(now)
 	since := day0.AddDate(0, 0, -(days - 1))
+	// Whole UTC days from since on: the store answers from its daily
+	// rollup rather than the records (aicred.SplitUsageDays).
 	f := aicred.UsageFilter{Since: since}
 	sum := func(by ...aicred.UsageGroup) ([]aicred.UsageSummary, error) {
 		return c.o.Store.SummarizeUsage(ctx, aicred.UsageQuery{Filter: f, By: by})
