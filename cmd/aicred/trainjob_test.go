@@ -791,29 +791,47 @@ func TestTrainingJob(t *testing.T) {
 		t.Errorf("out-of-scope calls reached MLflow (%d) and the Hub (%d)", mlf.foreign, hub.foreign)
 	}
 
-	// Every action in `aicred usage`, by provider and model.
+	// Every action in `aicred usage`, by provider and model. Usage
+	// records reach the store in batches off the request path: the last
+	// calls' may land just after the job ends.
 	var uo, ue bytes.Buffer
-	if c := run(context.Background(), []string{"usage", "--by", "provider,model", "--format", "json"}, strings.NewReader(""), &uo, &ue); c != exitOK {
-		t.Fatalf("usage: %s", ue.String())
-	}
-	var usage struct {
-		Groups []struct {
-			Provider, Model  string
-			Requests, Errors int64
-		} `json:"groups"`
-	}
-	if err := json.Unmarshal(uo.Bytes(), &usage); err != nil {
-		t.Fatalf("usage JSON: %v\n%s", err, uo.String())
-	}
-	actions := map[string]bool{"openai gpt-4o-mini": false, "s3 main/datasets": false, "databricks " + tjExperiment: false, "huggingface " + tjRepo: false}
+	var actions map[string]bool
 	var usageTotal int64
-	for _, u := range usage.Groups {
-		usageTotal += u.Requests
-		for a := range actions {
-			if prov, model, _ := strings.Cut(a, " "); u.Provider == prov && strings.HasPrefix(u.Model, model) && u.Requests > u.Errors {
-				actions[a] = true
+	last := int64(-1)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		uo.Reset()
+		ue.Reset()
+		if c := run(context.Background(), []string{"usage", "--by", "provider,model", "--format", "json"}, strings.NewReader(""), &uo, &ue); c != exitOK {
+			t.Fatalf("usage: %s", ue.String())
+		}
+		var usage struct {
+			Groups []struct {
+				Provider, Model  string
+				Requests, Errors int64
+			} `json:"groups"`
+		}
+		if err := json.Unmarshal(uo.Bytes(), &usage); err != nil {
+			t.Fatalf("usage JSON: %v\n%s", err, uo.String())
+		}
+		actions = map[string]bool{"openai gpt-4o-mini": false, "s3 main/datasets": false, "databricks " + tjExperiment: false, "huggingface " + tjRepo: false}
+		usageTotal = 0
+		for _, u := range usage.Groups {
+			usageTotal += u.Requests
+			for a := range actions {
+				if prov, model, _ := strings.Cut(a, " "); u.Provider == prov && strings.HasPrefix(u.Model, model) && u.Requests > u.Errors {
+					actions[a] = true
+				}
 			}
 		}
+		all := true
+		for _, ok := range actions {
+			all = all && ok
+		}
+		// Settled: every action there and no record arrived since.
+		if all && usageTotal == last || time.Now().After(deadline) {
+			break
+		}
+		last = usageTotal
 	}
 	for a, ok := range actions {
 		if !ok {
