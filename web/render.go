@@ -22,11 +22,13 @@ var pageNames = []string{"login", "error", "overview", "inventory", "credential"
 	"alerts", "tokens", "config", "audit", "done"}
 
 var funcs = template.FuncMap{
-	"num":   thousands,
-	"usd":   usd,
-	"f1":    func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
-	"when":  when,
-	"ago":   func(t time.Time) string { return ago(t, time.Now()) },
+	"num":  thousands,
+	"usd":  usd,
+	"f1":   func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
+	"when": when,
+	"ago":  func(t time.Time) string { return ago(t, time.Now()) },
+	// took renders a duration to about four significant figures.
+	"took":  func(d time.Duration) string { return d.Round(max(d/1000, time.Microsecond)).String() },
 	"join":  strings.Join,
 	"short": func(fp aicred.Fingerprint) string { return fp.Short() },
 	"kindName": func(p, k string) string {
