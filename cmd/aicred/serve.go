@@ -867,18 +867,7 @@ func parseLeaksConfig(n *yaml.Node) (*leaksConfig, error) {
 				}
 			}
 		case "github_token_file":
-			var path string
-			if path, err = scalar(v, key); err == nil {
-				data, rerr := os.ReadFile(path)
-				switch {
-				case rerr != nil:
-					err = configError(v, key, "%v", rerr)
-				case strings.TrimSpace(string(data)) == "":
-					err = configError(v, key, "%s is empty", path)
-				default:
-					l.GitHubToken = strings.TrimSpace(string(data))
-				}
-			}
+			l.GitHubToken, err = secretFile(v, key)
 		case "keys_ttl":
 			l.KeysTTL, err = positiveDuration(v, key)
 		case "keys_refetch":
@@ -1188,6 +1177,23 @@ func parseUnpriced(n *yaml.Node, key string) (*gateway.Price, error) {
 	return p, nil
 }
 
+// secretFile reads the file a key names and returns its content, trimmed;
+// a missing or empty file is refused with the key's line.
+func secretFile(n *yaml.Node, key string) (string, error) {
+	path, err := scalar(n, key)
+	if err != nil {
+		return "", err
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", configError(n, key, "%v", err)
+	}
+	if strings.TrimSpace(string(data)) == "" {
+		return "", configError(n, key, "%s is empty", path)
+	}
+	return strings.TrimSpace(string(data)), nil
+}
+
 func positiveInt(n *yaml.Node, key string) (int64, error) {
 	s, err := scalar(n, key)
 	if err != nil {
@@ -1362,18 +1368,7 @@ func parseConsoleOIDC(n *yaml.Node) (*web.OIDCConfig, error) {
 		case "client_id":
 			o.ClientID, err = scalar(v, key)
 		case "client_secret_file":
-			var path string
-			if path, err = scalar(v, key); err == nil {
-				data, rerr := os.ReadFile(path)
-				switch {
-				case rerr != nil:
-					err = configError(v, key, "%v", rerr)
-				case strings.TrimSpace(string(data)) == "":
-					err = configError(v, key, "%s is empty", path)
-				default:
-					o.ClientSecret = strings.TrimSpace(string(data))
-				}
-			}
+			o.ClientSecret, err = secretFile(v, key)
 		case "redirect_url":
 			o.RedirectURL, err = scalar(v, key)
 		case "allowed_emails":
