@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aicred/aicred"
 	"github.com/aicred/aicred/broker"
@@ -169,7 +170,21 @@ func (m *mlFix) lastRecord(t *testing.T, n int, prov, op, resource string) Usage
 // refused asserts a 403 that reached no upstream and wrote no record.
 func (m *mlFix) refused(t *testing.T, s *mlServer, method, path string, body []byte, hdr ...string) {
 	t.Helper()
-	before, recs := len(s.Calls()), len(m.usage.Records())
+	// A forwarded call's record is written after its answer reached the
+	// client: let the earlier calls' records land before counting.
+	settled := func() int {
+		n, same := len(m.usage.Records()), 0
+		for deadline := time.Now().Add(2 * time.Second); same < 3 && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+			if k := len(m.usage.Records()); k == n {
+				same++
+			} else {
+				n, same = k, 0
+			}
+		}
+		return n
+	}
+	before, recs := len(s.Calls()), settled()
 	resp, b := m.do(t, method, path, body, hdr...)
 	if resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("%s %s: status %d (%s), want 403", method, path, resp.StatusCode, b)
@@ -177,7 +192,7 @@ func (m *mlFix) refused(t *testing.T, s *mlServer, method, path string, body []b
 	if len(s.Calls()) != before {
 		t.Fatalf("%s %s: refused, yet the upstream was called", method, path)
 	}
-	if len(m.usage.Records()) != recs {
+	if settled() != recs {
 		t.Fatalf("%s %s: refused, yet usage was recorded", method, path)
 	}
 }
