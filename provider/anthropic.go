@@ -126,30 +126,8 @@ func anthropicHeader(s aicred.Secret) map[string]string {
 // anthropicList reads every page (up to maxPages) of a list endpoint:
 // ?limit=N&after_id=<last_id> while has_more.
 func anthropicList[T any](ctx context.Context, c *http.Client, base string, secret aicred.Secret, name, path string, limit int, each func(T)) error {
-	after := ""
-	for range maxPages {
-		q := url.Values{"limit": {fmt.Sprint(limit)}}
-		if after != "" {
-			q.Set("after_id", after)
-		}
-		var page struct {
-			Data    []T    `json:"data"`
-			LastID  string `json:"last_id"`
-			HasMore bool   `json:"has_more"`
-		}
-		if _, err := (apiCall{provider: "anthropic", name: name, method: http.MethodGet,
-			url: joinURL(base, path) + "?" + q.Encode(), path: path, header: anthropicHeader(secret)}).do(ctx, c, &page); err != nil {
-			return err
-		}
-		for _, d := range page.Data {
-			each(d)
-		}
-		if !page.HasMore || page.LastID == "" || page.LastID == after {
-			return nil
-		}
-		after = page.LastID
-	}
-	return fmt.Errorf("anthropic: %s: more than %d pages", name, maxPages)
+	return listPages(ctx, c, apiCall{provider: "anthropic", name: name, method: http.MethodGet,
+		url: joinURL(base, path), path: path, header: anthropicHeader(secret)}, "after_id", limit, each)
 }
 
 // anthropicKeyTrace lists the models an API key can call.

@@ -263,30 +263,8 @@ func openaiKeyTrace(ctx context.Context, c *http.Client, base string, secret aic
 // openaiList reads every page (up to maxPages) of an Administration list
 // endpoint: ?limit=100&after=<last_id> while has_more.
 func openaiList[T any](ctx context.Context, c *http.Client, base string, admin aicred.Secret, name, path string, each func(T)) error {
-	after := ""
-	for range maxPages {
-		q := url.Values{"limit": {"100"}}
-		if after != "" {
-			q.Set("after", after)
-		}
-		var page struct {
-			Data    []T    `json:"data"`
-			LastID  string `json:"last_id"`
-			HasMore bool   `json:"has_more"`
-		}
-		if _, err := (apiCall{provider: "openai", name: name, method: http.MethodGet,
-			url: joinURL(base, path) + "?" + q.Encode(), path: path, header: openaiAuth(admin)}).do(ctx, c, &page); err != nil {
-			return err
-		}
-		for _, d := range page.Data {
-			each(d)
-		}
-		if !page.HasMore || page.LastID == "" || page.LastID == after {
-			return nil
-		}
-		after = page.LastID
-	}
-	return fmt.Errorf("openai: %s: more than %d pages", name, maxPages)
+	return listPages(ctx, c, apiCall{provider: "openai", name: name, method: http.MethodGet,
+		url: joinURL(base, path), path: path, header: openaiAuth(admin)}, "after", 100, each)
 }
 
 type openaiProject struct {

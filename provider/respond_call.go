@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 )
@@ -251,4 +252,34 @@ func headerValues(h map[string]string) []string {
 		vs = append(vs, v)
 	}
 	return vs
+}
+
+// listPages reads every page (up to maxPages) of a list endpoint that
+// pages with ?limit=N&<cursor>=<last_id> while has_more (OpenAI's and
+// Anthropic's administration APIs); call is the first page's request.
+func listPages[T any](ctx context.Context, c *http.Client, call apiCall, cursor string, limit int, each func(T)) error {
+	base, after := call.url, ""
+	for range maxPages {
+		q := url.Values{"limit": {fmt.Sprint(limit)}}
+		if after != "" {
+			q.Set(cursor, after)
+		}
+		var page struct {
+			Data    []T    `json:"data"`
+			LastID  string `json:"last_id"`
+			HasMore bool   `json:"has_more"`
+		}
+		call.url = base + "?" + q.Encode()
+		if _, err := call.do(ctx, c, &page); err != nil {
+			return err
+		}
+		for _, d := range page.Data {
+			each(d)
+		}
+		if !page.HasMore || page.LastID == "" || page.LastID == after {
+			return nil
+		}
+		after = page.LastID
+	}
+	return fmt.Errorf("%s: %s: more than %d pages", call.provider, call.name, maxPages)
 }
