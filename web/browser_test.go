@@ -41,6 +41,9 @@ func browser(t *testing.T) context.Context {
 		chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(profile), chromedp.WindowSize(1280, 900),
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true),
+		// Chromium can take over chromedp's default 20 s to start when the
+		// whole test suite shares two cores with it.
+		chromedp.WSURLReadTimeout(90 * time.Second),
 	}
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelC := chromedp.NewContext(actx)
