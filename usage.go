@@ -55,6 +55,11 @@ const (
 // A UsageRecord is written once per request the gateway forwarded. It
 // names the token, never carries it.
 type UsageRecord struct {
+	// ID is the record's idempotency key (a UUIDv7, set by the gateway's
+	// recorder): a store given the same ID twice keeps the first record
+	// and ignores the second, so a batch retried after its commit's
+	// answer was lost is not counted twice. "" writes without a key.
+	ID      string    `json:"id,omitempty"`
 	Time    time.Time `json:"time"`
 	TokenID string    `json:"token_id"`
 	// CredentialID is the held credential the gateway injected for the

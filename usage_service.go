@@ -16,7 +16,11 @@ import (
 // chain's single writer lock.
 type UsageService interface {
 	// RecordUsage appends records in one transaction. Callers batch (the
-	// gateway's StoreRecorder writes up to a few hundred per call).
+	// gateway's StoreRecorder writes up to a few hundred per call). A
+	// record whose ID is already in the store (or earlier in recs) is
+	// skipped, in the records and in the daily rollup alike, so a batch
+	// may be retried safely after an error that left its fate unknown.
+	// Records without an ID are always written.
 	// Errors: ErrInvalid (a malformed record; nothing is written).
 	RecordUsage(ctx context.Context, recs []UsageRecord) error
 
@@ -163,9 +167,23 @@ func (s *UsageSummary) Add(o UsageSummary) {
 	s.Errors += o.Errors
 }
 
+// MaxUsageRecordID bounds UsageRecord.ID.
+const MaxUsageRecordID = 64
+
+// printableASCII reports whether s holds only printable ASCII.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
 // Validate checks what a store needs of a record: a time, a token id, a
 // provider and an outcome, no negative counts, a finite non-negative
-// cost. Errors: ErrInvalid.
+// cost, an ID of at most MaxUsageRecordID printable ASCII characters.
+// Errors: ErrInvalid.
 func (r *UsageRecord) Validate() error {
 	bad := func(what string) error {
 		return Errorf(ErrInvalid, "usage record (token %q at %s): %s", r.TokenID, r.Time.UTC().Format(time.RFC3339), what)
@@ -194,6 +212,8 @@ func (r *UsageRecord) Validate() error {
 		return bad(fmt.Sprintf("cost %v over %v dollars", r.CostUSD, float64(maxUSD)))
 	case r.Latency < 0:
 		return bad("negative latency")
+	case len(r.ID) > MaxUsageRecordID || !printableASCII(r.ID):
+		return bad("id is not up to 64 printable ASCII characters")
 	}
 	return nil
 }
@@ -337,6 +357,50 @@ func (t *UsageTotals) Summaries() []UsageSummary {
 		g := t.groups[k]
 		g.s.CostUSD, g.s.EstimatedUSD = USDOfNano(g.costN), USDOfNano(g.estCostN)
 		out = append(out, g.s)
+	}
+	return out
+}
+
+// DedupeUsageRecords returns recs without the records whose ID an earlier
+// record in recs already has (the first is kept; records without an ID
+// are all kept). It returns recs itself when nothing is dropped. Stores
+// call it before writing a batch, so that the records a write reports as
+// inserted are exactly the ones to add to the daily rollup.
+func DedupeUsageRecords(recs []UsageRecord) []UsageRecord {
+	seen := make(map[string]struct{}, len(recs))
+	var out []UsageRecord
+	for i := range recs {
+		id := recs[i].ID
+		if id != "" {
+			if _, dup := seen[id]; dup {
+				if out == nil {
+					out = append(make([]UsageRecord, 0, len(recs)-1), recs[:i]...)
+				}
+				continue
+			}
+			seen[id] = struct{}{}
+		}
+		if out != nil {
+			out = append(out, recs[i])
+		}
+	}
+	if out == nil {
+		return recs
+	}
+	return out
+}
+
+// KeepInsertedUsage returns the records of recs (already deduplicated)
+// that a store's insert took: those without an ID, and those whose ID is
+// in inserted.
+func KeepInsertedUsage(recs []UsageRecord, inserted map[string]struct{}) []UsageRecord {
+	out := recs[:0:0]
+	for i := range recs {
+		if recs[i].ID == "" {
+			out = append(out, recs[i])
+		} else if _, ok := inserted[recs[i].ID]; ok {
+			out = append(out, recs[i])
+		}
 	}
 	return out
 }

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/aicred/aicred"
 )
 
@@ -84,12 +86,22 @@ func NewStoreRecorder(store aicred.UsageService, cfg StoreRecorderConfig) *Store
 // RecordUsage implements UsageRecorder. It never blocks: a record that
 // does not fit in the queue is dropped and counted, and nil is returned
 // (the loss is logged by the recorder, once a second, not per request).
+// A record without an ID is given one (a UUIDv7), so that a batch the
+// recorder retries after an unknown outcome is never stored twice.
 // Errors: ErrInvalid (a malformed record, which no store would take),
 // ErrUnavailable (the recorder is closed).
 func (r *StoreRecorder) RecordUsage(_ context.Context, rec UsageRecord) error {
 	if err := rec.Validate(); err != nil {
 		r.lost.Add(1)
 		return err
+	}
+	if rec.ID == "" {
+		id, err := uuid.NewV7()
+		if err != nil {
+			r.lost.Add(1)
+			return aicred.Errorf(aicred.ErrUnavailable, "usage recorder: record id: %w", err)
+		}
+		rec.ID = id.String()
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()

@@ -97,13 +97,78 @@ func TestStoreRecorderBatchesAndFlushes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(got) != tc.n || got[0] != usageRecord(0, at) || got[tc.n-1] != usageRecord(tc.n-1, at) {
+			ids := map[string]bool{}
+			for i := range got {
+				if got[i].ID == "" || ids[got[i].ID] {
+					t.Fatalf("record %d: id %q missing or repeated", i, got[i].ID)
+				}
+				ids[got[i].ID] = true
+			}
+			first, last := got[0], got[len(got)-1]
+			first.ID, last.ID = "", ""
+			if len(got) != tc.n || first != usageRecord(0, at) || last != usageRecord(tc.n-1, at) {
 				t.Fatalf("%d records in the store, want %d as recorded", len(got), tc.n)
 			}
 			if s := rec.Stats(); s.Written != uint64(tc.n) || s.Lost != 0 || s.Queued != 0 {
 				t.Fatalf("stats %+v", s)
 			}
 		})
+	}
+}
+
+// lostCommitStore commits a batch and then, the first fail times, answers
+// ErrUnavailable, as a store does whose COMMIT reached the database and
+// whose answer was lost on the way back.
+type lostCommitStore struct {
+	aicred.UsageService
+	mu   sync.Mutex
+	fail int
+}
+
+func (s *lostCommitStore) RecordUsage(ctx context.Context, recs []aicred.UsageRecord) error {
+	if err := s.UsageService.RecordUsage(ctx, recs); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail > 0 {
+		s.fail--
+		return aicred.Errorf(aicred.ErrUnavailable, "record usage: commit: connection reset")
+	}
+	return nil
+}
+
+// TestStoreRecorderLostCommitAnswer: a batch retried after its commit's
+// answer was lost is stored once (the chaos harness saw 739 records for
+// 738 answers before records had an idempotency key).
+func TestStoreRecorderLostCommitAnswer(t *testing.T) {
+	st := openSQLite(t, filepath.Join(t.TempDir(), "aicred.db"))
+	flaky := &lostCommitStore{UsageService: st, fail: 2}
+	rec := NewStoreRecorder(flaky, StoreRecorderConfig{Batch: 50, FlushEvery: 10 * time.Millisecond,
+		Log: slog.New(slog.NewTextHandler(&lockedBuffer{}, nil))})
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	const n = 120
+	for i := range n {
+		if err := rec.RecordUsage(context.Background(), usageRecord(i, at)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rec.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.ListUsage(context.Background(), aicred.UsageFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := rec.Stats(); len(got) != n || s.Retries != 2 || s.Lost != 0 {
+		t.Fatalf("%d records stored for %d recorded (stats %+v), want each once after 2 retries", len(got), n, s)
+	}
+	sum, err := st.SummarizeUsage(context.Background(), aicred.UsageQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum) != 1 || sum[0].Requests != n {
+		t.Fatalf("summary %+v, want %d requests", sum, n)
 	}
 }
 

@@ -13,45 +13,116 @@ import (
 	"github.com/aicred/aicred"
 )
 
-var usageColumns = []string{"at", "token_id", "workload", "role", "environment", "provider", "model", "operation", "stream",
-	"input_tokens", "cached_tokens", "cache_write_tokens", "cache_write_1h_tokens", "output_tokens", "units", "unit",
-	"cost_usd", "estimated", "status", "outcome", "latency_ns", "upstream_request_id", "source_ip", "user_agent", "credential_id"}
+// usageColumns are usage_records' columns RecordUsage writes, with the
+// PostgreSQL array type each is sent as.
+var usageColumns = []struct{ name, array string }{
+	{"record_id", "text[]"}, {"at", "timestamptz[]"}, {"token_id", "text[]"}, {"workload", "text[]"}, {"role", "text[]"},
+	{"environment", "text[]"}, {"provider", "text[]"}, {"model", "text[]"}, {"operation", "text[]"}, {"stream", "boolean[]"},
+	{"input_tokens", "bigint[]"}, {"cached_tokens", "bigint[]"}, {"cache_write_tokens", "bigint[]"},
+	{"cache_write_1h_tokens", "bigint[]"}, {"output_tokens", "bigint[]"}, {"units", "bigint[]"}, {"unit", "text[]"},
+	{"cost_usd", "float8[]"}, {"estimated", "boolean[]"}, {"status", "integer[]"}, {"outcome", "text[]"},
+	{"latency_ns", "bigint[]"}, {"upstream_request_id", "text[]"}, {"source_ip", "text[]"}, {"user_agent", "text[]"},
+	{"credential_id", "text[]"},
+}
+
+// usageSelect reads usageColumns back, "" for a record without an ID.
+var usageSelect = func() string {
+	names := make([]string, len(usageColumns))
+	for i, c := range usageColumns {
+		names[i] = c.name
+	}
+	names[0] = "coalesce(record_id, '')"
+	return strings.Join(names, ", ")
+}()
+
+// insertUsageSQL inserts the rows of one array per column (unnest), skips
+// those whose record_id is already stored, and returns the record_id of
+// each row it inserted (NULL for rows without one).
+var insertUsageSQL = func() string {
+	names := make([]string, len(usageColumns))
+	params := make([]string, len(usageColumns))
+	sel := make([]string, len(usageColumns))
+	for i, c := range usageColumns {
+		names[i] = c.name
+		params[i] = fmt.Sprintf("$%d::%s", i+1, c.array)
+		sel[i] = "u." + c.name
+	}
+	sel[0] = "NULLIF(u.record_id, '')"
+	return `INSERT INTO usage_records (` + strings.Join(names, ", ") + `)
+		SELECT ` + strings.Join(sel, ", ") + `
+		FROM unnest(` + strings.Join(params, ", ") + `) AS u(` + strings.Join(names, ", ") + `)
+		ON CONFLICT (record_id) DO NOTHING
+		RETURNING record_id`
+}()
 
 // RecordUsage implements aicred.UsageService in one transaction: one
-// COPY of the records (the fastest way pgx has to load rows), then one
-// upsert of the batch's daily totals into usage_daily. It takes no lock
-// of the audit chain, so gateways recording usage never wait for its
-// writers; two batches adding to the same day and group wait for each
-// other's rollup rows, taken in one order (sorted) so they cannot
-// deadlock.
+// insert of the batch (an array per column, unnested: one round trip,
+// and unlike COPY it can skip records already stored), then one upsert of
+// the inserted records' daily totals into usage_daily. A record whose ID
+// is stored already is skipped in both, so a batch retried after its
+// COMMIT's answer was lost adds nothing twice. It takes no lock of the
+// audit chain, so gateways recording usage never wait for its writers;
+// two batches adding to the same day and group wait for each other's
+// rollup rows, taken in one order (sorted) so they cannot deadlock.
 func (s *Store) RecordUsage(ctx context.Context, recs []aicred.UsageRecord) error {
 	for i := range recs {
 		if err := recs[i].Validate(); err != nil {
 			return err
 		}
 	}
+	recs = aicred.DedupeUsageRecords(recs)
 	if len(recs) == 0 {
 		return nil
 	}
-	rows := pgx.CopyFromSlice(len(recs), func(i int) ([]any, error) {
+	n := len(recs)
+	var (
+		ids, tokens, workloads, roles, envs, providers, models, ops, units, outcomes, reqIDs, ips, uas, creds = make([]string, n),
+			make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n),
+			make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		ats                                                    = make([]time.Time, n)
+		streams, estimated                                     = make([]bool, n), make([]bool, n)
+		input, cached, cacheWrite, cacheWrite1h, output, count = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+		latency                                                = make([]int64, n)
+		costs                                                  = make([]float64, n)
+		statuses                                               = make([]int32, n)
+	)
+	for i := range recs {
 		r := &recs[i]
-		return []any{aicred.StoreTime(r.Time), aicred.StorableText(r.TokenID), aicred.StorableText(r.Workload),
-			aicred.StorableText(r.Role), aicred.StorableText(r.Environment), aicred.StorableText(r.Provider),
-			aicred.StorableText(r.Model), aicred.StorableText(r.Operation), r.Stream,
-			r.Usage.InputTokens, r.Usage.CachedTokens, r.Usage.CacheWriteTokens, r.Usage.CacheWrite1hTokens, r.Usage.OutputTokens,
-			r.Usage.Units, aicred.StorableText(r.Usage.Unit), r.CostUSD, r.Estimated, int32(r.Status), aicred.StorableText(r.Outcome), int64(r.Latency),
-			aicred.StorableText(r.UpstreamRequestID), aicred.StorableText(r.SourceIP), aicred.StorableText(r.UserAgent),
-			aicred.StorableText(r.CredentialID)}, nil
-	})
+		ids[i], ats[i], tokens[i], workloads[i] = r.ID, aicred.StoreTime(r.Time), aicred.StorableText(r.TokenID), aicred.StorableText(r.Workload)
+		roles[i], envs[i], providers[i] = aicred.StorableText(r.Role), aicred.StorableText(r.Environment), aicred.StorableText(r.Provider)
+		models[i], ops[i], streams[i] = aicred.StorableText(r.Model), aicred.StorableText(r.Operation), r.Stream
+		input[i], cached[i], cacheWrite[i] = r.Usage.InputTokens, r.Usage.CachedTokens, r.Usage.CacheWriteTokens
+		cacheWrite1h[i], output[i], count[i], units[i] = r.Usage.CacheWrite1hTokens, r.Usage.OutputTokens, r.Usage.Units, aicred.StorableText(r.Usage.Unit)
+		costs[i], estimated[i], statuses[i], outcomes[i] = r.CostUSD, r.Estimated, int32(r.Status), aicred.StorableText(r.Outcome)
+		latency[i], reqIDs[i], ips[i] = int64(r.Latency), aicred.StorableText(r.UpstreamRequestID), aicred.StorableText(r.SourceIP)
+		uas[i], creds[i] = aicred.StorableText(r.UserAgent), aicred.StorableText(r.CredentialID)
+	}
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return classify(err, "record usage: begin")
 	}
 	defer tx.Rollback(ctx)
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"usage_records"}, usageColumns, rows); err != nil {
+	rows, err := tx.Query(ctx, insertUsageSQL, ids, ats, tokens, workloads, roles, envs, providers, models, ops, streams,
+		input, cached, cacheWrite, cacheWrite1h, output, count, units, costs, estimated, statuses, outcomes, latency,
+		reqIDs, ips, uas, creds)
+	if err != nil {
 		return classify(err, "record usage")
 	}
-	if err := addUsageDaily(ctx, tx, recs); err != nil {
+	inserted := make(map[string]struct{}, n)
+	for rows.Next() {
+		var id *string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return classify(err, "record usage: read inserted ids")
+		}
+		if id != nil {
+			inserted[*id] = struct{}{}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return classify(err, "record usage")
+	}
+	if err := addUsageDaily(ctx, tx, aicred.KeepInsertedUsage(recs, inserted)); err != nil {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -294,7 +365,7 @@ func (s *Store) ListUsage(ctx context.Context, f aicred.UsageFilter) ([]aicred.U
 		return nil, err
 	}
 	var args []any
-	q := `SELECT ` + strings.Join(usageColumns, ", ") + ` FROM usage_records` + usageWhere(f, &args) + ` ORDER BY at, id`
+	q := `SELECT ` + usageSelect + ` FROM usage_records` + usageWhere(f, &args) + ` ORDER BY at, id`
 	if f.Limit > 0 {
 		args = append(args, f.Limit)
 		q += fmt.Sprintf(" LIMIT $%d", len(args))
@@ -315,7 +386,7 @@ func (s *Store) ListUsage(ctx context.Context, f aicred.UsageFilter) ([]aicred.U
 			status  int32
 			latency int64
 		)
-		if err := rows.Scan(&r.Time, &r.TokenID, &r.Workload, &r.Role, &r.Environment, &r.Provider, &r.Model, &r.Operation, &r.Stream,
+		if err := rows.Scan(&r.ID, &r.Time, &r.TokenID, &r.Workload, &r.Role, &r.Environment, &r.Provider, &r.Model, &r.Operation, &r.Stream,
 			&r.Usage.InputTokens, &r.Usage.CachedTokens, &r.Usage.CacheWriteTokens, &r.Usage.CacheWrite1hTokens, &r.Usage.OutputTokens,
 			&r.Usage.Units, &r.Usage.Unit, &r.CostUSD, &r.Estimated, &status, &r.Outcome, &latency, &r.UpstreamRequestID, &r.SourceIP, &r.UserAgent,
 			&r.CredentialID); err != nil {

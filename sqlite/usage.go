@@ -12,23 +12,25 @@ import (
 	"github.com/aicred/aicred/audit"
 )
 
-const usageColumns = `at, token_id, workload, role, environment, provider, model, operation, stream,
+const usageColumns = `record_id, at, token_id, workload, role, environment, provider, model, operation, stream,
 	input_tokens, cached_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens, units, unit,
 	cost_usd, estimated, status, outcome, latency_ns, upstream_request_id, source_ip, user_agent, credential_id`
 
-// usageRowsPerInsert bounds one multi-row INSERT: 25 columns each, well
+// usageRowsPerInsert bounds one multi-row INSERT: 26 columns each, well
 // under SQLite's 32,766 parameters, and large enough that statement
 // overhead stops mattering.
 const usageRowsPerInsert = 50
 
 // RecordUsage implements aicred.UsageService: one write transaction, no
-// audit record (see aicred.UsageService).
+// audit record (see aicred.UsageService). A record whose ID is stored
+// already is skipped, in the records and in the daily rollup.
 func (s *Store) RecordUsage(ctx context.Context, recs []aicred.UsageRecord) error {
 	for i := range recs {
 		if err := recs[i].Validate(); err != nil {
 			return err
 		}
 	}
+	recs = aicred.DedupeUsageRecords(recs)
 	if len(recs) == 0 {
 		return nil
 	}
@@ -37,14 +39,19 @@ func (s *Store) RecordUsage(ctx context.Context, recs []aicred.UsageRecord) erro
 		return classify(err, "record usage: begin")
 	}
 	defer tx.Rollback()
-	row := "(" + strings.Repeat("?, ", 24) + "?)"
-	args := make([]any, 0, 25*min(len(recs), usageRowsPerInsert))
+	row := "(" + strings.Repeat("?, ", 25) + "?)"
+	args := make([]any, 0, 26*min(len(recs), usageRowsPerInsert))
+	inserted := make(map[string]struct{}, len(recs))
 	for start := 0; start < len(recs); start += usageRowsPerInsert {
 		batch := recs[start:min(start+usageRowsPerInsert, len(recs))]
 		args = args[:0]
 		for i := range batch {
 			r := &batch[i]
-			args = append(args, audit.FormatTime(r.Time), aicred.StorableText(r.TokenID), aicred.StorableText(r.Workload),
+			var id any
+			if r.ID != "" {
+				id = r.ID
+			}
+			args = append(args, id, audit.FormatTime(r.Time), aicred.StorableText(r.TokenID), aicred.StorableText(r.Workload),
 				aicred.StorableText(r.Role), aicred.StorableText(r.Environment), aicred.StorableText(r.Provider),
 				aicred.StorableText(r.Model), aicred.StorableText(r.Operation), r.Stream,
 				r.Usage.InputTokens, r.Usage.CachedTokens, r.Usage.CacheWriteTokens, r.Usage.CacheWrite1hTokens, r.Usage.OutputTokens,
@@ -52,8 +59,9 @@ func (s *Store) RecordUsage(ctx context.Context, recs []aicred.UsageRecord) erro
 				aicred.StorableText(r.UpstreamRequestID), aicred.StorableText(r.SourceIP), aicred.StorableText(r.UserAgent),
 				aicred.StorableText(r.CredentialID))
 		}
-		q := `INSERT INTO usage_records (` + usageColumns + `) VALUES ` + row + strings.Repeat(", "+row, len(batch)-1)
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		q := `INSERT INTO usage_records (` + usageColumns + `) VALUES ` + row + strings.Repeat(", "+row, len(batch)-1) +
+			` ON CONFLICT (record_id) DO NOTHING RETURNING record_id`
+		if err := insertedIDs(ctx, tx, q, args, inserted); err != nil {
 			return classify(err, "record usage")
 		}
 		// The embedded store runs inside the gateway process: between
@@ -61,13 +69,33 @@ func (s *Store) RecordUsage(ctx context.Context, recs []aicred.UsageRecord) erro
 		// the whole batch (the gateway's p99 measured lower this way).
 		runtime.Gosched()
 	}
-	if err := addUsageDaily(ctx, tx, recs); err != nil {
+	if err := addUsageDaily(ctx, tx, aicred.KeepInsertedUsage(recs, inserted)); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return classify(err, "record usage: commit")
 	}
 	return nil
+}
+
+// insertedIDs runs the INSERT ... RETURNING record_id q and adds the ids
+// of the rows it inserted to into.
+func insertedIDs(ctx context.Context, tx *sql.Tx, q string, args []any, into map[string]struct{}) error {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id sql.NullString
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		if id.Valid {
+			into[id.String] = struct{}{}
+		}
+	}
+	return rows.Err()
 }
 
 // usageDayKey is one row of usage_daily.
@@ -281,7 +309,7 @@ func (s *Store) ListUsage(ctx context.Context, f aicred.UsageFilter) ([]aicred.U
 		return nil, err
 	}
 	where, args := usageWhere(f)
-	q := `SELECT ` + usageColumns + ` FROM usage_records` + where + ` ORDER BY at, id`
+	q := `SELECT coalesce(record_id, ''), ` + usageColumns[len("record_id, "):] + ` FROM usage_records` + where + ` ORDER BY at, id`
 	if f.Limit > 0 || f.Offset > 0 {
 		limit := f.Limit
 		if limit == 0 {
@@ -302,7 +330,7 @@ func (s *Store) ListUsage(ctx context.Context, f aicred.UsageFilter) ([]aicred.U
 			at      string
 			latency int64
 		)
-		if err := rows.Scan(&at, &r.TokenID, &r.Workload, &r.Role, &r.Environment, &r.Provider, &r.Model, &r.Operation, &r.Stream,
+		if err := rows.Scan(&r.ID, &at, &r.TokenID, &r.Workload, &r.Role, &r.Environment, &r.Provider, &r.Model, &r.Operation, &r.Stream,
 			&r.Usage.InputTokens, &r.Usage.CachedTokens, &r.Usage.CacheWriteTokens, &r.Usage.CacheWrite1hTokens, &r.Usage.OutputTokens,
 			&r.Usage.Units, &r.Usage.Unit, &r.CostUSD, &r.Estimated, &r.Status, &r.Outcome, &latency, &r.UpstreamRequestID, &r.SourceIP, &r.UserAgent,
 			&r.CredentialID); err != nil {

@@ -69,6 +69,7 @@ func Run(t *testing.T, b Backend) {
 		{"WatchAcrossStores", testWatchAcrossStores},
 		{"UsageRecordList", testUsageRecordList},
 		{"UsageSummaries", testUsageSummaries},
+		{"UsageIdempotent", testUsageIdempotent},
 		{"UsageInvalid", testUsageInvalid},
 		{"UsageCanary", testUsageCanary},
 		{"BudgetTakeReturn", testBudgetTakeReturn},

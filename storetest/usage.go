@@ -69,6 +69,13 @@ func UsageRecords(seed uint64, n, days int, start time.Time) []aicred.UsageRecor
 		}
 	}
 	slices.SortStableFunc(out, func(x, y aicred.UsageRecord) int { return x.Time.Compare(y.Time) })
+	for i := range out {
+		if i%7 != 3 {
+			// The recorder's idempotency key, time-ordered as its UUIDv7s
+			// are; some records have none.
+			out[i].ID = fmt.Sprintf("%016x-%08x-%04x", out[i].Time.UnixNano(), i, r.Uint32()&0xffff)
+		}
+	}
 	return out
 }
 
@@ -231,6 +238,75 @@ func testUsageRecordList(t *testing.T, b Backend) {
 			t.Fatalf("filter %+v: %d records, want %d (> 0)", f, len(got), n)
 		}
 	}
+}
+
+// testUsageIdempotent: a batch written again (a retry after a lost
+// COMMIT answer), partly or whole, adds nothing twice, to the records or
+// to the daily rollup; records without an ID are written each time.
+func testUsageIdempotent(t *testing.T, b Backend) {
+	s := open(t, b)
+	recs := UsageRecords(9, 600, 3, epoch)
+	recordUsage(t, s, recs[:400])
+	// The retry: the first 400 again (in another order), with the next
+	// 200 and a record repeated inside the batch.
+	retry := slices.Concat(recs[200:600], recs[:200], recs[450:451])
+	slices.Reverse(retry[:100])
+	recordUsage(t, s, retry)
+
+	var noID []aicred.UsageRecord
+	for _, r := range recs[:600] {
+		if r.ID == "" {
+			noID = append(noID, r)
+		}
+	}
+	// Records without an ID in the first 400 were written twice.
+	want := slices.Clone(recs)
+	for _, r := range recs[:400] {
+		if r.ID == "" {
+			want = append(want, r)
+		}
+	}
+	if len(noID) == 0 || len(noID) == len(recs) {
+		t.Fatalf("test data: %d of %d records without an id", len(noID), len(recs))
+	}
+	all := must(s.ListUsage(ctx(t), aicred.UsageFilter{}))(t)
+	if len(all) != len(want) {
+		t.Fatalf("%d records after the retry, want %d", len(all), len(want))
+	}
+	ids := map[string]int{}
+	for _, r := range all {
+		if r.ID != "" {
+			ids[r.ID]++
+		}
+	}
+	for id, n := range ids {
+		if n != 1 {
+			t.Fatalf("record %s stored %d times", id, n)
+		}
+	}
+	// Whole days come from the rollup, which must agree with the records.
+	for _, q := range []aicred.UsageQuery{
+		{By: aicred.UsageGroups[:]},
+		{By: []aicred.UsageGroup{aicred.GroupWorkload, aicred.GroupModel}},
+	} {
+		sameSummaries(t, must(s.SummarizeUsage(ctx(t), q))(t), summarize(want, q))
+	}
+
+	// A batch made only of records already stored writes nothing.
+	recordUsage(t, s, recs[10:20:20])
+	if n := len(must(s.ListUsage(ctx(t), aicred.UsageFilter{}))(t)); n != len(want)+countNoID(recs[10:20]) {
+		t.Fatalf("%d records after a third write, want %d", n, len(want)+countNoID(recs[10:20]))
+	}
+}
+
+func countNoID(recs []aicred.UsageRecord) int {
+	n := 0
+	for _, r := range recs {
+		if r.ID == "" {
+			n++
+		}
+	}
+	return n
 }
 
 func testUsageSummaries(t *testing.T, b Backend) {
