@@ -2,6 +2,10 @@ package provider
 
 import "github.com/aicred/aicred"
 
+// format: no provider page or scanner rule (gitleaks, TruffleHog, Nosey
+// Parker, Kingfisher) publishes it. Public setup notes say Chroma Cloud keys
+// start ck-; keys seen in public code are ck- + 44 base58 characters, inside
+// the 40-48 the rule takes. Context-gated: ck- is too short a marker.
 func init() {
 	register(&Provider{
 		ID: "chroma", Name: "Chroma Cloud", Category: VectorDB,

@@ -2,6 +2,9 @@ package provider
 
 import "github.com/aicred/aicred"
 
+// format: no provider page or scanner rule (gitleaks, TruffleHog, Nosey
+// Parker, Kingfisher) publishes it; the base64 shape is unverified.
+// Context-gated.
 func init() {
 	register(&Provider{
 		ID: "heygen", Name: "HeyGen", Category: ModelAPI,

@@ -29,6 +29,10 @@ func ibmIAMProbe(ctx context.Context, c *http.Client, base string, f *aicred.Fin
 	return aicred.Unknown, answered(status), nil
 }
 
+// format: TruffleHog detector ibmclouduserkey (44 URL-safe characters after
+// "ibm") and Kingfisher rule "IBM Cloud User Key" (42-44 characters near
+// "ibm"). The rule keeps 44 and a narrower list of IBM and watsonx names
+// than the bare "ibm" both scanners use. Context-gated.
 func init() {
 	register(&Provider{
 		ID: "ibm", Name: "IBM Cloud (watsonx.ai)", Category: CloudML,

@@ -2,6 +2,9 @@ package provider
 
 import "github.com/aicred/aicred"
 
+// format: no provider page or scanner rule (gitleaks, TruffleHog, Nosey
+// Parker, Kingfisher) publishes it; the 86 URL-safe characters are
+// unverified. Context-gated.
 func init() {
 	register(&Provider{
 		ID: "ideogram", Name: "Ideogram", Category: ModelAPI,

@@ -2,6 +2,9 @@ package provider
 
 import "github.com/aicred/aicred"
 
+// format: no provider page or scanner rule (gitleaks, TruffleHog, Nosey
+// Parker, Kingfisher) publishes it; the 32 base64 characters are unverified.
+// Context-gated.
 func init() {
 	register(&Provider{
 		ID: "portkey", Name: "Portkey", Category: Observability,

@@ -2,6 +2,9 @@ package provider
 
 import "github.com/aicred/aicred"
 
+// format: no provider page or scanner rule (gitleaks, TruffleHog, Nosey
+// Parker, Kingfisher) publishes it; the 64 alphanumerics are unverified.
+// Context-gated.
 func init() {
 	register(&Provider{
 		ID: "recraft", Name: "Recraft", Category: ModelAPI,

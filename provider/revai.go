@@ -2,6 +2,9 @@ package provider
 
 import "github.com/aicred/aicred"
 
+// format: no published format. TruffleHog's "rev" detector is for Rev.com
+// (human transcription, 27-character user and client keys), not Rev.ai, and
+// no other scanner has a Rev.ai rule. Context-gated.
 func init() {
 	register(&Provider{
 		ID: "revai", Name: "Rev.ai", Category: ModelAPI,

@@ -2,6 +2,8 @@ package provider
 
 import "github.com/aicred/aicred"
 
+// format: no scanner rule (gitleaks, TruffleHog, Nosey Parker, Kingfisher)
+// publishes it; key_ + 128 hex is unverified. Context-gated.
 func init() {
 	register(&Provider{
 		ID: "runway", Name: "Runway", Category: ModelAPI,

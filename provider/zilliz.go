@@ -2,6 +2,10 @@ package provider
 
 import "github.com/aicred/aicred"
 
+// format: Zilliz Cloud docs "RESTful API Overview" send the API key as a
+// Bearer token but show only a placeholder; no scanner rule (gitleaks,
+// TruffleHog, Nosey Parker, Kingfisher) exists. Keys seen in public code are
+// 104 lower-case hex, inside the 64-128 the rule takes. Context-gated.
 func init() {
 	register(&Provider{
 		ID: "zilliz", Name: "Zilliz Cloud (managed Milvus)", Category: VectorDB,
