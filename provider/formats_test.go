@@ -66,7 +66,7 @@ func TestPublishedFormats(t *testing.T) {
 		// Meshy docs: msy_ and a body the length of the docs' sample.
 		{name: "meshy docs length", kind: "meshy/api-key", before: "Bearer ", key: "msy_" + g.Alnum(35)},
 		// Kinds without a published format need a context word.
-		{name: "luma needs context", before: "API_KEY=", key: "luma-" + g.UUID() + "-" + g.UUID(), wantNoReport: true},
+		{name: "luma without context", kind: "luma/api-key", before: "API_KEY=", key: "luma-" + g.UUID() + "-" + g.UUID()},
 		{name: "luma with context", kind: "luma/api-key", before: "LUMAAI_API_KEY=", key: "luma-" + g.UUID() + "-" + g.UUID()},
 		{name: "tripo needs context", before: "API_KEY=", key: "tsk_" + g.URL64(43), wantNoReport: true},
 		{name: "weaviate wcd name", kind: "weaviate/api-key", before: "WCD_API_KEY=", key: g.Alnum(48)},
