@@ -38,12 +38,17 @@ import (
 
 // Names of what the cluster holds.
 const (
-	heldID     = "hc_chaos_openai"
-	issuerURL  = "https://chaos.aicred.invalid"
-	chatModel  = "gpt-4o-mini"
-	roleTight  = "chaos-tight"  // a small budget per token
-	roleDaily  = "chaos-daily"  // a small budget per workload and day
-	roleFree   = "chaos-free"   // no budget: background load
+	heldID    = "hc_chaos_openai"
+	issuerURL = "https://chaos.aicred.invalid"
+	chatModel = "gpt-4o-mini"
+	roleTight = "chaos-tight" // a small budget per token
+	roleDaily = "chaos-daily" // a small budget per workload and day
+	roleFree  = "chaos-free"  // no budget: background load
+	// roleEdge's calls cost exactly what the gateway reserves for them:
+	// the upstream reports the input bound (body bytes + 1,024 tokens)
+	// and the max_tokens asked, so its per-token budget is tested at its
+	// edge, with no slack between reservation and charge.
+	roleEdge   = "chaos-edge"
 	roleCanary = "chaos-canary" // the tokens revoked during faults
 )
 
@@ -51,6 +56,7 @@ const (
 const (
 	tightTokenUSD = 0.002
 	dailyUSD      = 0.004
+	edgeTokenUSD  = 0.001 // about five calls at the bound
 )
 
 // options of a run.
@@ -347,12 +353,13 @@ issuers:
     audiences: [aicred]
     jwks_file: %s
 roles:
-%s%s%s%spolicies:
-%s%s%s%s`, listen, store, checkpoint, c.upURL, issuerURL, jwksFile,
+%s%s%s%s%spolicies:
+%s%s%s%s%s`, listen, store, checkpoint, c.upURL, issuerURL, jwksFile,
 		role(roleTight, fmt.Sprintf("    budget: {per_token_usd: %g}\n", tightTokenUSD)),
 		role(roleDaily, fmt.Sprintf("    budget: {per_workload_daily_usd: %g}\n", dailyUSD)),
-		role(roleFree, ""), role(roleCanary, ""),
-		policy(roleTight, "tight-*"), policy(roleDaily, "daily-*"), policy(roleFree, "free-*"), policy(roleCanary, "canary-*"))
+		role(roleFree, ""), role(roleCanary, ""), role(roleEdge, fmt.Sprintf("    budget: {per_token_usd: %g}\n", edgeTokenUSD)),
+		policy(roleTight, "tight-*"), policy(roleDaily, "daily-*"), policy(roleFree, "free-*"), policy(roleCanary, "canary-*"),
+		policy(roleEdge, "edge-*"))
 }
 
 func (c *cluster) startReplica(r *replica) error {
@@ -557,6 +564,8 @@ type upstream struct {
 	calls      atomic.Int64
 	costJSON   float64
 	costStream float64
+	price      gateway.Price
+	maxAnswer  float64 // the dearest answer billed so far
 }
 
 // What the upstream reports, and what it costs at the shipped prices.
@@ -573,10 +582,26 @@ func newUpstream(heldKey string) *upstream {
 	}
 	cost := func(out int) float64 { return (float64(upInput)*p.Input + float64(out)*p.Output) / 1e6 }
 	return &upstream{want: "Bearer " + heldKey, billed: map[string]float64{}, count: map[string]int64{},
-		costJSON: cost(upOutputJSON), costStream: cost(upOutputStream)}
+		costJSON: cost(upOutputJSON), costStream: cost(upOutputStream), price: p}
 }
 
-func (u *upstream) maxCost() float64 { return max(u.costJSON, u.costStream) }
+// maxCost is the dearest answer the upstream gives or gave: the edge
+// role's calls cost their whole reservation.
+func (u *upstream) maxCost() float64 {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return max(u.costJSON, u.costStream, u.maxAnswer, edgeCallUSD(u.price))
+}
+
+// edgeCallUSD is what one of the edge role's calls costs: chatBody's
+// bytes for an edge label plus 1,024 tokens in, 64 out.
+func edgeCallUSD(p gateway.Price) float64 {
+	in := len(chatBody(edgeLabelExample, false)) + 1024
+	return (float64(in)*p.Input + 64*p.Output) / 1e6
+}
+
+// edgeLabelExample is as long as the edge sessions' labels get.
+const edgeLabelExample = "edge-black-hole-kill-latency-9#9999"
 
 // maxRequestCost is the dearest answer the upstream gives.
 func maxRequestCost() float64 { return newUpstream("").maxCost() }
@@ -586,6 +611,7 @@ func (u *upstream) bill(user string, usd float64) {
 	u.mu.Lock()
 	u.billed[user] += usd
 	u.count[user]++
+	u.maxAnswer = max(u.maxAnswer, usd)
 	u.mu.Unlock()
 }
 
@@ -638,12 +664,28 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		User          string `json:"user"`
 		Stream        bool   `json:"stream"`
+		MaxTokens     int    `json:"max_tokens"`
 		StreamOptions struct {
 			IncludeUsage bool `json:"include_usage"`
 		} `json:"stream_options"`
 	}
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+	body, err := io.ReadAll(r.Body)
+	if err == nil {
+		err = json.Unmarshal(body, &req)
+	}
+	if err != nil {
 		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	if strings.HasPrefix(req.User, "edge-") && !req.Stream {
+		// The dearest answer the request allows: as many input tokens as
+		// the gateway's bound (bytes + 1,024), all of max_tokens out.
+		in, out := len(body)+1024, req.MaxTokens
+		u.bill(req.User, (float64(in)*u.price.Input+float64(out)*u.price.Output)/1e6)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"id":"chatcmpl-chaos","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini-2024-07-18",`+
+			`"choices":[{"index":0,"message":{"role":"assistant","content":"Here is a summary.","refusal":null},"logprobs":null,"finish_reason":"length"}],`+
+			`"usage":{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d},"system_fingerprint":"fp_chaos"}`, in, out, in+out)
 		return
 	}
 	const head = `{"id":"chatcmpl-chaos","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini-2024-07-18","system_fingerprint":"fp_chaos",`

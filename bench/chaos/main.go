@@ -159,11 +159,11 @@ func writeTable(w io.Writer, o options, rows []row, format string) error {
 			r.UsageSent, r.UsageRecorded, r.UsageLost, r.UsageLostBound, audit, inv)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "Budgets: $%g per token (role %s), $%g per workload and day (role %s); the bound is one request's cost ($%.6f) per replica.\n\n",
-		tightTokenUSD, roleTight, dailyUSD, roleDaily, maxRequestCost())
+	fmt.Fprintf(w, "Budgets: $%g per token (role %s), $%g per workload and day (role %s), $%g per token (role %s, whose calls cost exactly their reservation, $%.6f); the bound is the dearest request's cost ($%.6f) per replica.\n\n",
+		tightTokenUSD, roleTight, dailyUSD, roleDaily, edgeTokenUSD, roleEdge, edgeCallUSD(newUpstream("").price), maxRequestCost())
 	for _, r := range rows {
-		fmt.Fprintf(w, "- %s: most spent by one token $%.6f, by one workload's day $%.6f; revocation feed age peaked at %.1f s, /readyz failed %d times; %s",
-			r.Scenario, r.MaxTokenSpend, r.MaxDailySpend, r.MaxFeedAge, r.NotReady, r.AuditNote)
+		fmt.Fprintf(w, "- %s: most spent by one token $%.6f, by one workload's day $%.6f, by one edge token $%.6f; revocation feed age peaked at %.1f s, /readyz failed %d times; %s",
+			r.Scenario, r.MaxTokenSpend, r.MaxDailySpend, r.MaxEdgeSpend, r.MaxFeedAge, r.NotReady, r.AuditNote)
 		if len(r.Events) > 0 {
 			fmt.Fprintf(w, "; %s", strings.Join(r.Events, "; "))
 		}

@@ -291,6 +291,7 @@ type row struct {
 	Failures        string        `json:"failures,omitempty"`
 	MaxTokenSpend   float64       `json:"max_token_spend_usd"`
 	MaxDailySpend   float64       `json:"max_workload_day_spend_usd"`
+	MaxEdgeSpend    float64       `json:"max_edge_token_spend_usd"`
 	MaxFeedAge      float64       `json:"max_feed_age_seconds"`
 	NotReady        int           `json:"readyz_failures"`
 }
@@ -450,6 +451,10 @@ func runScenario(ctx context.Context, c *cluster, f fault, o options, progress i
 	for _, v := range c.up.billedEach("tight-" + tag) {
 		rw.Overspend = max(rw.Overspend, v-tightTokenUSD)
 		rw.MaxTokenSpend = max(rw.MaxTokenSpend, v)
+	}
+	for _, v := range c.up.billedEach("edge-" + tag) {
+		rw.Overspend = max(rw.Overspend, v-edgeTokenUSD)
+		rw.MaxEdgeSpend = max(rw.MaxEdgeSpend, v)
 	}
 	for i := range 2 {
 		v := c.up.billedBy(fmt.Sprintf("daily-%s-%d#", tag, i))
