@@ -92,6 +92,14 @@ type rule struct {
 	// where the bounded search (up to maxLen) is not.
 	suffix []byte
 	full   *regexp.Regexp
+	// fullMatch is the rule's hand-written full.Match (Rule.FullMatch),
+	// or full.Match.
+	fullMatch func([]byte) bool
+	// endsAtSuffix: a match ends at the first occurrence of the suffix
+	// after the prefix (no byte the pattern may hold between them starts
+	// the suffix), so when that candidate fails there is no match at this
+	// prefix and the bounded search is skipped.
+	endsAtSuffix bool
 }
 
 type near struct {
@@ -195,7 +203,15 @@ func compileRule(k *provider.Kind) (*rule, error) {
 		if sfx := literalSuffix(rl.Pattern); len(sfx) >= 8 {
 			r.suffix = sfx
 			r.full = regexp.MustCompile(`^(?:` + relaxRepeats(rl.Pattern) + `)$`)
+			r.fullMatch = r.full.Match
+			if rl.FullMatch != nil {
+				r.fullMatch = rl.FullMatch
+			}
+			r.endsAtSuffix = endsAtSuffix(rl.Pattern, r.prefix, sfx)
 		}
+	}
+	if rl.FullMatch != nil && r.full == nil {
+		return nil, fmt.Errorf("rule %s: FullMatch needs a pattern that begins and ends with literals of 8 bytes or more and has no secret group", rl.ID)
 	}
 	r.lit = requiredLiteral(rl.Pattern)
 	if len(rl.Allow) > 0 {
@@ -543,9 +559,13 @@ func (r *rule) applyAnchored(data []byte, w window, out []Match) []Match {
 		t := -1
 		if r.full != nil {
 			if j := bytes.Index(data[s+len(r.prefix):end], r.suffix); j >= 0 {
-				if e := s + len(r.prefix) + j + len(r.suffix); r.full.Match(data[s:e]) {
+				if e := s + len(r.prefix) + j + len(r.suffix); r.fullMatch(data[s:e]) {
 					t = e
 				}
+			}
+			if t < 0 && r.endsAtSuffix {
+				p = s + 1
+				continue
 			}
 		}
 		if t < 0 {
@@ -562,6 +582,34 @@ func (r *rule) applyAnchored(data []byte, w window, out []Match) []Match {
 		p = max(t, s+1)
 	}
 	return out
+}
+
+// endsAtSuffix reports whether every match of pattern, which begins with
+// the literal prefix and ends with the literal suffix, ends at the first
+// occurrence of the suffix after its prefix: the pattern is a
+// concatenation of the prefix, parts none of whose bytes is the suffix's
+// first byte, and the suffix.
+func endsAtSuffix(pattern string, prefix, suffix []byte) bool {
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return false
+	}
+	re = re.Simplify()
+	if re.Op != syntax.OpConcat || len(re.Sub) < 3 {
+		return false
+	}
+	first, last := re.Sub[0], re.Sub[len(re.Sub)-1]
+	if first.Op != syntax.OpLiteral || first.Flags&syntax.FoldCase != 0 || string(first.Rune) != string(prefix) ||
+		last.Op != syntax.OpLiteral || string(last.Rune) != string(suffix) {
+		return false
+	}
+	var cs charset
+	for _, sub := range re.Sub[1 : len(re.Sub)-1] {
+		if !bytesOf(sub, &cs) {
+			return false
+		}
+	}
+	return !cs[suffix[0]]
 }
 
 // literalSuffix returns the literal a pattern's top-level concatenation
