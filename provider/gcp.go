@@ -102,8 +102,11 @@ func pemBlockMatch(b []byte) bool {
 // pemUnescape turns a PEM block as written inside JSON or TOML (with \n
 // escapes) back into PEM text.
 func pemUnescape(s string) string {
-	return strings.NewReplacer(`\r\n`, "\n", `\n`, "\n", "\r\n", "\n").Replace(s)
+	return pemUnescaper.Replace(s)
 }
+
+// pemUnescaper is built once: validPKCS8 runs on every candidate key.
+var pemUnescaper = strings.NewReplacer(`\r\n`, "\n", `\n`, "\n", "\r\n", "\n")
 
 // pkcs8DER returns the DER bytes of a PEM PKCS#8 private key block.
 func pkcs8DER(secret string) ([]byte, bool) {

@@ -36,6 +36,9 @@ type Match struct {
 	// ctxDist is how far the nearest context keyword stands from a context
 	// rule's match; overlap resolution prefers the nearest.
 	ctxDist int
+	// rule is the index of the rule that matched in its engine; it orders
+	// matches of the same span.
+	rule int32
 }
 
 // Options tune an Engine.
@@ -67,6 +70,7 @@ type Engine struct {
 }
 
 type rule struct {
+	index      int32 // in Engine.rules
 	kind       *provider.Kind
 	re         *regexp.Regexp
 	secretIdx  int
@@ -138,6 +142,7 @@ func New(opts Options) (*Engine, error) {
 			return nil, err
 		}
 		ri := int32(len(e.rules))
+		r.index = ri
 		e.rules = append(e.rules, r)
 		for _, kw := range k.Rule.Keywords {
 			lk := string(bytes.ToLower([]byte(kw)))
@@ -391,6 +396,7 @@ func (e *Engine) collect(data []byte, depth int) []Match {
 		return out
 	}
 	var buf []byte
+	plain := len(out)
 	segmentsOf(data, func(seg segment) {
 		raw := data[seg.start:seg.end]
 		// The decoded value is scanned after the text that leads to it in
@@ -417,7 +423,9 @@ func (e *Engine) collect(data []byte, depth int) []Match {
 			out = append(out, m)
 		}
 	})
-	if len(out) > 1 {
+	// The plain matches come sorted from resolveOverlaps; only decoded
+	// ones need placing among them.
+	if len(out) > plain {
 		slices.SortStableFunc(out, func(a, b Match) int { return a.Start - b.Start })
 	}
 	return out
@@ -668,7 +676,7 @@ func (r *rule) accept(data []byte, w window, s, t int, out []Match) []Match {
 	if ent < r.minEntropy {
 		return out
 	}
-	m := Match{Kind: r.kind, Start: s, End: t, Secret: secret, Entropy: ent, ctxDist: dist}
+	m := Match{Kind: r.kind, Start: s, End: t, Secret: secret, Entropy: ent, ctxDist: dist, rule: r.index}
 	m.Related = findNear(data, s, t, r.related, r.boundary)
 	m.Hints = findNear(data, s, t, r.hints, charset{})
 	return append(out, m)
@@ -750,11 +758,18 @@ func resolveOverlaps(ms []Match) []Match {
 	if len(ms) < 2 {
 		return ms
 	}
-	slices.SortStableFunc(ms, func(a, b Match) int {
+	// By position, longest first, and in rule order for the same span
+	// (each rule's matches are disjoint): the order a stable sort of the
+	// rules' matches gives, from the unstable sort, which moves these
+	// large structs far less.
+	slices.SortFunc(ms, func(a, b Match) int {
 		if a.Start != b.Start {
 			return a.Start - b.Start
 		}
-		return b.End - a.End
+		if a.End != b.End {
+			return b.End - a.End
+		}
+		return int(a.rule) - int(b.rule)
 	})
 	out := ms[:0]
 	for _, m := range ms {

@@ -59,6 +59,90 @@ const maxWordCheck = 256
 // TestPlaceholderNeverDropsRandomKeys draws 200 seeds of every kind's
 // generated examples. See docs/placeholders.md.
 func IsPlaceholder(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return placeholderUnicode(s)
+		}
+	}
+	// ASCII, the values of every catalog rule: one pass that folds case
+	// byte by byte, with no lower-cased copy, and tries at each byte only
+	// the words and sequences that start with it. The same answer as
+	// placeholderUnicode (FuzzPlaceholderASCII).
+	words := len(s) <= maxWordCheck
+	run := 1
+	for i := 0; i < len(s); i++ {
+		c := lowerASCII(s[i])
+		if i > 0 {
+			if c == lowerASCII(s[i-1]) {
+				if run++; run >= 6 {
+					return true
+				}
+			} else {
+				run = 1
+			}
+		}
+		for _, q := range placeholderFirst[c] {
+			w := q.word
+			if !hasFoldAt(s, i, w) {
+				continue
+			}
+			if q.form < 0 {
+				return true // a sequence, in any case
+			}
+			if !words {
+				continue
+			}
+			for _, f := range placeholderForms[formStart[q.form]:formStart[q.form+1]] {
+				if s[i:i+len(f)] == f {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// placeholderSeqs are the sequences that mark filler in any case.
+var placeholderSeqs = []string{"0123456789", "123456789", "abcdefghij", "qwertyuiop"}
+
+// placeholderFirst lists, by first byte, the placeholder words (form: its
+// index in placeholderWords) and sequences (form -1) starting with it.
+var placeholderFirst = func() (t [256][]struct {
+	word string
+	form int
+}) {
+	for i, w := range placeholderWords {
+		t[w[0]] = append(t[w[0]], struct {
+			word string
+			form int
+		}{w, i})
+	}
+	for _, q := range placeholderSeqs {
+		t[q[0]] = append(t[q[0]], struct {
+			word string
+			form int
+		}{q, -1})
+	}
+	return t
+}()
+
+// hasFoldAt reports whether s holds the lower-case ASCII w at i, ignoring
+// case.
+func hasFoldAt(s string, i int, w string) bool {
+	if i+len(w) > len(s) {
+		return false
+	}
+	for j := 0; j < len(w); j++ {
+		if lowerASCII(s[i+j]) != w[j] {
+			return false
+		}
+	}
+	return true
+}
+
+// placeholderUnicode is IsPlaceholder for a value that is not all ASCII,
+// on its Unicode lower-casing.
+func placeholderUnicode(s string) bool {
 	var l string // lower case, for the run and sequence checks
 	if hasUpper(s) {
 		l = strings.ToLower(s)
@@ -95,7 +179,7 @@ func IsPlaceholder(s string) bool {
 			run = 1
 		}
 	}
-	for _, seq := range []string{"0123456789", "123456789", "abcdefghij", "qwertyuiop"} {
+	for _, seq := range placeholderSeqs {
 		if strings.Contains(l, seq) {
 			return true
 		}
