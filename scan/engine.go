@@ -115,7 +115,7 @@ type near struct {
 	lit []byte
 	// folds: lower-cased literals one of which every match holds in some
 	// case; the regexp runs only when the window holds one.
-	folds [][]byte
+	folds []*foldLit
 	rf    *runFilter
 }
 
@@ -242,7 +242,9 @@ func compileRule(k *provider.Kind) (*rule, error) {
 			}
 			nr := near{name: name, re: nre, window: w, lit: requiredLiteral(n.Pattern), rf: newRunFilter(n.Pattern, group)}
 			if nr.lit == nil {
-				nr.folds = foldLiterals(n.Pattern)
+				for _, l := range foldLiterals(n.Pattern) {
+					nr.folds = append(nr.folds, newFoldLit(l))
+				}
 			}
 			nr.rf.compileExact(boundary)
 			out = append(out, nr)
@@ -517,7 +519,7 @@ func (r *rule) apply(data []byte, w window, out []Match) []Match {
 		f := r.rf
 		switch {
 		case f.exact != nil:
-			if a > 0 && r.boundary[data[a-1]] || b < len(data) && r.boundary[data[b]] || b-a > f.maxLen || !f.exact.Match(data[a:b]) {
+			if a > 0 && r.boundary[data[a-1]] || b < len(data) && r.boundary[data[b]] || b-a > f.maxLen || !f.matchExact(data[a:b]) {
 				return
 			}
 			if f.whole {
@@ -531,11 +533,11 @@ func (r *rule) apply(data []byte, w window, out []Match) []Match {
 				if p > 0 && r.boundary[data[p-1]] {
 					continue
 				}
-				loc := f.head.FindIndex(data[p:min(b, p+f.maxLen+1)])
-				if loc == nil || loc[1] > f.maxLen {
+				n := f.matchHead(data[p:min(b, p+f.maxLen+1)])
+				if n < 0 || n > f.maxLen {
 					continue
 				}
-				if t := p + loc[1]; t == len(data) || !r.boundary[data[t]] {
+				if t := p + n; t == len(data) || !r.boundary[data[t]] {
 					out = r.accept(data, w, p, t, out)
 					p = t - 1
 				}
@@ -731,14 +733,14 @@ func (n *near) find(data []byte, lo, hi, s, t int, boundary charset) (string, bo
 		switch {
 		case found:
 		case n.rf.exact != nil && n.rf.whole:
-			if a < t && b > s || a > 0 && boundary[data[a-1]] || b < len(data) && boundary[data[b]] || !n.rf.exact.Match(data[a:b]) {
+			if a < t && b > s || a > 0 && boundary[data[a-1]] || b < len(data) && boundary[data[b]] || !n.rf.matchExact(data[a:b]) {
 				return
 			}
 			v, found = string(data[a:b]), true
 		default:
 			// Every match holds the literal: look for it in the few bytes
 			// the regexp would see before searching.
-			if f := n.rf; f.exact != nil && (a > 0 && boundary[data[a-1]] || b < len(data) && boundary[data[b]] || !f.exact.Match(data[a:b])) {
+			if f := n.rf; f.exact != nil && (a > 0 && boundary[data[a-1]] || b < len(data) && boundary[data[b]] || !f.matchExact(data[a:b])) {
 				return
 			}
 			slo, shi := max(a-n.rf.pre-1, lo), min(b+n.rf.post+1, hi)
@@ -846,9 +848,9 @@ func requiredLiteral(pattern string) []byte {
 	return best
 }
 
-func containsAnyFold(data []byte, lits [][]byte) bool {
+func containsAnyFold(data []byte, lits []*foldLit) bool {
 	for _, l := range lits {
-		if containsFold(data, l) {
+		if l.in(data) {
 			return true
 		}
 	}

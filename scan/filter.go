@@ -69,38 +69,78 @@ func IsPlaceholder(s string) bool {
 	// the words and sequences that start with it. The same answer as
 	// placeholderUnicode (FuzzPlaceholderASCII).
 	words := len(s) <= maxWordCheck
-	run := 1
+	run, prev := 0, byte(0)
 	for i := 0; i < len(s); i++ {
 		c := lowerASCII(s[i])
-		if i > 0 {
-			if c == lowerASCII(s[i-1]) {
-				if run++; run >= 6 {
-					return true
-				}
-			} else {
-				run = 1
+		if c == prev {
+			if run++; run >= 6 {
+				return true
 			}
+		} else {
+			prev, run = c, 1
 		}
-		for _, q := range placeholderFirst[c] {
-			w := q.word
-			if !hasFoldAt(s, i, w) {
-				continue
-			}
-			if q.form < 0 {
-				return true // a sequence, in any case
-			}
-			if !words {
-				continue
-			}
-			for _, f := range placeholderForms[formStart[q.form]:formStart[q.form+1]] {
-				if s[i:i+len(f)] == f {
-					return true
-				}
+		// Most bytes start no word, or start one but are not followed
+		// by its second byte: two table loads.
+		if !placeholderHead[c] || i+1 < len(s) && !placeholderPair.has(c, lowerASCII(s[i+1])) {
+			continue
+		}
+		if placeholderAt(s, i, words) {
+			return true
+		}
+	}
+	return false
+}
+
+// placeholderAt reports whether a placeholder word (when words) or
+// sequence starts at s[i].
+func placeholderAt(s string, i int, words bool) bool {
+	for _, q := range placeholderFirst[lowerASCII(s[i])] {
+		if !hasFoldAt(s, i, q.word) {
+			continue
+		}
+		if q.form < 0 {
+			return true // a sequence, in any case
+		}
+		if !words {
+			continue
+		}
+		for _, f := range placeholderForms[formStart[q.form]:formStart[q.form+1]] {
+			if s[i:i+len(f)] == f {
+				return true
 			}
 		}
 	}
 	return false
 }
+
+// pairSet is a set of byte pairs.
+type pairSet [256 * 256 / 64]uint64
+
+func (p *pairSet) has(a, b byte) bool {
+	k := int(a)<<8 | int(b)
+	return p[k>>6]&(1<<(k&63)) != 0
+}
+
+func (p *pairSet) add(a, b byte) {
+	k := int(a)<<8 | int(b)
+	p[k>>6] |= 1 << (k & 63)
+}
+
+// placeholderHead marks the first bytes of the placeholder words and
+// sequences; placeholderPair their first two bytes (every second byte for
+// a one-byte word).
+var placeholderHead, placeholderPair = func() (head [256]bool, pair *pairSet) {
+	pair = new(pairSet)
+	for _, w := range append(append([]string{}, placeholderWords...), placeholderSeqs...) {
+		head[w[0]] = true
+		for b := range 256 {
+			if len(w) == 1 || w[1] == byte(b) {
+				pair.add(w[0], byte(b))
+			}
+		}
+	}
+	return head, pair
+}()
 
 // placeholderSeqs are the sequences that mark filler in any case.
 var placeholderSeqs = []string{"0123456789", "123456789", "abcdefghij", "qwertyuiop"}

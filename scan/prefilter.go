@@ -35,7 +35,10 @@ type runFilter struct {
 	// anchored at the start only, for a whole-match pattern whose set has
 	// bytes that are not boundary bytes (the dots of a JWT).
 	exact, head *regexp.Regexp
-	secretPat   string
+	// seq, when the secret's pattern has the simple shape it handles,
+	// answers for exact and head (matchExact, matchHead).
+	seq       *seqMatcher
+	secretPat string
 	// maxLen is the longest secret the pattern as written allows: exact
 	// and head are compiled with relaxRepeats, so a longer candidate is
 	// dropped by length.
@@ -66,7 +69,29 @@ func (f *runFilter) compileExact(boundary charset) {
 		f.exact = regexp.MustCompile(`^(?:` + relaxRepeats(f.secretPat) + `)$`)
 	case f.whole:
 		f.head = regexp.MustCompile(`^(?:` + relaxRepeats(f.secretPat) + `)`)
+	default:
+		return
 	}
+	f.seq = compileSeq(relaxRepeats(f.secretPat))
+}
+
+// matchExact reports whether b is one whole match of the secret's pattern.
+func (f *runFilter) matchExact(b []byte) bool {
+	if f.seq != nil {
+		return f.seq.full(b)
+	}
+	return f.exact.Match(b)
+}
+
+// matchHead returns the end of the match at the start of b, or -1.
+func (f *runFilter) matchHead(b []byte) int {
+	if f.seq != nil {
+		return f.seq.prefix(b)
+	}
+	if loc := f.head.FindIndex(b); loc != nil {
+		return loc[1]
+	}
+	return -1
 }
 
 // newRunFilter derives the filter of a pattern whose secret is capture
@@ -291,8 +316,51 @@ func shortest(ls [][]byte) int {
 	return n
 }
 
+// A foldLit is a lower-case literal searched for ignoring ASCII case,
+// with its Horspool shift table: on text that does not hold it, the search
+// looks at about one byte in len(lit) rather than at every byte (the
+// session-token and tenant-id windows of a few kilobytes around each key).
+type foldLit struct {
+	lit   []byte
+	shift [256]int32
+}
+
+func newFoldLit(lit []byte) *foldLit {
+	f := &foldLit{lit: lit}
+	for c := range f.shift {
+		f.shift[c] = int32(len(lit))
+	}
+	for i, c := range lit[:len(lit)-1] {
+		f.shift[c] = int32(len(lit) - 1 - i)
+		if c >= 'a' && c <= 'z' {
+			f.shift[c-'a'+'A'] = f.shift[c]
+		}
+	}
+	return f
+}
+
+// in reports whether data holds the literal, ignoring ASCII case.
+func (f *foldLit) in(data []byte) bool {
+	lit, n := f.lit, len(f.lit)
+	last := lit[n-1]
+	for i := n - 1; i < len(data); {
+		c := data[i]
+		if lowerASCII(c) == last {
+			j := 0
+			for j < n-1 && lowerASCII(data[i-n+1+j]) == lit[j] {
+				j++
+			}
+			if j == n-1 {
+				return true
+			}
+		}
+		i += int(f.shift[c])
+	}
+	return false
+}
+
 // containsFold reports whether data holds lit (lower case) ignoring ASCII
-// case.
+// case. The reference for foldLit.in.
 func containsFold(data, lit []byte) bool {
 	c0, u0 := lit[0], lit[0]
 	if c0 >= 'a' && c0 <= 'z' {

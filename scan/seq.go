@@ -1,0 +1,160 @@
+package scan
+
+import (
+	"regexp/syntax"
+)
+
+// A seqMatcher matches a secret pattern of the simplest and most common
+// shape, a concatenation of literals and repeated byte classes
+// (sk-[0-9A-Za-z]{48}, [0-9a-f]{8}-[0-9a-f]{4}-...), in one pass without
+// backtracking: a repeated class takes bytes greedily, which is also the
+// only way the pattern can match, because each element that varies in
+// length is followed by the end of the pattern or by an element whose
+// first byte it cannot take (nor by elements that may be empty and then
+// such an element). It gives the answers of the regexp it is
+// compiled from, anchored at the start (prefix) or at both ends (full),
+// for a few nanoseconds a byte where the regexp's one-pass matcher or
+// backtracker spends a few tens.
+type seqMatcher struct {
+	elems []seqElem
+}
+
+type seqElem struct {
+	lit      []byte   // a literal, or
+	set      *charset // a byte class repeated min to max times (max < 0: no bound)
+	min, max int
+}
+
+// compileSeq returns the matcher for pattern, or nil when pattern is not
+// such a concatenation (alternation, case folding, bytes beyond ASCII, two
+// neighbouring elements whose bytes overlap where one varies in length).
+func compileSeq(pattern string) *seqMatcher {
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return nil
+	}
+	for re.Op == syntax.OpCapture {
+		re = re.Sub[0]
+	}
+	subs := []*syntax.Regexp{re}
+	if re.Op == syntax.OpConcat {
+		subs = re.Sub
+	}
+	m := &seqMatcher{}
+	for _, sub := range subs {
+		for sub.Op == syntax.OpCapture {
+			sub = sub.Sub[0]
+		}
+		var e seqElem
+		switch sub.Op {
+		case syntax.OpLiteral:
+			if sub.Flags&syntax.FoldCase != 0 {
+				return nil
+			}
+			for _, r := range sub.Rune {
+				if r >= 0x80 {
+					return nil
+				}
+				e.lit = append(e.lit, byte(r))
+			}
+		case syntax.OpCharClass:
+			if e.set = asciiClass(sub); e.set == nil {
+				return nil
+			}
+			e.min, e.max = 1, 1
+		case syntax.OpRepeat, syntax.OpStar, syntax.OpPlus, syntax.OpQuest:
+			if e.set = asciiClass(sub.Sub[0]); e.set == nil || sub.Flags&syntax.NonGreedy != 0 {
+				return nil
+			}
+			switch sub.Op {
+			case syntax.OpRepeat:
+				e.min, e.max = sub.Min, sub.Max
+			case syntax.OpStar:
+				e.min, e.max = 0, -1
+			case syntax.OpPlus:
+				e.min, e.max = 1, -1
+			case syntax.OpQuest:
+				e.min, e.max = 0, 1
+			}
+		default:
+			return nil
+		}
+		m.elems = append(m.elems, e)
+	}
+	// No byte an element that varies in length takes may start what
+	// follows it: the elements after it up to the first that cannot be
+	// empty.
+	for i, e := range m.elems {
+		if e.set == nil || e.min == e.max {
+			continue
+		}
+		for _, n := range m.elems[i+1:] {
+			if n.lit != nil {
+				if len(n.lit) == 0 || e.set[n.lit[0]] {
+					return nil
+				}
+				break
+			}
+			for c := range 256 {
+				if e.set[c] && n.set[c] {
+					return nil
+				}
+			}
+			if n.min > 0 {
+				break
+			}
+		}
+	}
+	return m
+}
+
+// asciiClass returns the bytes of a class of ASCII runes (or of a
+// one-rune literal, =), or nil.
+func asciiClass(re *syntax.Regexp) *charset {
+	var cs charset
+	switch {
+	case re.Op == syntax.OpLiteral && len(re.Rune) == 1 && re.Rune[0] < 0x80 && re.Flags&syntax.FoldCase == 0:
+		cs[re.Rune[0]] = true
+		return &cs
+	case re.Op != syntax.OpCharClass:
+		return nil
+	}
+	for i := 0; i+1 < len(re.Rune); i += 2 {
+		lo, hi := re.Rune[i], re.Rune[i+1]
+		if hi >= 0x80 {
+			return nil
+		}
+		for r := lo; r <= hi; r++ {
+			cs[r] = true
+		}
+	}
+	return &cs
+}
+
+// prefix returns the length of the match at the start of b, or -1.
+func (m *seqMatcher) prefix(b []byte) int {
+	i := 0
+	for _, e := range m.elems {
+		if e.lit != nil {
+			if len(b)-i < len(e.lit) || string(b[i:i+len(e.lit)]) != string(e.lit) {
+				return -1
+			}
+			i += len(e.lit)
+			continue
+		}
+		n := 0
+		for i < len(b) && (e.max < 0 || n < e.max) && e.set[b[i]] {
+			i++
+			n++
+		}
+		if n < e.min {
+			return -1
+		}
+	}
+	return i
+}
+
+// full reports whether all of b is one match.
+func (m *seqMatcher) full(b []byte) bool {
+	return m.prefix(b) == len(b)
+}

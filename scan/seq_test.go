@@ -1,0 +1,169 @@
+package scan
+
+import (
+	"math/rand/v2"
+	"regexp"
+	"testing"
+
+	"github.com/aicred/aicred/provider"
+)
+
+// seqPatterns returns the secret patterns (relaxed, as compiled) of the
+// catalog's run filters that compile to a seqMatcher, and a few more.
+func seqPatterns(t testing.TB) []string {
+	e, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pats := []string{`sk-[0-9a-f]{4}`, `[a-z]{2,5}-[0-9]{1,3}`, `x[ab]?[cd]*y`, `[0-9]{3,}`, `a[=]{0,2}`, `[a-c]{1,4}=?[d-f]+`}
+	add := func(f *runFilter) {
+		if f != nil && f.seq != nil {
+			pats = append(pats, relaxRepeats(f.secretPat))
+		}
+	}
+	for _, r := range e.rules {
+		add(r.rf)
+		for _, n := range append(append([]near{}, r.related...), r.hints...) {
+			add(n.rf)
+		}
+	}
+	return pats
+}
+
+// seqInputs returns strings near the pattern's matches: random draws from
+// the bytes it holds, at lengths around its matches, and the catalog's
+// generated secrets.
+func seqInputs(rng *rand.Rand, pattern string, secrets []string) []string {
+	m := compileSeq(pattern)
+	var alpha []byte
+	for _, e := range m.elems {
+		alpha = append(alpha, e.lit...)
+		if e.set != nil {
+			for c := range 256 {
+				if e.set[c] && rng.IntN(4) == 0 {
+					alpha = append(alpha, byte(c))
+				}
+			}
+		}
+	}
+	alpha = append(alpha, '.', '_', '-', '=', ' ', 'Z', '0')
+	out := append([]string{}, secrets...)
+	for range 400 {
+		// Build along the pattern, then mutate a little.
+		var b []byte
+		for _, e := range m.elems {
+			if e.lit != nil {
+				b = append(b, e.lit...)
+				continue
+			}
+			hi := e.max
+			if hi < 0 {
+				hi = e.min + 8
+			}
+			for n := e.min + rng.IntN(hi-e.min+2) - 1; n > 0; n-- {
+				var c byte
+				for c = byte(rng.IntN(128)); !e.set[c]; c = byte(rng.IntN(128)) {
+				}
+				b = append(b, c)
+			}
+		}
+		for n := rng.IntN(3); n > 0 && len(b) > 0; n-- {
+			i := rng.IntN(len(b))
+			switch rng.IntN(3) {
+			case 0:
+				b = append(b[:i:i], b[i+1:]...)
+			case 1:
+				b = append(b[:i:i], append([]byte{alpha[rng.IntN(len(alpha))]}, b[i:]...)...)
+			case 2:
+				b[i] = alpha[rng.IntN(len(alpha))]
+			}
+		}
+		out = append(out, string(b))
+	}
+	return out
+}
+
+// TestSeqMatcherAgrees holds every seqMatcher to the regexp it replaces:
+// anchored at both ends (full) and at the start (prefix, leftmost-first).
+func TestSeqMatcherAgrees(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	var secrets []string
+	for _, k := range provider.Kinds() {
+		for _, ex := range k.Rule.Examples(provider.NewGen(11)) {
+			secrets = append(secrets, ex.Secret)
+		}
+	}
+	for _, p := range seqPatterns(t) {
+		m := compileSeq(p)
+		full := regexp.MustCompile(`^(?:` + p + `)$`)
+		head := regexp.MustCompile(`^(?:` + p + `)`)
+		yes := 0
+		for _, s := range seqInputs(rng, p, secrets) {
+			got, want := m.full([]byte(s)), full.MatchString(s)
+			if got != want {
+				t.Fatalf("%s: full(%q) = %v, regexp says %v", p, s, got, want)
+			}
+			if want {
+				yes++
+			}
+			wantN := -1
+			if loc := head.FindStringIndex(s); loc != nil {
+				wantN = loc[1]
+			}
+			if gotN := m.prefix([]byte(s)); gotN != wantN {
+				t.Fatalf("%s: prefix(%q) = %d, regexp says %d", p, s, gotN, wantN)
+			}
+		}
+		if yes == 0 {
+			t.Errorf("%s: no input matched; the draw does not exercise it", p)
+		}
+	}
+}
+
+// TestCompileSeqRefuses checks that patterns where taking bytes greedily
+// could miss a match get no seqMatcher.
+func TestCompileSeqRefuses(t *testing.T) {
+	for _, p := range []string{
+		`[a-z]{1,5}[a-c]`, `[a-z]+a`, `[0-9]{2,4}x?[0-9]`, `ab|cd`, `(?i:sk-)[a-z]{3}`, `[a-z]*?x`,
+		`(?:ab){2}`, `x.y`, `[é]{3}`, `[a-f]{2,3}[0-9]*[a-f]`,
+	} {
+		if compileSeq(p) != nil {
+			t.Errorf("compileSeq(%q) accepted a pattern it cannot match greedily", p)
+		}
+	}
+	for _, p := range []string{`sk-[0-9A-Za-z]{48}`, `[0-9a-f]{8}-[0-9a-f]{4}`, `apk_[+/0-9A-Za-z]{80,100}={0,2}`} {
+		if compileSeq(p) == nil {
+			t.Errorf("compileSeq(%q) = nil", p)
+		}
+	}
+}
+
+// FuzzSeqMatcher holds every catalog seqMatcher to its regexp on
+// arbitrary input.
+func FuzzSeqMatcher(f *testing.F) {
+	pats := seqPatterns(f)
+	type pair struct {
+		m          *seqMatcher
+		full, head *regexp.Regexp
+	}
+	var ps []pair
+	for _, p := range pats {
+		ps = append(ps, pair{compileSeq(p), regexp.MustCompile(`^(?:` + p + `)$`), regexp.MustCompile(`^(?:` + p + `)`)})
+	}
+	f.Add([]byte("sk-0123"))
+	f.Add([]byte("abcde-12"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for i, p := range ps {
+			if got, want := p.m.full(b), p.full.Match(b); got != want {
+				t.Errorf("%s: full = %v, regexp says %v", pats[i], got, want)
+			}
+			want := -1
+			if loc := p.head.FindIndex(b); loc != nil {
+				want = loc[1]
+			}
+			if got := p.m.prefix(b); got != want {
+				t.Errorf("%s: prefix = %d, regexp says %d", pats[i], got, want)
+			}
+		}
+	})
+}
