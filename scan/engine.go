@@ -67,6 +67,7 @@ type Engine struct {
 	decodeDepth int
 	inlineAllow bool
 	scratch     sync.Pool
+	matches     sync.Pool // *[]Match, for Scan
 }
 
 type rule struct {
@@ -161,6 +162,7 @@ func New(opts Options) (*Engine, error) {
 	}
 	e.dfa = newKeywordDFA(keywords)
 	e.scratch.New = func() any { return &scratch{windows: make([][]window, len(e.rules))} }
+	e.matches.New = func() any { return new([]Match) }
 	return e, nil
 }
 
@@ -384,16 +386,31 @@ type scratch struct {
 
 // Scan reports every credential in data, in order of position.
 func (e *Engine) Scan(data []byte, fn func(Match)) {
-	for _, m := range e.collect(data, e.decodeDepth) {
+	buf := e.matches.Get().(*[]Match)
+	ms := e.collect(data, e.decodeDepth, (*buf)[:0])
+	for _, m := range ms {
 		if e.inlineAllow && lineHasAllow(data, m.Start, m.End) {
 			continue
 		}
 		fn(m)
 	}
+	// The matches went out as copies: the slice is kept for the next
+	// scan (text dense with keys grew it by doubling on every call),
+	// emptied so it holds no secret, unless one buffer made it huge.
+	if cap(ms) <= maxPooledMatches {
+		clear(ms)
+		*buf = ms[:0]
+		e.matches.Put(buf)
+	}
 }
 
-func (e *Engine) collect(data []byte, depth int) []Match {
-	out := e.match(data)
+// maxPooledMatches bounds the match slices kept between scans.
+const maxPooledMatches = 1 << 16
+
+// collect appends to dst the matches in data and, depth layers deep, in
+// its encoded segments.
+func (e *Engine) collect(data []byte, depth int, dst []Match) []Match {
+	out := e.match(data, dst)
 	if depth <= 0 {
 		return out
 	}
@@ -407,7 +424,7 @@ func (e *Engine) collect(data []byte, depth int) []Match {
 		// name. Matches inside that lead-in belong to the plain pass.
 		lead := leadIn(data, seg.start)
 		buf = append(append(buf[:0], lead...), seg.decoded...)
-		for _, m := range e.collect(buf, depth-1) {
+		for _, m := range e.collect(buf, depth-1, nil) {
 			if m.Start < len(lead) {
 				continue
 			}
@@ -434,12 +451,14 @@ func (e *Engine) collect(data []byte, depth int) []Match {
 }
 
 // match runs the keyword pass and every triggered rule over data.
-func (e *Engine) match(data []byte) []Match {
+// The matches are appended to dst, which must not share its array with
+// anything the caller still reads.
+func (e *Engine) match(data []byte, dst []Match) []Match {
 	sc := e.scratch.Get().(*scratch)
 	defer e.scratch.Put(sc)
 	sc.hits = e.dfa.find(data, sc.hits[:0])
 	if len(sc.hits) == 0 {
-		return nil
+		return dst
 	}
 	for i := range sc.windows {
 		sc.windows[i] = sc.windows[i][:0]
@@ -471,7 +490,7 @@ func (e *Engine) match(data []byte) []Match {
 			sc.windows[ri] = append(ws, w)
 		}
 	}
-	var out []Match
+	out := dst
 	for ri, ws := range sc.windows {
 		r := e.rules[ri]
 		for _, w := range ws {
@@ -760,19 +779,7 @@ func resolveOverlaps(ms []Match) []Match {
 	if len(ms) < 2 {
 		return ms
 	}
-	// By position, longest first, and in rule order for the same span
-	// (each rule's matches are disjoint): the order a stable sort of the
-	// rules' matches gives, from the unstable sort, which moves these
-	// large structs far less.
-	slices.SortFunc(ms, func(a, b Match) int {
-		if a.Start != b.Start {
-			return a.Start - b.Start
-		}
-		if a.End != b.End {
-			return b.End - a.End
-		}
-		return int(a.rule) - int(b.rule)
-	})
+	sortMatches(ms)
 	out := ms[:0]
 	for _, m := range ms {
 		if n := len(out); n > 0 {
@@ -796,6 +803,54 @@ func resolveOverlaps(ms []Match) []Match {
 		out = append(out, m)
 	}
 	return out
+}
+
+// sortMatches orders matches by position, longest first, and in rule
+// order for the same span (each rule's matches are disjoint): the order a
+// stable sort of the rules' matches, appended rule by rule, gives. Small
+// keys are sorted and the matches, large structs, moved once.
+func sortMatches(ms []Match) {
+	type key struct {
+		start, end int
+		rule, i    int32
+	}
+	keys := make([]key, len(ms))
+	sorted := true
+	for i := range ms {
+		keys[i] = key{ms[i].Start, ms[i].End, ms[i].rule, int32(i)}
+		if i > 0 && (ms[i].Start < ms[i-1].Start || ms[i].Start == ms[i-1].Start && ms[i].End >= ms[i-1].End) {
+			sorted = false
+		}
+	}
+	if !sorted {
+		slices.SortFunc(keys, func(a, b key) int {
+			if a.start != b.start {
+				return a.start - b.start
+			}
+			if a.end != b.end {
+				return b.end - a.end
+			}
+			return int(a.rule) - int(b.rule)
+		})
+		// ms[i] = old ms[keys[i].i], in place, cycle by cycle.
+		for i := range keys {
+			if keys[i].i < 0 || int(keys[i].i) == i {
+				continue
+			}
+			held := ms[i]
+			j := i
+			for {
+				src := int(keys[j].i)
+				keys[j].i = -1
+				if src == i {
+					ms[j] = held
+					break
+				}
+				ms[j] = ms[src]
+				j = src
+			}
+		}
+	}
 }
 
 func lineHasAllow(data []byte, s, t int) bool {
