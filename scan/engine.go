@@ -118,6 +118,9 @@ type near struct {
 	// case; the regexp runs only when the window holds one.
 	folds []*foldLit
 	rf    *runFilter
+	// narrow: find walks only the runs around the literal's occurrences
+	// (always, but for the test that holds it to the whole walk).
+	narrow bool
 }
 
 // New compiles the rules of the given kinds into an engine.
@@ -242,7 +245,7 @@ func compileRule(k *provider.Kind) (*rule, error) {
 			if nre.NumSubexp() > 0 {
 				group = 1
 			}
-			nr := near{name: name, re: nre, window: w, lit: requiredLiteral(n.Pattern), rf: newRunFilter(n.Pattern, group)}
+			nr := near{name: name, re: nre, window: w, lit: requiredLiteral(n.Pattern), rf: newRunFilter(n.Pattern, group), narrow: true}
 			if nr.lit == nil {
 				for _, l := range foldLiterals(n.Pattern) {
 					nr.folds = append(nr.folds, newFoldLit(l))
@@ -748,28 +751,84 @@ func (n *near) find(data []byte, lo, hi, s, t int, boundary charset) (string, bo
 	}
 	var v string
 	found := false
-	n.rf.each(data, lo, hi, func(a, b int) {
+	try := func(a, b int) bool {
 		switch {
-		case found:
 		case n.rf.exact != nil && n.rf.whole:
 			if a < t && b > s || a > 0 && boundary[data[a-1]] || b < len(data) && boundary[data[b]] || !n.rf.matchExact(data[a:b]) {
-				return
+				return false
 			}
 			v, found = string(data[a:b]), true
 		default:
 			// Every match holds the literal: look for it in the few bytes
 			// the regexp would see before searching.
 			if f := n.rf; f.exact != nil && (a > 0 && boundary[data[a-1]] || b < len(data) && boundary[data[b]] || !f.matchExact(data[a:b])) {
-				return
+				return false
 			}
 			slo, shi := max(a-n.rf.pre-1, lo), min(b+n.rf.post+1, hi)
 			if n.lit != nil && !bytes.Contains(data[slo:shi], n.lit) || n.folds != nil && !containsAnyFold(data[slo:shi], n.folds) {
-				return
+				return false
 			}
 			v, found = search(slo, shi, a, b)
 		}
-	})
+		return found
+	}
+	if n.lit == nil && n.folds == nil {
+		n.rf.until(data, lo, hi, try)
+		return v, found
+	}
+	if !n.narrow {
+		n.rf.until(data, lo, hi, try)
+		return v, found
+	}
+	// Every match holds the literal (one of the fold literals), and try
+	// takes a run [a, b) only when the literal stands in [a-pre-1,
+	// b+post+1): for an occurrence q of length l, a <= q+pre+1 and
+	// b-1 >= q+l-post-2, so the run meets the span between those two
+	// bounds. Walk only the runs that meet it, for each occurrence in
+	// order, each run once. In text dense with keys the window holds many
+	// runs and the literal once or twice.
+	done := lo
+	for from := lo; from < hi; {
+		q, l := n.next(data, from, hi)
+		if q < 0 {
+			break
+		}
+		x, y := q+l-n.rf.post-2, q+n.rf.pre+1
+		u, w := max(min(x, y), lo), min(max(x, y), hi-1)
+		if u <= w {
+			u, w = n.rf.runEdges(data, lo, hi, u, w)
+			if start := max(u, done); start <= w && n.rf.until(data, start, w+1, try) {
+				return v, found
+			}
+			done = max(done, w+1)
+		}
+		from = q + 1
+	}
 	return v, found
+}
+
+// next returns the first occurrence in data[from:hi] of the near
+// pattern's literal, or of any of its fold literals, and its length; -1
+// when there is none.
+func (n *near) next(data []byte, from, hi int) (int, int) {
+	if n.lit != nil {
+		if i := bytes.Index(data[from:hi], n.lit); i >= 0 {
+			return from + i, len(n.lit)
+		}
+		return -1, 0
+	}
+	q, l := -1, 0
+	for _, f := range n.folds {
+		end := hi
+		if q >= 0 {
+			end = min(hi, q+len(f.lit)) // only an earlier occurrence counts
+		}
+		// At the same offset the shorter literal gives the wider span.
+		if i := f.index(data[from:end]); i >= 0 && (q < 0 || from+i < q || from+i == q && len(f.lit) < l) {
+			q, l = from+i, len(f.lit)
+		}
+	}
+	return q, l
 }
 
 // resolveOverlaps keeps one match per span. When rules disagree about the

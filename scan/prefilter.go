@@ -172,6 +172,42 @@ func (f *runFilter) each(data []byte, lo, hi int, fn func(a, b int)) {
 	}
 }
 
+// until is each, stopping when fn returns true; it reports whether fn did.
+func (f *runFilter) until(data []byte, lo, hi int, fn func(a, b int) bool) bool {
+	set := &f.set
+	for i := lo; i < hi; {
+		for i < hi && !set[data[i]] {
+			i++
+		}
+		a := i
+		for i < hi && set[data[i]] {
+			i++
+		}
+		if i-a >= f.min && fn(a, i) {
+			return true
+		}
+	}
+	return false
+}
+
+// runEdges widens [u, v] (v inclusive) to whole runs of set bytes within
+// [lo, hi): a walk over the result sees the runs a walk over [lo, hi)
+// sees that meet [u, v], uncut.
+func (f *runFilter) runEdges(data []byte, lo, hi, u, v int) (int, int) {
+	set := &f.set
+	if set[data[u]] {
+		for u > lo && set[data[u-1]] {
+			u--
+		}
+	}
+	if set[data[v]] {
+		for v+1 < hi && set[data[v+1]] {
+			v++
+		}
+	}
+	return u, v
+}
+
 // bytesOf adds to cs every byte a match of re may hold; false when that is
 // any byte.
 func bytesOf(re *syntax.Regexp, cs *charset) bool {
@@ -340,7 +376,11 @@ func newFoldLit(lit []byte) *foldLit {
 }
 
 // in reports whether data holds the literal, ignoring ASCII case.
-func (f *foldLit) in(data []byte) bool {
+func (f *foldLit) in(data []byte) bool { return f.index(data) >= 0 }
+
+// index returns where the literal first stands in data, ignoring ASCII
+// case, or -1.
+func (f *foldLit) index(data []byte) int {
 	lit, n := f.lit, len(f.lit)
 	last := lit[n-1]
 	for i := n - 1; i < len(data); {
@@ -351,12 +391,12 @@ func (f *foldLit) in(data []byte) bool {
 				j++
 			}
 			if j == n-1 {
-				return true
+				return i - n + 1
 			}
 		}
 		i += int(f.shift[c])
 	}
-	return false
+	return -1
 }
 
 // containsFold reports whether data holds lit (lower case) ignoring ASCII
