@@ -69,27 +69,37 @@ func IsPlaceholder(s string) bool {
 	// the words and sequences that start with it. The same answer as
 	// placeholderUnicode (FuzzPlaceholderASCII).
 	words := len(s) <= maxWordCheck
-	run, prev := 0, byte(0)
-	for i := 0; i < len(s); i++ {
-		c := lowerASCII(s[i])
+	if len(s) == 0 {
+		return false
+	}
+	// Per byte: its lower case from a table, one test of the pair it
+	// starts (a word or sequence starts with few of them), one compare
+	// for runs; no branch that random bytes take half the time.
+	prev, run := foldASCII[s[0]], 1
+	for i := 1; i < len(s); i++ {
+		c := foldASCII[s[i]]
+		if placeholderPair.has(prev, c) && placeholderAt(s, i-1, words) {
+			return true
+		}
 		if c == prev {
 			if run++; run >= 6 {
 				return true
 			}
 		} else {
-			prev, run = c, 1
+			run = 1
 		}
-		// Most bytes start no word, or start one but are not followed
-		// by its second byte: two table loads.
-		if !placeholderHead[c] || i+1 < len(s) && !placeholderPair.has(c, lowerASCII(s[i+1])) {
-			continue
-		}
-		if placeholderAt(s, i, words) {
-			return true
-		}
+		prev = c
 	}
-	return false
+	return placeholderHead[prev] && placeholderAt(s, len(s)-1, words)
 }
+
+// foldASCII maps a byte to its ASCII lower case.
+var foldASCII = func() (t [256]byte) {
+	for c := range t {
+		t[c] = lowerASCII(byte(c))
+	}
+	return t
+}()
 
 // placeholderAt reports whether a placeholder word (when words) or
 // sequence starts at s[i].
