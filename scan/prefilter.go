@@ -67,12 +67,11 @@ func (f *runFilter) compileExact(boundary charset) {
 	switch {
 	case sub:
 		f.exact = regexp.MustCompile(`^(?:` + relaxRepeats(f.secretPat) + `)$`)
+		f.seq = compileSeq(relaxRepeats(f.secretPat), false)
 	case f.whole:
 		f.head = regexp.MustCompile(`^(?:` + relaxRepeats(f.secretPat) + `)`)
-	default:
-		return
+		f.seq = compileSeq(relaxRepeats(f.secretPat), true)
 	}
-	f.seq = compileSeq(relaxRepeats(f.secretPat))
 }
 
 // matchExact reports whether b is one whole match of the secret's pattern.

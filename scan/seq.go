@@ -20,15 +20,25 @@ type seqMatcher struct {
 }
 
 type seqElem struct {
-	lit      []byte   // a literal, or
-	set      *charset // a byte class repeated min to max times (max < 0: no bound)
+	lit []byte   // a literal, or
+	set *charset // a byte class repeated min to max times (max < 0: no bound), or
+	// unit, a run of byte classes (a base64 quantum) repeated min to max
+	// times; only where nothing but empty-able elements follow, for a
+	// start-anchored match.
+	unit     []*charset
 	min, max int
 }
 
 // compileSeq returns the matcher for pattern, or nil when pattern is not
 // such a concatenation (alternation, case folding, bytes beyond ASCII, two
 // neighbouring elements whose bytes overlap where one varies in length).
-func compileSeq(pattern string) *seqMatcher {
+//
+// With headOnly, the matcher serves prefix only, and an element that
+// varies in length may overlap what follows it when everything that
+// follows may be empty: the regexp's leftmost-first match then takes as
+// many repetitions as it can too, since the rest matches empty whatever is
+// left ((?:[A-Za-z0-9+/]{4}){25,}[A-Za-z0-9+/]{0,3}={0,2}).
+func compileSeq(pattern string, headOnly bool) *seqMatcher {
 	re, err := syntax.Parse(pattern, syntax.Perl)
 	if err != nil {
 		return nil
@@ -63,7 +73,27 @@ func compileSeq(pattern string) *seqMatcher {
 			}
 			e.min, e.max = 1, 1
 		case syntax.OpRepeat, syntax.OpStar, syntax.OpPlus, syntax.OpQuest:
-			if e.set = asciiClass(sub.Sub[0]); e.set == nil || sub.Flags&syntax.NonGreedy != 0 {
+			if sub.Flags&syntax.NonGreedy != 0 {
+				return nil
+			}
+			in := sub.Sub[0]
+			if in.Op == syntax.OpRepeat && in.Min == in.Max && in.Min > 1 && headOnly {
+				cs := asciiClass(in.Sub[0])
+				if cs == nil {
+					return nil
+				}
+				for range in.Min {
+					e.unit = append(e.unit, cs)
+				}
+			} else if in.Op == syntax.OpConcat && headOnly {
+				for _, c := range in.Sub {
+					cs := asciiClass(c)
+					if cs == nil {
+						return nil
+					}
+					e.unit = append(e.unit, cs)
+				}
+			} else if e.set = asciiClass(in); e.set == nil {
 				return nil
 			}
 			switch sub.Op {
@@ -85,8 +115,14 @@ func compileSeq(pattern string) *seqMatcher {
 	// follows it: the elements after it up to the first that cannot be
 	// empty.
 	for i, e := range m.elems {
-		if e.set == nil || e.min == e.max {
+		if e.lit != nil || e.min == e.max && e.unit == nil {
 			continue
+		}
+		if headOnly && allEmptyable(m.elems[i+1:]) {
+			continue
+		}
+		if e.unit != nil {
+			return nil
 		}
 		for _, n := range m.elems[i+1:] {
 			if n.lit != nil {
@@ -94,6 +130,9 @@ func compileSeq(pattern string) *seqMatcher {
 					return nil
 				}
 				break
+			}
+			if n.unit != nil {
+				return nil
 			}
 			for c := range 256 {
 				if e.set[c] && n.set[c] {
@@ -106,6 +145,16 @@ func compileSeq(pattern string) *seqMatcher {
 		}
 	}
 	return m
+}
+
+// allEmptyable reports whether every element may match empty.
+func allEmptyable(es []seqElem) bool {
+	for _, e := range es {
+		if e.lit != nil || e.min > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // asciiClass returns the bytes of a class of ASCII runes (or of a
@@ -143,9 +192,23 @@ func (m *seqMatcher) prefix(b []byte) int {
 			continue
 		}
 		n := 0
-		for i < len(b) && (e.max < 0 || n < e.max) && e.set[b[i]] {
-			i++
-			n++
+		if e.unit != nil {
+			w := len(e.unit)
+		units:
+			for i+w <= len(b) && (e.max < 0 || n < e.max) {
+				for j, cs := range e.unit {
+					if !cs[b[i+j]] {
+						break units
+					}
+				}
+				i += w
+				n++
+			}
+		} else {
+			for i < len(b) && (e.max < 0 || n < e.max) && e.set[b[i]] {
+				i++
+				n++
+			}
 		}
 		if n < e.min {
 			return -1
@@ -154,7 +217,7 @@ func (m *seqMatcher) prefix(b []byte) int {
 	return i
 }
 
-// full reports whether all of b is one match.
+// full reports whether all of b is one match. Not for a headOnly matcher.
 func (m *seqMatcher) full(b []byte) bool {
 	return m.prefix(b) == len(b)
 }

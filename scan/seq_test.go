@@ -8,17 +8,30 @@ import (
 	"github.com/aicred/aicred/provider"
 )
 
+// A seqPattern is a pattern with a seqMatcher, and whether it serves
+// start-anchored matches only.
+type seqPattern struct {
+	pattern  string
+	headOnly bool
+}
+
 // seqPatterns returns the secret patterns (relaxed, as compiled) of the
 // catalog's run filters that compile to a seqMatcher, and a few more.
-func seqPatterns(t testing.TB) []string {
+func seqPatterns(t testing.TB) []seqPattern {
 	e, err := New(Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	pats := []string{`sk-[0-9a-f]{4}`, `[a-z]{2,5}-[0-9]{1,3}`, `x[ab]?[cd]*y`, `[0-9]{3,}`, `a[=]{0,2}`, `[a-c]{1,4}=?[d-f]+`}
+	var pats []seqPattern
+	for _, p := range []string{`sk-[0-9a-f]{4}`, `[a-z]{2,5}-[0-9]{1,3}`, `x[ab]?[cd]*y`, `[0-9]{3,}`, `a[=]{0,2}`, `[a-c]{1,4}=?[d-f]+`} {
+		pats = append(pats, seqPattern{p, false})
+	}
+	for _, p := range []string{`(?:[a-c][a-c]){2,}[a-c]{0,1}={0,2}`, `k(?:[0-9][a-f]){1,3}[0-9a-f]*`, `[ab]{1,5}[a-c]?`, `(?:[a-c]{3}){1,}[a-c]?`} {
+		pats = append(pats, seqPattern{p, true})
+	}
 	add := func(f *runFilter) {
 		if f != nil && f.seq != nil {
-			pats = append(pats, relaxRepeats(f.secretPat))
+			pats = append(pats, seqPattern{relaxRepeats(f.secretPat), f.exact == nil})
 		}
 	}
 	for _, r := range e.rules {
@@ -33,14 +46,14 @@ func seqPatterns(t testing.TB) []string {
 // seqInputs returns strings near the pattern's matches: random draws from
 // the bytes it holds, at lengths around its matches, and the catalog's
 // generated secrets.
-func seqInputs(rng *rand.Rand, pattern string, secrets []string) []string {
-	m := compileSeq(pattern)
+func seqInputs(rng *rand.Rand, p seqPattern, secrets []string) []string {
+	m := compileSeq(p.pattern, p.headOnly)
 	var alpha []byte
 	for _, e := range m.elems {
 		alpha = append(alpha, e.lit...)
-		if e.set != nil {
+		for _, cs := range append([]*charset{e.set}, e.unit...) {
 			for c := range 256 {
-				if e.set[c] && rng.IntN(4) == 0 {
+				if cs != nil && cs[c] && rng.IntN(4) == 0 {
 					alpha = append(alpha, byte(c))
 				}
 			}
@@ -60,11 +73,17 @@ func seqInputs(rng *rand.Rand, pattern string, secrets []string) []string {
 			if hi < 0 {
 				hi = e.min + 8
 			}
+			sets := e.unit
+			if e.set != nil {
+				sets = []*charset{e.set}
+			}
 			for n := e.min + rng.IntN(hi-e.min+2) - 1; n > 0; n-- {
-				var c byte
-				for c = byte(rng.IntN(128)); !e.set[c]; c = byte(rng.IntN(128)) {
+				for _, cs := range sets {
+					var c byte
+					for c = byte(rng.IntN(128)); !cs[c]; c = byte(rng.IntN(128)) {
+					}
+					b = append(b, c)
 				}
-				b = append(b, c)
 			}
 		}
 		for n := rng.IntN(3); n > 0 && len(b) > 0; n-- {
@@ -94,28 +113,28 @@ func TestSeqMatcherAgrees(t *testing.T) {
 		}
 	}
 	for _, p := range seqPatterns(t) {
-		m := compileSeq(p)
-		full := regexp.MustCompile(`^(?:` + p + `)$`)
-		head := regexp.MustCompile(`^(?:` + p + `)`)
+		m := compileSeq(p.pattern, p.headOnly)
+		full := regexp.MustCompile(`^(?:` + p.pattern + `)$`)
+		head := regexp.MustCompile(`^(?:` + p.pattern + `)`)
 		yes := 0
 		for _, s := range seqInputs(rng, p, secrets) {
-			got, want := m.full([]byte(s)), full.MatchString(s)
-			if got != want {
-				t.Fatalf("%s: full(%q) = %v, regexp says %v", p, s, got, want)
-			}
-			if want {
-				yes++
+			if !p.headOnly {
+				got, want := m.full([]byte(s)), full.MatchString(s)
+				if got != want {
+					t.Fatalf("%s: full(%q) = %v, regexp says %v", p.pattern, s, got, want)
+				}
 			}
 			wantN := -1
 			if loc := head.FindStringIndex(s); loc != nil {
 				wantN = loc[1]
+				yes++
 			}
 			if gotN := m.prefix([]byte(s)); gotN != wantN {
-				t.Fatalf("%s: prefix(%q) = %d, regexp says %d", p, s, gotN, wantN)
+				t.Fatalf("%s: prefix(%q) = %d, regexp says %d", p.pattern, s, gotN, wantN)
 			}
 		}
 		if yes == 0 {
-			t.Errorf("%s: no input matched; the draw does not exercise it", p)
+			t.Errorf("%s: no input matched; the draw does not exercise it", p.pattern)
 		}
 	}
 }
@@ -127,12 +146,20 @@ func TestCompileSeqRefuses(t *testing.T) {
 		`[a-z]{1,5}[a-c]`, `[a-z]+a`, `[0-9]{2,4}x?[0-9]`, `ab|cd`, `(?i:sk-)[a-z]{3}`, `[a-z]*?x`,
 		`(?:ab){2}`, `x.y`, `[é]{3}`, `[a-f]{2,3}[0-9]*[a-f]`,
 	} {
-		if compileSeq(p) != nil {
+		if compileSeq(p, false) != nil {
 			t.Errorf("compileSeq(%q) accepted a pattern it cannot match greedily", p)
 		}
 	}
+	for _, p := range []string{`(?:ab){2,}c`, `[a-z]{1,5}[a-c]`, `(?:[a-z][0-9]){1,3}[a-z]+`, `(?:ab){2,}(?:ab)?`} {
+		if m := compileSeq(p, true); m != nil && !allEmptyable(m.elems[1:]) {
+			t.Errorf("compileSeq(%q, headOnly) accepted a pattern it cannot match greedily", p)
+		}
+	}
+	if compileSeq(`(?:[A-Za-z0-9+/]{4}){25,}[A-Za-z0-9+/]{0,3}={0,2}`, true) == nil {
+		t.Error("compileSeq refused the session-token shape for start-anchored matches")
+	}
 	for _, p := range []string{`sk-[0-9A-Za-z]{48}`, `[0-9a-f]{8}-[0-9a-f]{4}`, `apk_[+/0-9A-Za-z]{80,100}={0,2}`} {
-		if compileSeq(p) == nil {
+		if compileSeq(p, false) == nil {
 			t.Errorf("compileSeq(%q) = nil", p)
 		}
 	}
@@ -143,26 +170,27 @@ func TestCompileSeqRefuses(t *testing.T) {
 func FuzzSeqMatcher(f *testing.F) {
 	pats := seqPatterns(f)
 	type pair struct {
+		p          seqPattern
 		m          *seqMatcher
 		full, head *regexp.Regexp
 	}
 	var ps []pair
 	for _, p := range pats {
-		ps = append(ps, pair{compileSeq(p), regexp.MustCompile(`^(?:` + p + `)$`), regexp.MustCompile(`^(?:` + p + `)`)})
+		ps = append(ps, pair{p, compileSeq(p.pattern, p.headOnly), regexp.MustCompile(`^(?:` + p.pattern + `)$`), regexp.MustCompile(`^(?:` + p.pattern + `)`)})
 	}
 	f.Add([]byte("sk-0123"))
 	f.Add([]byte("abcde-12"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		for i, p := range ps {
-			if got, want := p.m.full(b), p.full.Match(b); got != want {
-				t.Errorf("%s: full = %v, regexp says %v", pats[i], got, want)
+		for _, p := range ps {
+			if got, want := p.m.full(b), p.full.Match(b); !p.p.headOnly && got != want {
+				t.Errorf("%s: full = %v, regexp says %v", p.p.pattern, got, want)
 			}
 			want := -1
 			if loc := p.head.FindIndex(b); loc != nil {
 				want = loc[1]
 			}
 			if got := p.m.prefix(b); got != want {
-				t.Errorf("%s: prefix = %d, regexp says %d", pats[i], got, want)
+				t.Errorf("%s: prefix = %d, regexp says %d", p.p.pattern, got, want)
 			}
 		}
 	})
