@@ -727,7 +727,19 @@ func findNear(data []byte, s, t int, ns []near, boundary charset) map[string]str
 // not the secret data[s:t] itself.
 func (n *near) find(data []byte, lo, hi, s, t int, boundary charset) (string, bool) {
 	search := func(lo, hi, ra, rb int) (string, bool) {
-		for _, loc := range n.re.FindAllSubmatchIndex(data[lo:hi], -1) {
+		// The first match is usually the value: ask for it alone, and for
+		// all of them only when it is not.
+		locs := n.re.FindAllSubmatchIndex(data[lo:hi], 1)
+		for i := 0; ; i++ {
+			if i == len(locs) {
+				if i != 1 {
+					break
+				}
+				if locs = n.re.FindAllSubmatchIndex(data[lo:hi], -1); len(locs) < 2 {
+					break
+				}
+			}
+			loc := locs[i]
 			a, b := loc[0], loc[1]
 			if len(loc) > 2 && loc[2] >= 0 {
 				a, b = loc[2], loc[3]
