@@ -39,6 +39,8 @@ type runFilter struct {
 	// answers for exact and head (matchExact, matchHead).
 	seq       *seqMatcher
 	secretPat string
+	// headPrefix is the literal every match of head starts with.
+	headPrefix []byte
 	// maxLen is the longest secret the pattern as written allows: exact
 	// and head are compiled with relaxRepeats, so a longer candidate is
 	// dropped by length.
@@ -71,6 +73,9 @@ func (f *runFilter) compileExact(boundary charset) {
 	case f.whole:
 		f.head = regexp.MustCompile(`^(?:` + relaxRepeats(f.secretPat) + `)`)
 		f.seq = compileSeq(relaxRepeats(f.secretPat), true)
+		if p, _ := f.head.LiteralPrefix(); p != "" {
+			f.headPrefix = []byte(p)
+		}
 	}
 }
 
@@ -84,6 +89,13 @@ func (f *runFilter) matchExact(b []byte) bool {
 
 // matchHead returns the end of the match at the start of b, or -1.
 func (f *runFilter) matchHead(b []byte) int {
+	if !bytes.HasPrefix(b, f.headPrefix) {
+		// Every match starts with it. The regexp, when its program is
+		// too large for the backtracker on a maxLen input, would set up
+		// its NFA to find out (the Bedrock key's quanta, at every + and
+		// / of every base64 run in its window).
+		return -1
+	}
 	if f.seq != nil {
 		return f.seq.prefix(b)
 	}

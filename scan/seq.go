@@ -17,6 +17,7 @@ import (
 // backtracker spends a few tens.
 type seqMatcher struct {
 	elems []seqElem
+	alts  []*seqMatcher // the branches of an alternation, in order
 }
 
 type seqElem struct {
@@ -38,11 +39,34 @@ type seqElem struct {
 // follows may be empty: the regexp's leftmost-first match then takes as
 // many repetitions as it can too, since the rest matches empty whatever is
 // left ((?:[A-Za-z0-9+/]{4}){25,}[A-Za-z0-9+/]{0,3}={0,2}).
+//
+// A pattern that is an alternation of such concatenations gets one
+// matcher per branch: the regexp's leftmost-first match at the start is
+// the first branch's that matches there, and a whole match is any
+// branch's.
 func compileSeq(pattern string, headOnly bool) *seqMatcher {
 	re, err := syntax.Parse(pattern, syntax.Perl)
 	if err != nil {
 		return nil
 	}
+	for re.Op == syntax.OpCapture {
+		re = re.Sub[0]
+	}
+	if re.Op == syntax.OpAlternate {
+		m := &seqMatcher{}
+		for _, sub := range re.Sub {
+			b := compileSeqOf(sub, headOnly)
+			if b == nil || b.alts != nil {
+				return nil
+			}
+			m.alts = append(m.alts, b)
+		}
+		return m
+	}
+	return compileSeqOf(re, headOnly)
+}
+
+func compileSeqOf(re *syntax.Regexp, headOnly bool) *seqMatcher {
 	for re.Op == syntax.OpCapture {
 		re = re.Sub[0]
 	}
@@ -182,6 +206,14 @@ func asciiClass(re *syntax.Regexp) *charset {
 
 // prefix returns the length of the match at the start of b, or -1.
 func (m *seqMatcher) prefix(b []byte) int {
+	if m.alts != nil {
+		for _, a := range m.alts {
+			if n := a.prefix(b); n >= 0 {
+				return n
+			}
+		}
+		return -1
+	}
 	i := 0
 	for _, e := range m.elems {
 		if e.lit != nil {
@@ -219,5 +251,13 @@ func (m *seqMatcher) prefix(b []byte) int {
 
 // full reports whether all of b is one match. Not for a headOnly matcher.
 func (m *seqMatcher) full(b []byte) bool {
+	if m.alts != nil {
+		for _, a := range m.alts {
+			if a.full(b) {
+				return true
+			}
+		}
+		return false
+	}
 	return m.prefix(b) == len(b)
 }

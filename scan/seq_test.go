@@ -143,7 +143,7 @@ func TestSeqMatcherAgrees(t *testing.T) {
 // could miss a match get no seqMatcher.
 func TestCompileSeqRefuses(t *testing.T) {
 	for _, p := range []string{
-		`[a-z]{1,5}[a-c]`, `[a-z]+a`, `[0-9]{2,4}x?[0-9]`, `ab|cd`, `(?i:sk-)[a-z]{3}`, `[a-z]*?x`,
+		`[a-z]{1,5}[a-c]`, `[a-z]+a`, `[0-9]{2,4}x?[0-9]`, `(?:ab|cd)e`, `a(?:b|cd)+`, `(?i:sk-)[a-z]{3}`, `[a-z]*?x`,
 		`(?:ab){2}`, `x.y`, `[é]{3}`, `[a-f]{2,3}[0-9]*[a-f]`,
 	} {
 		if compileSeq(p, false) != nil {
