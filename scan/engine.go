@@ -391,8 +391,11 @@ type scratch struct {
 func (e *Engine) Scan(data []byte, fn func(Match)) {
 	buf := e.matches.Get().(*[]Match)
 	ms := e.collect(data, e.decodeDepth, (*buf)[:0])
+	// One search of the whole buffer spares a look at each match's line
+	// when no line has the comment (nearly always).
+	allow := e.inlineAllow && len(ms) > 0 && bytes.Contains(data, []byte(InlineAllow))
 	for _, m := range ms {
-		if e.inlineAllow && lineHasAllow(data, m.Start, m.End) {
+		if allow && lineHasAllow(data, m.Start, m.End) {
 			continue
 		}
 		fn(m)
