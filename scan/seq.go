@@ -26,7 +26,10 @@ type seqElem struct {
 	// unit, a run of byte classes (a base64 quantum) repeated min to max
 	// times; only where nothing but empty-able elements follow, for a
 	// start-anchored match.
-	unit     []*charset
+	unit []*charset
+	// opt, an optional group (min 0, max 1) matched by its own matcher;
+	// only last, for a start-anchored match.
+	opt      *seqMatcher
 	min, max int
 }
 
@@ -49,6 +52,10 @@ func compileSeq(pattern string, headOnly bool) *seqMatcher {
 	if err != nil {
 		return nil
 	}
+	return compileSeqNode(re, headOnly)
+}
+
+func compileSeqNode(re *syntax.Regexp, headOnly bool) *seqMatcher {
 	for re.Op == syntax.OpCapture {
 		re = re.Sub[0]
 	}
@@ -75,11 +82,23 @@ func compileSeqOf(re *syntax.Regexp, headOnly bool) *seqMatcher {
 		subs = re.Sub
 	}
 	m := &seqMatcher{}
-	for _, sub := range subs {
+	for k, sub := range subs {
 		for sub.Op == syntax.OpCapture {
 			sub = sub.Sub[0]
 		}
 		var e seqElem
+		// An optional group at the very end ((?:xx==|xxx=)? after base64
+		// quanta), start-anchored: the regexp takes it when it can, the
+		// first branch that matches, and stops.
+		if headOnly && k == len(subs)-1 && sub.Op == syntax.OpQuest && sub.Flags&syntax.NonGreedy == 0 &&
+			(sub.Sub[0].Op == syntax.OpAlternate || sub.Sub[0].Op == syntax.OpConcat) {
+			if e.opt = compileSeqNode(sub.Sub[0], true); e.opt == nil {
+				return nil
+			}
+			e.min, e.max = 0, 1
+			m.elems = append(m.elems, e)
+			continue
+		}
 		switch sub.Op {
 		case syntax.OpLiteral:
 			if sub.Flags&syntax.FoldCase != 0 {
@@ -155,7 +174,7 @@ func compileSeqOf(re *syntax.Regexp, headOnly bool) *seqMatcher {
 				}
 				break
 			}
-			if n.unit != nil {
+			if n.unit != nil || n.opt != nil {
 				return nil
 			}
 			for c := range 256 {
@@ -221,6 +240,12 @@ func (m *seqMatcher) prefix(b []byte) int {
 				return -1
 			}
 			i += len(e.lit)
+			continue
+		}
+		if e.opt != nil {
+			if n := e.opt.prefix(b[i:]); n >= 0 {
+				i += n
+			}
 			continue
 		}
 		n := 0

@@ -26,7 +26,8 @@ func seqPatterns(t testing.TB) []seqPattern {
 	for _, p := range []string{`sk-[0-9a-f]{4}`, `[a-z]{2,5}-[0-9]{1,3}`, `x[ab]?[cd]*y`, `[0-9]{3,}`, `a[=]{0,2}`, `[a-c]{1,4}=?[d-f]+`} {
 		pats = append(pats, seqPattern{p, false})
 	}
-	for _, p := range []string{`(?:[a-c][a-c]){2,}[a-c]{0,1}={0,2}`, `k(?:[0-9][a-f]){1,3}[0-9a-f]*`, `[ab]{1,5}[a-c]?`, `(?:[a-c]{3}){1,}[a-c]?`} {
+	for _, p := range []string{`(?:[a-c][a-c]){2,}[a-c]{0,1}={0,2}`, `k(?:[0-9][a-f]){1,3}[0-9a-f]*`, `[ab]{1,5}[a-c]?`, `(?:[a-c]{3}){1,}[a-c]?`,
+		`k(?:[a-c][a-c]){2,}(?:[a-c]{2}==|[a-c]{3}=)?`, `(?:[0-9]{3}){1,}(?:x[0-9]|y)?`} {
 		pats = append(pats, seqPattern{p, true})
 	}
 	add := func(f *runFilter) {
@@ -48,44 +49,31 @@ func seqPatterns(t testing.TB) []seqPattern {
 // generated secrets.
 func seqInputs(rng *rand.Rand, p seqPattern, secrets []string) []string {
 	m := compileSeq(p.pattern, p.headOnly)
-	var alpha []byte
-	for _, e := range m.elems {
-		alpha = append(alpha, e.lit...)
-		for _, cs := range append([]*charset{e.set}, e.unit...) {
-			for c := range 256 {
-				if cs != nil && cs[c] && rng.IntN(4) == 0 {
-					alpha = append(alpha, byte(c))
+	alpha := []byte{'.', '_', '-', '=', ' ', 'Z', '0'}
+	var bytesOf func(m *seqMatcher)
+	bytesOf = func(m *seqMatcher) {
+		for _, a := range m.alts {
+			bytesOf(a)
+		}
+		for _, e := range m.elems {
+			alpha = append(alpha, e.lit...)
+			if e.opt != nil {
+				bytesOf(e.opt)
+			}
+			for _, cs := range append([]*charset{e.set}, e.unit...) {
+				for c := range 256 {
+					if cs != nil && cs[c] && rng.IntN(4) == 0 {
+						alpha = append(alpha, byte(c))
+					}
 				}
 			}
 		}
 	}
-	alpha = append(alpha, '.', '_', '-', '=', ' ', 'Z', '0')
+	bytesOf(m)
 	out := append([]string{}, secrets...)
 	for range 400 {
 		// Build along the pattern, then mutate a little.
-		var b []byte
-		for _, e := range m.elems {
-			if e.lit != nil {
-				b = append(b, e.lit...)
-				continue
-			}
-			hi := e.max
-			if hi < 0 {
-				hi = e.min + 8
-			}
-			sets := e.unit
-			if e.set != nil {
-				sets = []*charset{e.set}
-			}
-			for n := e.min + rng.IntN(hi-e.min+2) - 1; n > 0; n-- {
-				for _, cs := range sets {
-					var c byte
-					for c = byte(rng.IntN(128)); !cs[c]; c = byte(rng.IntN(128)) {
-					}
-					b = append(b, c)
-				}
-			}
-		}
+		b := genSeq(rng, m, nil)
 		for n := rng.IntN(3); n > 0 && len(b) > 0; n-- {
 			i := rng.IntN(len(b))
 			switch rng.IntN(3) {
@@ -100,6 +88,44 @@ func seqInputs(rng *rand.Rand, p seqPattern, secrets []string) []string {
 		out = append(out, string(b))
 	}
 	return out
+}
+
+// genSeq appends to b a string along m: a random branch, literals as
+// they are, each repeated element between one under its least and one
+// over its most repetitions.
+func genSeq(rng *rand.Rand, m *seqMatcher, b []byte) []byte {
+	if m.alts != nil {
+		return genSeq(rng, m.alts[rng.IntN(len(m.alts))], b)
+	}
+	for _, e := range m.elems {
+		switch {
+		case e.lit != nil:
+			b = append(b, e.lit...)
+			continue
+		case e.opt != nil:
+			if rng.IntN(3) > 0 {
+				b = genSeq(rng, e.opt, b)
+			}
+			continue
+		}
+		hi := e.max
+		if hi < 0 {
+			hi = e.min + 8
+		}
+		sets := e.unit
+		if e.set != nil {
+			sets = []*charset{e.set}
+		}
+		for n := e.min + rng.IntN(hi-e.min+2) - 1; n > 0; n-- {
+			for _, cs := range sets {
+				var c byte
+				for c = byte(rng.IntN(128)); !cs[c]; c = byte(rng.IntN(128)) {
+				}
+				b = append(b, c)
+			}
+		}
+	}
+	return b
 }
 
 // TestSeqMatcherAgrees holds every seqMatcher to the regexp it replaces:
