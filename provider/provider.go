@@ -96,6 +96,15 @@ type Rule struct {
 	MinEntropy float64
 	// Validate, when set, must accept the secret (checksum, fixed structure).
 	Validate func(secret string) bool
+	// FullMatch, when set, reports whether a whole candidate is one match
+	// of Pattern, as ^(?:Pattern)$ would: a hand-written matcher for a
+	// pattern that begins and ends with literals and that Go's regexp runs
+	// slowly (a PEM block, whose long counted repetition leaves the regexp
+	// to its NFA at some 100 ns a byte). The engine then calls it in place
+	// of the regexp on each candidate from the leading literal to the
+	// trailing one; the scan package's tests hold it to Pattern on every
+	// example, negative and fuzzed input.
+	FullMatch func(candidate []byte) bool
 	// Related finds secret material that belongs with the match (an AWS
 	// secret key near its key id). Keyed by name.
 	Related map[string]Near

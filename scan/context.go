@@ -40,23 +40,28 @@ func hasContext(data []byte, kws []span, s, t, ctx int) (bool, int) {
 	// Only keywords ending within blockBytes before s or starting within
 	// blockBytes after t can count.
 	i := sort.Search(len(kws), func(i int) bool { return kws[i].end >= s-max(ctx, blockBytes) })
+	// The keywords before the secret, nearest first: the first that gives
+	// context is the nearest (sameBlock is not run for the others).
+	j := i + sort.Search(len(kws)-i, func(j int) bool { return kws[i+j].end > s })
 	best := -1
-	for ; i < len(kws); i++ {
-		k := kws[i]
-		switch {
-		case k.end <= s:
-			d := s - k.end
-			if d <= ctx && !k.jumbled || k.word && d <= blockBytes && sameBlock(data, k, data[k.end:s]) {
-				best = d // later keywords are nearer
-			}
-		case k.start >= t:
-			d := k.start - t
-			if d > blockBytes || best >= 0 && d >= best {
-				return best >= 0, best
-			}
-			if k.word && sameBlock(data, k, data[t:k.start]) {
-				return true, d
-			}
+	for b := j - 1; b >= i; b-- {
+		k := kws[b]
+		d := s - k.end
+		if d <= ctx && !k.jumbled || k.word && d <= blockBytes && sameBlock(data, k, data[k.end:s]) {
+			best = d
+			break
+		}
+	}
+	for _, k := range kws[j:] {
+		if k.start < t {
+			continue // overlaps the secret
+		}
+		d := k.start - t
+		if d > blockBytes || best >= 0 && d >= best {
+			return best >= 0, best
+		}
+		if k.word && sameBlock(data, k, data[t:k.start]) {
+			return true, d
 		}
 	}
 	return best >= 0, best

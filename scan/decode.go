@@ -89,6 +89,9 @@ func decodeBase64(run []byte) []byte {
 	if len(run)%4 == 1 {
 		run = run[:len(run)-1]
 	}
+	if !mayBePrintable(run) {
+		return nil
+	}
 	dec := make([]byte, base64.RawStdEncoding.DecodedLen(len(run)))
 	n, err := base64.RawStdEncoding.Decode(dec, run)
 	if err != nil {
@@ -99,6 +102,41 @@ func decodeBase64(run []byte) []byte {
 		return nil
 	}
 	return dec
+}
+
+// b64Value maps a base64 character to its six bits.
+var b64Value = func() (t [256]uint32) {
+	for i, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") {
+		t[c] = uint32(i)
+	}
+	return
+}()
+
+// mayBePrintable decodes run (base64 characters only, not 4n+1 long)
+// quantum by quantum without keeping the bytes, and reports false as soon
+// as its decoded form cannot pass printable: a NUL, or more bytes that are
+// not text than printable allows of the whole. A random key (most base64
+// runs in text dense with keys) fails within two or three quanta, and is
+// neither allocated nor decoded in full.
+func mayBePrintable(run []byte) bool {
+	total := base64.RawStdEncoding.DecodedLen(len(run))
+	bad := 0
+	for i := 0; i+4 <= len(run); i += 4 {
+		v := b64Value[run[i]]<<18 | b64Value[run[i+1]]<<12 | b64Value[run[i+2]]<<6 | b64Value[run[i+3]]
+		for _, c := range [3]byte{byte(v >> 16), byte(v >> 8), byte(v)} {
+			switch {
+			case c == 0:
+				return false
+			case c >= 0x20 && c < 0x7f, c == '\n', c == '\r', c == '\t':
+			default:
+				bad++
+			}
+		}
+		if bad*20 > total {
+			return false
+		}
+	}
+	return true
 }
 
 // printable reports whether b looks like text: at least 95% printable ASCII

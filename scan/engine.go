@@ -36,6 +36,9 @@ type Match struct {
 	// ctxDist is how far the nearest context keyword stands from a context
 	// rule's match; overlap resolution prefers the nearest.
 	ctxDist int
+	// rule is the index of the rule that matched in its engine; it orders
+	// matches of the same span.
+	rule int32
 }
 
 // Options tune an Engine.
@@ -64,9 +67,11 @@ type Engine struct {
 	decodeDepth int
 	inlineAllow bool
 	scratch     sync.Pool
+	matches     sync.Pool // *[]Match, for Scan
 }
 
 type rule struct {
+	index      int32 // in Engine.rules
 	kind       *provider.Kind
 	re         *regexp.Regexp
 	secretIdx  int
@@ -92,6 +97,14 @@ type rule struct {
 	// where the bounded search (up to maxLen) is not.
 	suffix []byte
 	full   *regexp.Regexp
+	// fullMatch is the rule's hand-written full.Match (Rule.FullMatch),
+	// or full.Match.
+	fullMatch func([]byte) bool
+	// endsAtSuffix: a match ends at the first occurrence of the suffix
+	// after the prefix (no byte the pattern may hold between them starts
+	// the suffix), so when that candidate fails there is no match at this
+	// prefix and the bounded search is skipped.
+	endsAtSuffix bool
 }
 
 type near struct {
@@ -103,8 +116,11 @@ type near struct {
 	lit []byte
 	// folds: lower-cased literals one of which every match holds in some
 	// case; the regexp runs only when the window holds one.
-	folds [][]byte
+	folds []*foldLit
 	rf    *runFilter
+	// narrow: find walks only the runs around the literal's occurrences
+	// (always, but for the test that holds it to the whole walk).
+	narrow bool
 }
 
 // New compiles the rules of the given kinds into an engine.
@@ -130,6 +146,7 @@ func New(opts Options) (*Engine, error) {
 			return nil, err
 		}
 		ri := int32(len(e.rules))
+		r.index = ri
 		e.rules = append(e.rules, r)
 		for _, kw := range k.Rule.Keywords {
 			lk := string(bytes.ToLower([]byte(kw)))
@@ -148,6 +165,7 @@ func New(opts Options) (*Engine, error) {
 	}
 	e.dfa = newKeywordDFA(keywords)
 	e.scratch.New = func() any { return &scratch{windows: make([][]window, len(e.rules))} }
+	e.matches.New = func() any { return new([]Match) }
 	return e, nil
 }
 
@@ -195,7 +213,15 @@ func compileRule(k *provider.Kind) (*rule, error) {
 		if sfx := literalSuffix(rl.Pattern); len(sfx) >= 8 {
 			r.suffix = sfx
 			r.full = regexp.MustCompile(`^(?:` + relaxRepeats(rl.Pattern) + `)$`)
+			r.fullMatch = r.full.Match
+			if rl.FullMatch != nil {
+				r.fullMatch = rl.FullMatch
+			}
+			r.endsAtSuffix = endsAtSuffix(rl.Pattern, r.prefix, sfx)
 		}
+	}
+	if rl.FullMatch != nil && r.full == nil {
+		return nil, fmt.Errorf("rule %s: FullMatch needs a pattern that begins and ends with literals of 8 bytes or more and has no secret group", rl.ID)
 	}
 	r.lit = requiredLiteral(rl.Pattern)
 	if len(rl.Allow) > 0 {
@@ -219,9 +245,11 @@ func compileRule(k *provider.Kind) (*rule, error) {
 			if nre.NumSubexp() > 0 {
 				group = 1
 			}
-			nr := near{name: name, re: nre, window: w, lit: requiredLiteral(n.Pattern), rf: newRunFilter(n.Pattern, group)}
+			nr := near{name: name, re: nre, window: w, lit: requiredLiteral(n.Pattern), rf: newRunFilter(n.Pattern, group), narrow: true}
 			if nr.lit == nil {
-				nr.folds = foldLiterals(n.Pattern)
+				for _, l := range foldLiterals(n.Pattern) {
+					nr.folds = append(nr.folds, newFoldLit(l))
+				}
 			}
 			nr.rf.compileExact(boundary)
 			out = append(out, nr)
@@ -361,20 +389,39 @@ type scratch struct {
 
 // Scan reports every credential in data, in order of position.
 func (e *Engine) Scan(data []byte, fn func(Match)) {
-	for _, m := range e.collect(data, e.decodeDepth) {
-		if e.inlineAllow && lineHasAllow(data, m.Start, m.End) {
+	buf := e.matches.Get().(*[]Match)
+	ms := e.collect(data, e.decodeDepth, (*buf)[:0])
+	// One search of the whole buffer spares a look at each match's line
+	// when no line has the comment (nearly always).
+	allow := e.inlineAllow && len(ms) > 0 && bytes.Contains(data, []byte(InlineAllow))
+	for _, m := range ms {
+		if allow && lineHasAllow(data, m.Start, m.End) {
 			continue
 		}
 		fn(m)
 	}
+	// The matches went out as copies: the slice is kept for the next
+	// scan (text dense with keys grew it by doubling on every call),
+	// emptied so it holds no secret, unless one buffer made it huge.
+	if cap(ms) <= maxPooledMatches {
+		clear(ms)
+		*buf = ms[:0]
+		e.matches.Put(buf)
+	}
 }
 
-func (e *Engine) collect(data []byte, depth int) []Match {
-	out := e.match(data)
+// maxPooledMatches bounds the match slices kept between scans.
+const maxPooledMatches = 1 << 16
+
+// collect appends to dst the matches in data and, depth layers deep, in
+// its encoded segments.
+func (e *Engine) collect(data []byte, depth int, dst []Match) []Match {
+	out := e.match(data, dst)
 	if depth <= 0 {
 		return out
 	}
 	var buf []byte
+	plain := len(out)
 	segmentsOf(data, func(seg segment) {
 		raw := data[seg.start:seg.end]
 		// The decoded value is scanned after the text that leads to it in
@@ -383,7 +430,7 @@ func (e *Engine) collect(data []byte, depth int) []Match {
 		// name. Matches inside that lead-in belong to the plain pass.
 		lead := leadIn(data, seg.start)
 		buf = append(append(buf[:0], lead...), seg.decoded...)
-		for _, m := range e.collect(buf, depth-1) {
+		for _, m := range e.collect(buf, depth-1, nil) {
 			if m.Start < len(lead) {
 				continue
 			}
@@ -401,19 +448,23 @@ func (e *Engine) collect(data []byte, depth int) []Match {
 			out = append(out, m)
 		}
 	})
-	if len(out) > 1 {
+	// The plain matches come sorted from resolveOverlaps; only decoded
+	// ones need placing among them.
+	if len(out) > plain {
 		slices.SortStableFunc(out, func(a, b Match) int { return a.Start - b.Start })
 	}
 	return out
 }
 
 // match runs the keyword pass and every triggered rule over data.
-func (e *Engine) match(data []byte) []Match {
+// The matches are appended to dst, which must not share its array with
+// anything the caller still reads.
+func (e *Engine) match(data []byte, dst []Match) []Match {
 	sc := e.scratch.Get().(*scratch)
 	defer e.scratch.Put(sc)
 	sc.hits = e.dfa.find(data, sc.hits[:0])
 	if len(sc.hits) == 0 {
-		return nil
+		return dst
 	}
 	for i := range sc.windows {
 		sc.windows[i] = sc.windows[i][:0]
@@ -445,7 +496,7 @@ func (e *Engine) match(data []byte) []Match {
 			sc.windows[ri] = append(ws, w)
 		}
 	}
-	var out []Match
+	out := dst
 	for ri, ws := range sc.windows {
 		r := e.rules[ri]
 		for _, w := range ws {
@@ -493,7 +544,7 @@ func (r *rule) apply(data []byte, w window, out []Match) []Match {
 		f := r.rf
 		switch {
 		case f.exact != nil:
-			if a > 0 && r.boundary[data[a-1]] || b < len(data) && r.boundary[data[b]] || b-a > f.maxLen || !f.exact.Match(data[a:b]) {
+			if a > 0 && r.boundary[data[a-1]] || b < len(data) && r.boundary[data[b]] || b-a > f.maxLen || !f.matchExact(data[a:b]) {
 				return
 			}
 			if f.whole {
@@ -507,11 +558,11 @@ func (r *rule) apply(data []byte, w window, out []Match) []Match {
 				if p > 0 && r.boundary[data[p-1]] {
 					continue
 				}
-				loc := f.head.FindIndex(data[p:min(b, p+f.maxLen+1)])
-				if loc == nil || loc[1] > f.maxLen {
+				n := f.matchHead(data[p:min(b, p+f.maxLen+1)])
+				if n < 0 || n > f.maxLen {
 					continue
 				}
-				if t := p + loc[1]; t == len(data) || !r.boundary[data[t]] {
+				if t := p + n; t == len(data) || !r.boundary[data[t]] {
 					out = r.accept(data, w, p, t, out)
 					p = t - 1
 				}
@@ -543,9 +594,13 @@ func (r *rule) applyAnchored(data []byte, w window, out []Match) []Match {
 		t := -1
 		if r.full != nil {
 			if j := bytes.Index(data[s+len(r.prefix):end], r.suffix); j >= 0 {
-				if e := s + len(r.prefix) + j + len(r.suffix); r.full.Match(data[s:e]) {
+				if e := s + len(r.prefix) + j + len(r.suffix); r.fullMatch(data[s:e]) {
 					t = e
 				}
+			}
+			if t < 0 && r.endsAtSuffix {
+				p = s + 1
+				continue
 			}
 		}
 		if t < 0 {
@@ -562,6 +617,34 @@ func (r *rule) applyAnchored(data []byte, w window, out []Match) []Match {
 		p = max(t, s+1)
 	}
 	return out
+}
+
+// endsAtSuffix reports whether every match of pattern, which begins with
+// the literal prefix and ends with the literal suffix, ends at the first
+// occurrence of the suffix after its prefix: the pattern is a
+// concatenation of the prefix, parts none of whose bytes is the suffix's
+// first byte, and the suffix.
+func endsAtSuffix(pattern string, prefix, suffix []byte) bool {
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return false
+	}
+	re = re.Simplify()
+	if re.Op != syntax.OpConcat || len(re.Sub) < 3 {
+		return false
+	}
+	first, last := re.Sub[0], re.Sub[len(re.Sub)-1]
+	if first.Op != syntax.OpLiteral || first.Flags&syntax.FoldCase != 0 || string(first.Rune) != string(prefix) ||
+		last.Op != syntax.OpLiteral || string(last.Rune) != string(suffix) {
+		return false
+	}
+	var cs charset
+	for _, sub := range re.Sub[1 : len(re.Sub)-1] {
+		if !bytesOf(sub, &cs) {
+			return false
+		}
+	}
+	return !cs[suffix[0]]
 }
 
 // literalSuffix returns the literal a pattern's top-level concatenation
@@ -620,7 +703,7 @@ func (r *rule) accept(data []byte, w window, s, t int, out []Match) []Match {
 	if ent < r.minEntropy {
 		return out
 	}
-	m := Match{Kind: r.kind, Start: s, End: t, Secret: secret, Entropy: ent, ctxDist: dist}
+	m := Match{Kind: r.kind, Start: s, End: t, Secret: secret, Entropy: ent, ctxDist: dist, rule: r.index}
 	m.Related = findNear(data, s, t, r.related, r.boundary)
 	m.Hints = findNear(data, s, t, r.hints, charset{})
 	return append(out, m)
@@ -647,7 +730,19 @@ func findNear(data []byte, s, t int, ns []near, boundary charset) map[string]str
 // not the secret data[s:t] itself.
 func (n *near) find(data []byte, lo, hi, s, t int, boundary charset) (string, bool) {
 	search := func(lo, hi, ra, rb int) (string, bool) {
-		for _, loc := range n.re.FindAllSubmatchIndex(data[lo:hi], -1) {
+		// The first match is usually the value: ask for it alone, and for
+		// all of them only when it is not.
+		locs := n.re.FindAllSubmatchIndex(data[lo:hi], 1)
+		for i := 0; ; i++ {
+			if i == len(locs) {
+				if i != 1 {
+					break
+				}
+				if locs = n.re.FindAllSubmatchIndex(data[lo:hi], -1); len(locs) < 2 {
+					break
+				}
+			}
+			loc := locs[i]
 			a, b := loc[0], loc[1]
 			if len(loc) > 2 && loc[2] >= 0 {
 				a, b = loc[2], loc[3]
@@ -671,28 +766,84 @@ func (n *near) find(data []byte, lo, hi, s, t int, boundary charset) (string, bo
 	}
 	var v string
 	found := false
-	n.rf.each(data, lo, hi, func(a, b int) {
+	try := func(a, b int) bool {
 		switch {
-		case found:
 		case n.rf.exact != nil && n.rf.whole:
-			if a < t && b > s || a > 0 && boundary[data[a-1]] || b < len(data) && boundary[data[b]] || !n.rf.exact.Match(data[a:b]) {
-				return
+			if a < t && b > s || a > 0 && boundary[data[a-1]] || b < len(data) && boundary[data[b]] || !n.rf.matchExact(data[a:b]) {
+				return false
 			}
 			v, found = string(data[a:b]), true
 		default:
 			// Every match holds the literal: look for it in the few bytes
 			// the regexp would see before searching.
-			if f := n.rf; f.exact != nil && (a > 0 && boundary[data[a-1]] || b < len(data) && boundary[data[b]] || !f.exact.Match(data[a:b])) {
-				return
+			if f := n.rf; f.exact != nil && (a > 0 && boundary[data[a-1]] || b < len(data) && boundary[data[b]] || !f.matchExact(data[a:b])) {
+				return false
 			}
 			slo, shi := max(a-n.rf.pre-1, lo), min(b+n.rf.post+1, hi)
 			if n.lit != nil && !bytes.Contains(data[slo:shi], n.lit) || n.folds != nil && !containsAnyFold(data[slo:shi], n.folds) {
-				return
+				return false
 			}
 			v, found = search(slo, shi, a, b)
 		}
-	})
+		return found
+	}
+	if n.lit == nil && n.folds == nil {
+		n.rf.until(data, lo, hi, try)
+		return v, found
+	}
+	if !n.narrow {
+		n.rf.until(data, lo, hi, try)
+		return v, found
+	}
+	// Every match holds the literal (one of the fold literals), and try
+	// takes a run [a, b) only when the literal stands in [a-pre-1,
+	// b+post+1): for an occurrence q of length l, a <= q+pre+1 and
+	// b-1 >= q+l-post-2, so the run meets the span between those two
+	// bounds. Walk only the runs that meet it, for each occurrence in
+	// order, each run once. In text dense with keys the window holds many
+	// runs and the literal once or twice.
+	done := lo
+	for from := lo; from < hi; {
+		q, l := n.next(data, from, hi)
+		if q < 0 {
+			break
+		}
+		x, y := q+l-n.rf.post-2, q+n.rf.pre+1
+		u, w := max(min(x, y), lo), min(max(x, y), hi-1)
+		if u <= w {
+			u, w = n.rf.runEdges(data, lo, hi, u, w)
+			if start := max(u, done); start <= w && n.rf.until(data, start, w+1, try) {
+				return v, found
+			}
+			done = max(done, w+1)
+		}
+		from = q + 1
+	}
 	return v, found
+}
+
+// next returns the first occurrence in data[from:hi] of the near
+// pattern's literal, or of any of its fold literals, and its length; -1
+// when there is none.
+func (n *near) next(data []byte, from, hi int) (int, int) {
+	if n.lit != nil {
+		if i := bytes.Index(data[from:hi], n.lit); i >= 0 {
+			return from + i, len(n.lit)
+		}
+		return -1, 0
+	}
+	q, l := -1, 0
+	for _, f := range n.folds {
+		end := hi
+		if q >= 0 {
+			end = min(hi, q+len(f.lit)) // only an earlier occurrence counts
+		}
+		// At the same offset the shorter literal gives the wider span.
+		if i := f.index(data[from:end]); i >= 0 && (q < 0 || from+i < q || from+i == q && len(f.lit) < l) {
+			q, l = from+i, len(f.lit)
+		}
+	}
+	return q, l
 }
 
 // resolveOverlaps keeps one match per span. When rules disagree about the
@@ -702,12 +853,7 @@ func resolveOverlaps(ms []Match) []Match {
 	if len(ms) < 2 {
 		return ms
 	}
-	slices.SortStableFunc(ms, func(a, b Match) int {
-		if a.Start != b.Start {
-			return a.Start - b.Start
-		}
-		return b.End - a.End
-	})
+	sortMatches(ms)
 	out := ms[:0]
 	for _, m := range ms {
 		if n := len(out); n > 0 {
@@ -731,6 +877,54 @@ func resolveOverlaps(ms []Match) []Match {
 		out = append(out, m)
 	}
 	return out
+}
+
+// sortMatches orders matches by position, longest first, and in rule
+// order for the same span (each rule's matches are disjoint): the order a
+// stable sort of the rules' matches, appended rule by rule, gives. Small
+// keys are sorted and the matches, large structs, moved once.
+func sortMatches(ms []Match) {
+	type key struct {
+		start, end int
+		rule, i    int32
+	}
+	keys := make([]key, len(ms))
+	sorted := true
+	for i := range ms {
+		keys[i] = key{ms[i].Start, ms[i].End, ms[i].rule, int32(i)}
+		if i > 0 && (ms[i].Start < ms[i-1].Start || ms[i].Start == ms[i-1].Start && ms[i].End >= ms[i-1].End) {
+			sorted = false
+		}
+	}
+	if !sorted {
+		slices.SortFunc(keys, func(a, b key) int {
+			if a.start != b.start {
+				return a.start - b.start
+			}
+			if a.end != b.end {
+				return b.end - a.end
+			}
+			return int(a.rule) - int(b.rule)
+		})
+		// ms[i] = old ms[keys[i].i], in place, cycle by cycle.
+		for i := range keys {
+			if keys[i].i < 0 || int(keys[i].i) == i {
+				continue
+			}
+			held := ms[i]
+			j := i
+			for {
+				src := int(keys[j].i)
+				keys[j].i = -1
+				if src == i {
+					ms[j] = held
+					break
+				}
+				ms[j] = ms[src]
+				j = src
+			}
+		}
+	}
 }
 
 func lineHasAllow(data []byte, s, t int) bool {
@@ -783,9 +977,9 @@ func requiredLiteral(pattern string) []byte {
 	return best
 }
 
-func containsAnyFold(data []byte, lits [][]byte) bool {
+func containsAnyFold(data []byte, lits []*foldLit) bool {
 	for _, l := range lits {
-		if containsFold(data, l) {
+		if l.in(data) {
 			return true
 		}
 	}

@@ -59,6 +59,140 @@ const maxWordCheck = 256
 // TestPlaceholderNeverDropsRandomKeys draws 200 seeds of every kind's
 // generated examples. See docs/placeholders.md.
 func IsPlaceholder(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return placeholderUnicode(s)
+		}
+	}
+	// ASCII, the values of every catalog rule: one pass that folds case
+	// byte by byte, with no lower-cased copy, and tries at each byte only
+	// the words and sequences that start with it. The same answer as
+	// placeholderUnicode (FuzzPlaceholderASCII).
+	words := len(s) <= maxWordCheck
+	if len(s) == 0 {
+		return false
+	}
+	// Per byte: its lower case from a table, one test of the pair it
+	// starts (a word or sequence starts with few of them), one compare
+	// for runs; no branch that random bytes take half the time.
+	prev, run := foldASCII[s[0]], 1
+	for i := 1; i < len(s); i++ {
+		c := foldASCII[s[i]]
+		if placeholderPair.has(prev, c) && placeholderAt(s, i-1, words) {
+			return true
+		}
+		if c == prev {
+			if run++; run >= 6 {
+				return true
+			}
+		} else {
+			run = 1
+		}
+		prev = c
+	}
+	return placeholderHead[prev] && placeholderAt(s, len(s)-1, words)
+}
+
+// foldASCII maps a byte to its ASCII lower case.
+var foldASCII = func() (t [256]byte) {
+	for c := range t {
+		t[c] = lowerASCII(byte(c))
+	}
+	return t
+}()
+
+// placeholderAt reports whether a placeholder word (when words) or
+// sequence starts at s[i].
+func placeholderAt(s string, i int, words bool) bool {
+	for _, q := range placeholderFirst[lowerASCII(s[i])] {
+		if !hasFoldAt(s, i, q.word) {
+			continue
+		}
+		if q.form < 0 {
+			return true // a sequence, in any case
+		}
+		if !words {
+			continue
+		}
+		for _, f := range placeholderForms[formStart[q.form]:formStart[q.form+1]] {
+			if s[i:i+len(f)] == f {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// pairSet is a set of byte pairs.
+type pairSet [256 * 256 / 64]uint64
+
+func (p *pairSet) has(a, b byte) bool {
+	k := int(a)<<8 | int(b)
+	return p[k>>6]&(1<<(k&63)) != 0
+}
+
+func (p *pairSet) add(a, b byte) {
+	k := int(a)<<8 | int(b)
+	p[k>>6] |= 1 << (k & 63)
+}
+
+// placeholderHead marks the first bytes of the placeholder words and
+// sequences; placeholderPair their first two bytes (every second byte for
+// a one-byte word).
+var placeholderHead, placeholderPair = func() (head [256]bool, pair *pairSet) {
+	pair = new(pairSet)
+	for _, w := range append(append([]string{}, placeholderWords...), placeholderSeqs...) {
+		head[w[0]] = true
+		for b := range 256 {
+			if len(w) == 1 || w[1] == byte(b) {
+				pair.add(w[0], byte(b))
+			}
+		}
+	}
+	return head, pair
+}()
+
+// placeholderSeqs are the sequences that mark filler in any case.
+var placeholderSeqs = []string{"0123456789", "123456789", "abcdefghij", "qwertyuiop"}
+
+// placeholderFirst lists, by first byte, the placeholder words (form: its
+// index in placeholderWords) and sequences (form -1) starting with it.
+var placeholderFirst = func() (t [256][]struct {
+	word string
+	form int
+}) {
+	for i, w := range placeholderWords {
+		t[w[0]] = append(t[w[0]], struct {
+			word string
+			form int
+		}{w, i})
+	}
+	for _, q := range placeholderSeqs {
+		t[q[0]] = append(t[q[0]], struct {
+			word string
+			form int
+		}{q, -1})
+	}
+	return t
+}()
+
+// hasFoldAt reports whether s holds the lower-case ASCII w at i, ignoring
+// case.
+func hasFoldAt(s string, i int, w string) bool {
+	if i+len(w) > len(s) {
+		return false
+	}
+	for j := 0; j < len(w); j++ {
+		if lowerASCII(s[i+j]) != w[j] {
+			return false
+		}
+	}
+	return true
+}
+
+// placeholderUnicode is IsPlaceholder for a value that is not all ASCII,
+// on its Unicode lower-casing.
+func placeholderUnicode(s string) bool {
 	var l string // lower case, for the run and sequence checks
 	if hasUpper(s) {
 		l = strings.ToLower(s)
@@ -95,7 +229,7 @@ func IsPlaceholder(s string) bool {
 			run = 1
 		}
 	}
-	for _, seq := range []string{"0123456789", "123456789", "abcdefghij", "qwertyuiop"} {
+	for _, seq := range placeholderSeqs {
 		if strings.Contains(l, seq) {
 			return true
 		}

@@ -1,6 +1,8 @@
 package scan
 
 import (
+	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/aicred/aicred"
@@ -36,5 +38,77 @@ func TestPlaceholderDrops(t *testing.T) {
 		if !IsPlaceholder(s) {
 			t.Errorf("IsPlaceholder(%q) = false", s)
 		}
+	}
+}
+
+// FuzzPlaceholderASCII holds IsPlaceholder's one-pass ASCII path to the
+// lower-casing one (placeholderUnicode), which reads as the rule is
+// written.
+func FuzzPlaceholderASCII(f *testing.F) {
+	for _, s := range []string{
+		"sk-EXAMPLEKEY", "your_api_key_here", "PlaceHolder", "xxxxxXx", "abc0123456789def", "ReDaCtEd",
+		"<k>", "${K}", "{{k}}", "a...b", "QWERTYuiop", "Example", "eXample", "aaaaa", "aaaaaa", "AbCdEfGhIj",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for i := 0; i < len(s); i++ {
+			if s[i] >= 0x80 {
+				return
+			}
+		}
+		if got, want := IsPlaceholder(s), placeholderUnicode(s); got != want {
+			t.Errorf("IsPlaceholder(%q) = %v, the lower-casing check says %v", s, got, want)
+		}
+	})
+}
+
+// TestPlaceholderASCIIAgrees draws values from the placeholder words, the
+// sequences, their case variants and random bytes, short and long (the
+// word check stops at maxWordCheck), and holds the one-pass ASCII path to
+// the lower-casing one.
+func TestPlaceholderASCIIAgrees(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	pieces := append(append([]string{}, placeholderWords...), placeholderSeqs...)
+	for _, w := range placeholderWords {
+		pieces = append(pieces, strings.ToUpper(w), strings.ToUpper(w[:1])+w[1:])
+	}
+	const alpha = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+/=.<>${}"
+	yes := 0
+	for n := range 50000 {
+		var b strings.Builder
+		size := 8 + rng.IntN(64)
+		if n%10 == 0 {
+			size = maxWordCheck - 8 + rng.IntN(16)
+		}
+		for b.Len() < size {
+			switch r := rng.IntN(20); {
+			case r == 0:
+				p := []byte(pieces[rng.IntN(len(pieces))])
+				if rng.IntN(3) == 0 { // mixed case
+					for i, c := range p {
+						if rng.IntN(2) == 0 && (lower(c) || upper(c)) {
+							p[i] = c ^ 0x20
+						}
+					}
+				}
+				b.Write(p)
+			case r == 1:
+				b.WriteString(strings.Repeat(string(alpha[rng.IntN(len(alpha))]), 3+rng.IntN(4)))
+			default:
+				b.WriteByte(alpha[rng.IntN(len(alpha))])
+			}
+		}
+		s := b.String()
+		got, want := IsPlaceholder(s), placeholderUnicode(s)
+		if got != want {
+			t.Fatalf("IsPlaceholder(%q) = %v, the lower-casing check says %v", s, got, want)
+		}
+		if want {
+			yes++
+		}
+	}
+	if yes < 1000 || yes > 49000 {
+		t.Fatalf("%d of 50000 values are placeholders: the draw does not exercise both answers", yes)
 	}
 }

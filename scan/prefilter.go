@@ -35,7 +35,12 @@ type runFilter struct {
 	// anchored at the start only, for a whole-match pattern whose set has
 	// bytes that are not boundary bytes (the dots of a JWT).
 	exact, head *regexp.Regexp
-	secretPat   string
+	// seq, when the secret's pattern has the simple shape it handles,
+	// answers for exact and head (matchExact, matchHead).
+	seq       *seqMatcher
+	secretPat string
+	// headPrefix is the literal every match of head starts with.
+	headPrefix []byte
 	// maxLen is the longest secret the pattern as written allows: exact
 	// and head are compiled with relaxRepeats, so a longer candidate is
 	// dropped by length.
@@ -64,9 +69,40 @@ func (f *runFilter) compileExact(boundary charset) {
 	switch {
 	case sub:
 		f.exact = regexp.MustCompile(`^(?:` + relaxRepeats(f.secretPat) + `)$`)
+		f.seq = compileSeq(relaxRepeats(f.secretPat), false)
 	case f.whole:
 		f.head = regexp.MustCompile(`^(?:` + relaxRepeats(f.secretPat) + `)`)
+		f.seq = compileSeq(relaxRepeats(f.secretPat), true)
+		if p, _ := f.head.LiteralPrefix(); p != "" {
+			f.headPrefix = []byte(p)
+		}
 	}
+}
+
+// matchExact reports whether b is one whole match of the secret's pattern.
+func (f *runFilter) matchExact(b []byte) bool {
+	if f.seq != nil {
+		return f.seq.full(b)
+	}
+	return f.exact.Match(b)
+}
+
+// matchHead returns the end of the match at the start of b, or -1.
+func (f *runFilter) matchHead(b []byte) int {
+	if !bytes.HasPrefix(b, f.headPrefix) {
+		// Every match starts with it. The regexp, when its program is
+		// too large for the backtracker on a maxLen input, would set up
+		// its NFA to find out (the Bedrock key's quanta, at every + and
+		// / of every base64 run in its window).
+		return -1
+	}
+	if f.seq != nil {
+		return f.seq.prefix(b)
+	}
+	if loc := f.head.FindIndex(b); loc != nil {
+		return loc[1]
+	}
+	return -1
 }
 
 // newRunFilter derives the filter of a pattern whose secret is capture
@@ -145,6 +181,42 @@ func (f *runFilter) each(data []byte, lo, hi int, fn func(a, b int)) {
 			fn(a, i)
 		}
 	}
+}
+
+// until is each, stopping when fn returns true; it reports whether fn did.
+func (f *runFilter) until(data []byte, lo, hi int, fn func(a, b int) bool) bool {
+	set := &f.set
+	for i := lo; i < hi; {
+		for i < hi && !set[data[i]] {
+			i++
+		}
+		a := i
+		for i < hi && set[data[i]] {
+			i++
+		}
+		if i-a >= f.min && fn(a, i) {
+			return true
+		}
+	}
+	return false
+}
+
+// runEdges widens [u, v] (v inclusive) to whole runs of set bytes within
+// [lo, hi): a walk over the result sees the runs a walk over [lo, hi)
+// sees that meet [u, v], uncut.
+func (f *runFilter) runEdges(data []byte, lo, hi, u, v int) (int, int) {
+	set := &f.set
+	if set[data[u]] {
+		for u > lo && set[data[u-1]] {
+			u--
+		}
+	}
+	if set[data[v]] {
+		for v+1 < hi && set[data[v+1]] {
+			v++
+		}
+	}
+	return u, v
 }
 
 // bytesOf adds to cs every byte a match of re may hold; false when that is
@@ -291,8 +363,55 @@ func shortest(ls [][]byte) int {
 	return n
 }
 
+// A foldLit is a lower-case literal searched for ignoring ASCII case,
+// with its Horspool shift table: on text that does not hold it, the search
+// looks at about one byte in len(lit) rather than at every byte (the
+// session-token and tenant-id windows of a few kilobytes around each key).
+type foldLit struct {
+	lit   []byte
+	shift [256]int32
+}
+
+func newFoldLit(lit []byte) *foldLit {
+	f := &foldLit{lit: lit}
+	for c := range f.shift {
+		f.shift[c] = int32(len(lit))
+	}
+	for i, c := range lit[:len(lit)-1] {
+		f.shift[c] = int32(len(lit) - 1 - i)
+		if c >= 'a' && c <= 'z' {
+			f.shift[c-'a'+'A'] = f.shift[c]
+		}
+	}
+	return f
+}
+
+// in reports whether data holds the literal, ignoring ASCII case.
+func (f *foldLit) in(data []byte) bool { return f.index(data) >= 0 }
+
+// index returns where the literal first stands in data, ignoring ASCII
+// case, or -1.
+func (f *foldLit) index(data []byte) int {
+	lit, n := f.lit, len(f.lit)
+	last := lit[n-1]
+	for i := n - 1; i < len(data); {
+		c := data[i]
+		if lowerASCII(c) == last {
+			j := 0
+			for j < n-1 && lowerASCII(data[i-n+1+j]) == lit[j] {
+				j++
+			}
+			if j == n-1 {
+				return i - n + 1
+			}
+		}
+		i += int(f.shift[c])
+	}
+	return -1
+}
+
 // containsFold reports whether data holds lit (lower case) ignoring ASCII
-// case.
+// case. The reference for foldLit.in.
 func containsFold(data, lit []byte) bool {
 	c0, u0 := lit[0], lit[0]
 	if c0 >= 'a' && c0 <= 'z' {
