@@ -8,8 +8,10 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +27,9 @@ type Metrics struct {
 	Registry *prometheus.Registry
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	conns    *prometheus.GaugeVec
+	// connStates holds each open connection's last state (ConnState).
+	connStates sync.Map
 }
 
 // NewMetrics returns the collectors, with Go runtime and process metrics.
@@ -39,10 +44,41 @@ func NewMetrics() *Metrics {
 			Name: "aicred_http_request_duration_seconds", Help: "HTTP request latency by route.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"route"}),
+		conns: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "aicred_http_connections",
+			Help: "Client connections open now, by state: active (a request in progress) or idle (kept alive between requests).",
+		}, []string{"state"}),
 	}
-	reg.MustRegister(m.requests, m.latency,
+	reg.MustRegister(m.requests, m.latency, m.conns,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// ConnState is an http.Server ConnState hook that keeps
+// aicred_http_connections: a connection counts as idle from its opening
+// until its first request, active while a request is served, idle again
+// between requests, and no more once closed or hijacked. Each open
+// connection holds a goroutine of the server's, so the gauge tells a
+// goroutine count that follows the clients' connections from one that
+// leaks.
+func (m *Metrics) ConnState(c net.Conn, state http.ConnState) {
+	gauge := func(st http.ConnState) prometheus.Gauge {
+		if st == http.StateActive {
+			return m.conns.WithLabelValues("active")
+		}
+		return m.conns.WithLabelValues("idle")
+	}
+	prev, known := m.connStates.Load(c)
+	if known {
+		gauge(prev.(http.ConnState)).Dec()
+	}
+	switch state {
+	case http.StateNew, http.StateActive, http.StateIdle:
+		m.connStates.Store(c, state)
+		gauge(state).Inc()
+	default: // closed or hijacked
+		m.connStates.Delete(c)
+	}
 }
 
 // Instrument wraps a handler with request counting, latency and an access

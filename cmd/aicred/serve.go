@@ -693,6 +693,7 @@ func serve(ctx context.Context, a *app, cfg *serverConfig) error {
 		ReadTimeout:    lim.ReadTimeout,
 		IdleTimeout:    lim.IdleTimeout,
 		MaxHeaderBytes: lim.MaxHeaderBytes,
+		ConnState:      metrics.ConnState,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:    func(net.Listener) context.Context { return aicred.WithActor(context.Background(), "server") },
 	}
