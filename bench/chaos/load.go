@@ -352,6 +352,7 @@ func metricsOf(client *http.Client, base string) (map[string]float64, error) {
 		"go_goroutines": true, "process_resident_memory_bytes": true,
 		"aicred_gateway_usage_records_queued": true, "aicred_gateway_usage_records_written_total": true,
 		"aicred_gateway_usage_records_lost_total": true, "aicred_revocation_feed_age_seconds": true,
+		`aicred_http_connections{state="active"}`: true, `aicred_http_connections{state="idle"}`: true,
 	}
 	out := map[string]float64{}
 	sc := bufio.NewScanner(resp.Body)
