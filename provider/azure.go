@@ -133,6 +133,12 @@ func init() {
 						"PASSWORD=" + g.Alnum(14) + "@" + g.Alnum(17),        // no client secret name
 						"client_secret = " + g.Alnum(15) + "." + g.Alnum(20), // 36 characters
 						"AZURE_CLIENT_SECRET=" + g.B64(44),                   // base64 without its padding
+						// A URL in a comment beside a client secret variable
+						// (golang.org/x/net's QUIC code cites RFC 9001 so).
+						"// https://www.rfc-editor.org/rfc/rfc" + g.Digits(4) + "#section-5.2\nfunc initialKeys(cid []byte) keyPair {\n" +
+							"\tinitialSecret := hkdf.Extract(sha256.New, cid, initialSalt)\n\tvar clientKeys keys\n" +
+							"\tclientSecret := expandLabel(initialSecret, \"client in\")\n",
+						"# " + g.Lower(8) + "\nclient_secret_file:\n  # /var/lib/" + g.Lower(6) + "/" + g.Lower(6) + "/" + g.Lower(4) + "-" + g.Digits(6) + "\n",
 					}
 				},
 			},
@@ -142,11 +148,16 @@ func init() {
 
 // validAzureLegacySecret checks a pre-2019 client secret: 44 base64 that
 // decode to 32 bytes, or 32 or 34 characters mixing letters, digits and at
-// least one symbol.
+// least one symbol, and not a path or URL.
 func validAzureLegacySecret(s string) bool {
 	if len(s) == 44 {
 		b, err := base64.StdEncoding.DecodeString(s)
 		return err == nil && len(b) == 32
+	}
+	// A path or URL is not a secret: none starts with '/' or holds "//"
+	// or "www." (a random secret holds "//" one time in two hundred).
+	if s[0] == '/' || strings.Contains(s, "//") || strings.Contains(strings.ToLower(s), "www.") {
+		return false
 	}
 	return strings.ContainsAny(s, Upper+Lower) && strings.ContainsAny(s, Digits) &&
 		strings.IndexFunc(s, func(r rune) bool { return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') }) >= 0
