@@ -343,7 +343,7 @@ func yamlValue(n *yaml.Node, key string) *yaml.Node {
 // record and passes the alert to the webhook poster.
 type Detector struct {
 	c    DetectorConfig
-	hook *webhook
+	hook *alertHook
 
 	mu        sync.Mutex
 	workloads anomalyLRU[anomalyWorkload]
@@ -427,7 +427,7 @@ func NewDetector(c DetectorConfig) (*Detector, error) {
 	d.workloads.init(c.MaxWorkloads)
 	d.addrs.init(c.MaxAddresses)
 	if c.Webhook.URL != "" {
-		if d.hook, err = newWebhook(c.Webhook, c.HTTPClient, c.Log); err != nil {
+		if d.hook, err = newAlertHook(c.Webhook, c.HTTPClient, c.Log); err != nil {
 			return nil, err
 		}
 	}
