@@ -44,6 +44,16 @@ func TestRelatedAndHints(t *testing.T) {
 			related: map[string]string{"secret_access_key": awsSecret, "session_token": awsToken},
 		},
 		{
+			// golang.org/x/oauth2's tests write AWS's documented example
+			// secret a few lines above a fixture key pair: the pair's own
+			// secret is the related one, and is not reported alone.
+			name: "aws documented example secret nearby",
+			text: "// e.g. " + strings.Repeat("x", 5) + " wJalrXUtnFEMI/K7MDENG/bPxRfiCY" + "EXAMPLEKEY\n\nconst (\n\taccessKeyID     = \"" + tmpID +
+				"\"\n\tsecretAccessKey = \"" + awsSecret + "\"\n)\n",
+			kind: "aws/access-key-id", secret: tmpID,
+			related: map[string]string{"secret_access_key": awsSecret},
+		},
+		{
 			name: "langfuse pair",
 			text: "LANGFUSE_PUBLIC_KEY=" + pk + "\nLANGFUSE_SECRET_KEY=" + sk + "\nLANGFUSE_HOST=https://us.cloud.langfuse.com\n",
 			kind: "langfuse/secret-key", secret: sk,

@@ -121,6 +121,10 @@ type near struct {
 	// narrow: find walks only the runs around the literal's occurrences
 	// (always, but for the test that holds it to the whole walk).
 	narrow bool
+	// secret: the value is secret material (Related, not Hints), and a
+	// placeholder (AWS's documented example key a few lines away) is
+	// passed over for the next candidate.
+	secret bool
 }
 
 // New compiles the rules of the given kinds into an engine.
@@ -230,7 +234,7 @@ func compileRule(k *provider.Kind) (*rule, error) {
 			r.allow[a] = true
 		}
 	}
-	compileNear := func(m map[string]provider.Near, boundary charset) ([]near, error) {
+	compileNear := func(m map[string]provider.Near, boundary charset, secret bool) ([]near, error) {
 		var out []near
 		for name, n := range m {
 			nre, err := regexp.Compile(n.Pattern)
@@ -245,7 +249,7 @@ func compileRule(k *provider.Kind) (*rule, error) {
 			if nre.NumSubexp() > 0 {
 				group = 1
 			}
-			nr := near{name: name, re: nre, window: w, lit: requiredLiteral(n.Pattern), rf: newRunFilter(n.Pattern, group), narrow: true}
+			nr := near{name: name, re: nre, window: w, lit: requiredLiteral(n.Pattern), rf: newRunFilter(n.Pattern, group), narrow: true, secret: secret}
 			if nr.lit == nil {
 				for _, l := range foldLiterals(n.Pattern) {
 					nr.folds = append(nr.folds, newFoldLit(l))
@@ -257,10 +261,10 @@ func compileRule(k *provider.Kind) (*rule, error) {
 		sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 		return out, nil
 	}
-	if r.related, err = compileNear(rl.Related, bs); err != nil {
+	if r.related, err = compileNear(rl.Related, bs, true); err != nil {
 		return nil, err
 	}
-	if r.hints, err = compileNear(rl.Hints, charset{}); err != nil {
+	if r.hints, err = compileNear(rl.Hints, charset{}, false); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -757,6 +761,9 @@ func (n *near) find(data []byte, lo, hi, s, t int, boundary charset) (string, bo
 			if a > 0 && boundary[data[a-1]] || b < len(data) && boundary[data[b]] {
 				continue
 			}
+			if n.secret && IsPlaceholder(string(data[a:b])) {
+				continue
+			}
 			return string(data[a:b]), true
 		}
 		return "", false
@@ -769,7 +776,8 @@ func (n *near) find(data []byte, lo, hi, s, t int, boundary charset) (string, bo
 	try := func(a, b int) bool {
 		switch {
 		case n.rf.exact != nil && n.rf.whole:
-			if a < t && b > s || a > 0 && boundary[data[a-1]] || b < len(data) && boundary[data[b]] || !n.rf.matchExact(data[a:b]) {
+			if a < t && b > s || a > 0 && boundary[data[a-1]] || b < len(data) && boundary[data[b]] || !n.rf.matchExact(data[a:b]) ||
+				n.secret && IsPlaceholder(string(data[a:b])) {
 				return false
 			}
 			v, found = string(data[a:b]), true
