@@ -103,6 +103,9 @@ type Fence struct {
 
 	mu   sync.Mutex
 	held map[string]heldKey
+	// dropped counts forgetHeld calls: a key read from the store while
+	// one happened may be the old one, so it is used but not cached.
+	dropped uint64
 }
 
 type store struct {
@@ -557,11 +560,14 @@ func (c *counter) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// heldKey opens the store's held AWS key pair, cached for KeyTTL.
+// heldKey opens the store's held AWS key pair, cached for KeyTTL (and
+// dropped sooner by WatchHeldKeys). A suspended, revoked or expired held
+// credential is never used.
 func (f *Fence) heldKey(ctx context.Context, id string) (aws.Credentials, error) {
 	now := f.cfg.Now()
 	f.mu.Lock()
 	k, ok := f.held[id]
+	dropped := f.dropped
 	f.mu.Unlock()
 	if ok && now.Before(k.expires) {
 		return k.creds, nil
@@ -570,8 +576,12 @@ func (f *Fence) heldKey(ctx context.Context, id string) (aws.Credentials, error)
 	if err != nil {
 		return aws.Credentials{}, err
 	}
-	if !h.ExpiresAt.IsZero() && !now.Before(h.ExpiresAt) {
-		return aws.Credentials{}, aicred.Errorf(aicred.ErrInvalid, "held credential %s has expired", id)
+	if !h.Usable(now) {
+		status := h.Status
+		if status == "" || status == aicred.HeldActive {
+			status = "expired"
+		}
+		return aws.Credentials{}, aicred.Errorf(aicred.ErrInvalid, "held credential %s is %s", id, status)
 	}
 	s, err := f.cfg.Opener.Open(h.Sealed, h.AAD())
 	if err != nil {
@@ -582,9 +592,38 @@ func (f *Fence) heldKey(ctx context.Context, id string) (aws.Credentials, error)
 		return aws.Credentials{}, aicred.Errorf(aicred.ErrInvalid, "held credential %s is not an AWS key pair (ACCESS_KEY_ID:SECRET[:SESSION_TOKEN])", id)
 	}
 	f.mu.Lock()
-	f.held[id] = heldKey{creds: creds, expires: now.Add(f.cfg.KeyTTL)}
+	if f.dropped == dropped {
+		f.held[id] = heldKey{creds: creds, expires: now.Add(f.cfg.KeyTTL)}
+	}
 	f.mu.Unlock()
 	return creds, nil
+}
+
+// A RevocationWatcher delivers every revocation made by any process
+// sharing the store; aicred.Store and grantcache.Cache satisfy it.
+type RevocationWatcher interface {
+	WatchRevocations(ctx context.Context, fn func(aicred.Revocation)) error
+}
+
+// WatchHeldKeys makes the fence drop a cached held key as soon as any
+// process sharing the store changes its secret (rotation, replacement),
+// its status (suspension, revocation) or withdraws it: the next request
+// reads the held credential again, so no server signs with an old or
+// suspended key for the rest of KeyTTL. It subscribes until ctx ends.
+func (f *Fence) WatchHeldKeys(ctx context.Context, w RevocationWatcher) error {
+	return w.WatchRevocations(ctx, func(r aicred.Revocation) {
+		if r.By == aicred.RevokeHeldKey || r.By == aicred.RevokeCredential {
+			f.forgetHeld(r.Value)
+		}
+	})
+}
+
+// forgetHeld drops the cached key of held credential id.
+func (f *Fence) forgetHeld(id string) {
+	f.mu.Lock()
+	delete(f.held, id)
+	f.dropped++
+	f.mu.Unlock()
 }
 
 // keyPair splits a held AWS key pair, as the gateway's Bedrock surface does.

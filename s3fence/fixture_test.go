@@ -28,14 +28,28 @@ import (
 	"github.com/aicred/aicred/sigv4"
 )
 
-type heldMap map[string]*aicred.HeldCredential
+// heldMap is the held credentials, changed by tests while the fence
+// reads them.
+type heldMap struct {
+	mu sync.Mutex
+	m  map[string]*aicred.HeldCredential
+}
 
-func (m heldMap) GetHeldCredential(_ context.Context, id string) (*aicred.HeldCredential, error) {
-	h, ok := m[id]
+func (m *heldMap) GetHeldCredential(_ context.Context, id string) (*aicred.HeldCredential, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	h, ok := m.m[id]
 	if !ok {
 		return nil, aicred.Errorf(aicred.ErrNotFound, "no held credential %s", id)
 	}
-	return h, nil
+	c := *h
+	return &c, nil
+}
+
+func (m *heldMap) put(h *aicred.HeldCredential) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.m[h.ID] = h
 }
 
 // checkedStore is a real S3 implementation (gofakes3) behind a check that
@@ -56,12 +70,15 @@ func (c *checkedStore) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
 	c.calls++
 	c.mu.Unlock()
+	c.mu.Lock()
+	akid, secret := c.akid, c.secret
+	c.mu.Unlock()
 	s, err := sigv4.Parse(r, "s3")
-	if err == nil && s.Credential.AccessKeyID != c.akid {
+	if err == nil && s.Credential.AccessKeyID != akid {
 		err = &sigv4.Error{Status: 403, Code: "InvalidAccessKeyId", Message: "not the held key"}
 	}
 	if err == nil {
-		_, err = s.Verify(r, c.secret)
+		_, err = s.Verify(r, secret)
 	}
 	if err != nil {
 		c.mu.Lock()
@@ -95,6 +112,14 @@ func (c *checkedStore) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.backend.ServeHTTP(w, r)
 }
 
+// rotate makes the store take another key pair, as IAM does once the old
+// key is deleted.
+func (c *checkedStore) rotate(akid, secret string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.akid, c.secret = akid, secret
+}
+
 func (c *checkedStore) Calls() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -111,7 +136,7 @@ type fixture struct {
 	srv      *httptest.Server
 	usage    *gateway.MemoryRecorder
 	keys     *s3fence.Keys
-	held     heldMap
+	held     *heldMap
 	ring     *seal.Keyring
 	heldAKID string
 	heldSec  string
@@ -137,7 +162,7 @@ type fixtureOpts struct {
 func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	t.Helper()
 	g := provider.NewGen(7)
-	f := &fixture{gen: g, usage: &gateway.MemoryRecorder{}, held: heldMap{}, roles: map[string]*broker.Role{"trainer": trainerRole()}}
+	f := &fixture{gen: g, usage: &gateway.MemoryRecorder{}, held: &heldMap{m: map[string]*aicred.HeldCredential{}}, roles: map[string]*broker.Role{"trainer": trainerRole()}}
 	f.heldAKID = "AKIA" + g.UpperNum(16)
 	f.heldSec = g.Alnum(40)
 	be := o.backend
@@ -206,7 +231,7 @@ func (f *fixture) addHeld(t testing.TB, id, secret string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.held[id] = h
+	f.held.put(h)
 }
 
 // issue stores a workload grant of role trainer and returns its token.

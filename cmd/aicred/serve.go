@@ -668,6 +668,10 @@ func serve(ctx context.Context, a *app, cfg *serverConfig) error {
 		return fmt.Errorf("storage: %w", err)
 	}
 	if fence != nil {
+		// A rotated, suspended or revoked held key is dropped on every server.
+		if err := fence.WatchHeldKeys(watchCtx, st); err != nil {
+			return fmt.Errorf("watch held keys (s3 fence): %w", err)
+		}
 		mux.Handle("/s3/", streamingHandler(metrics.Instrument("s3", log, fence), lim.GatewayBodyTimeout, lim.ReadTimeout, lim.WriteTimeout))
 		mux.Handle("POST /aicred/v1/s3/credentials", bounded(metrics.Instrument("s3_credentials", log, fence.Credentials())))
 		mux.Handle("POST /aicred/v1/s3/vend", bounded(metrics.Instrument("s3_vend", log, fence.Vend())))
