@@ -1,9 +1,11 @@
 package aicred
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -402,5 +404,67 @@ func KeepInsertedUsage(recs []UsageRecord, inserted map[string]struct{}) []Usage
 			out = append(out, recs[i])
 		}
 	}
+	return out
+}
+
+// A UsageDayGroup totals the records of one row of a store's daily
+// rollup (usage_daily): one UTC day, workload, role, provider, model,
+// operation and held credential, the names as StorableText keeps them.
+// Costs are nano-dollars, each record's rounded by UsageCostNanos.
+type UsageDayGroup struct {
+	Day, Workload, Role, Provider, Model, Operation, CredentialID string
+
+	Requests, Errors                                          int64
+	InputTokens, CachedTokens, CacheWriteTokens, OutputTokens int64
+	Units, CostNanos, Estimated, EstimatedNanos               int64
+	First, Last                                               time.Time
+}
+
+// UsageDayGroups totals recs by rollup row, in key order (so that stores
+// upserting several rows take their locks in one order and cannot
+// deadlock).
+func UsageDayGroups(recs []UsageRecord) []UsageDayGroup {
+	type key struct{ day, workload, role, provider, model, operation, credential string }
+	index := map[key]int{}
+	var out []UsageDayGroup
+	for i := range recs {
+		r := &recs[i]
+		k := key{UsageDay(r.Time), StorableText(r.Workload), StorableText(r.Role), StorableText(r.Provider),
+			StorableText(r.Model), StorableText(r.Operation), StorableText(r.CredentialID)}
+		j, ok := index[k]
+		if !ok {
+			j = len(out)
+			index[k] = j
+			out = append(out, UsageDayGroup{Day: k.day, Workload: k.workload, Role: k.role, Provider: k.provider,
+				Model: k.model, Operation: k.operation, CredentialID: k.credential, First: r.Time, Last: r.Time})
+		}
+		g := &out[j]
+		n := UsageCostNanos(r.CostUSD)
+		g.Requests++
+		if r.Outcome != OutcomeOK {
+			g.Errors++
+		}
+		g.InputTokens += r.Usage.InputTokens
+		g.CachedTokens += r.Usage.CachedTokens
+		g.CacheWriteTokens += r.Usage.CacheWriteTokens
+		g.OutputTokens += r.Usage.OutputTokens
+		g.Units += r.Usage.Units
+		g.CostNanos += n
+		if r.Estimated {
+			g.Estimated++
+			g.EstimatedNanos += n
+		}
+		if r.Time.Before(g.First) {
+			g.First = r.Time
+		}
+		if r.Time.After(g.Last) {
+			g.Last = r.Time
+		}
+	}
+	slices.SortFunc(out, func(a, b UsageDayGroup) int {
+		return cmp.Or(cmp.Compare(a.Day, b.Day), cmp.Compare(a.Workload, b.Workload), cmp.Compare(a.Role, b.Role),
+			cmp.Compare(a.Provider, b.Provider), cmp.Compare(a.Model, b.Model), cmp.Compare(a.Operation, b.Operation),
+			cmp.Compare(a.CredentialID, b.CredentialID))
+	})
 	return out
 }

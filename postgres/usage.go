@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -131,75 +130,28 @@ func (s *Store) RecordUsage(ctx context.Context, recs []aicred.UsageRecord) erro
 	return nil
 }
 
-// usageDayKey is one row of usage_daily.
-type usageDayKey struct{ day, workload, role, provider, model, operation, credential string }
-
-type usageDayRow struct {
-	requests, errors, input, cached, cacheWrite, output, units, costN, estimated, estimatedN int64
-	first, last                                                                              time.Time
-}
-
 // usageDailyRowsPerUpsert bounds one upsert: 19 columns each.
 const usageDailyRowsPerUpsert = 100
 
 // addUsageDaily adds recs to the daily rollup in tx: totalled in memory
-// by day and group first, then one multi-row upsert per
-// usageDailyRowsPerUpsert groups, in key order.
+// by day and group first (aicred.UsageDayGroups, in key order), then one
+// multi-row upsert per usageDailyRowsPerUpsert groups.
 func addUsageDaily(ctx context.Context, tx pgx.Tx, recs []aicred.UsageRecord) error {
-	groups := map[usageDayKey]*usageDayRow{}
-	var keys []usageDayKey
-	for i := range recs {
-		r := &recs[i]
-		at := aicred.StoreTime(r.Time)
-		k := usageDayKey{aicred.UsageDay(at), aicred.StorableText(r.Workload), aicred.StorableText(r.Role), aicred.StorableText(r.Provider),
-			aicred.StorableText(r.Model), aicred.StorableText(r.Operation), aicred.StorableText(r.CredentialID)}
-		g := groups[k]
-		if g == nil {
-			g = &usageDayRow{first: at, last: at}
-			groups[k] = g
-			keys = append(keys, k)
-		}
-		n := aicred.UsageCostNanos(r.CostUSD)
-		g.requests++
-		if r.Outcome != aicred.OutcomeOK {
-			g.errors++
-		}
-		g.input += r.Usage.InputTokens
-		g.cached += r.Usage.CachedTokens
-		g.cacheWrite += r.Usage.CacheWriteTokens
-		g.output += r.Usage.OutputTokens
-		g.units += r.Usage.Units
-		g.costN += n
-		if r.Estimated {
-			g.estimated++
-			g.estimatedN += n
-		}
-		if at.Before(g.first) {
-			g.first = at
-		}
-		if at.After(g.last) {
-			g.last = at
-		}
-	}
-	slices.SortFunc(keys, func(a, b usageDayKey) int {
-		return cmp.Or(cmp.Compare(a.day, b.day), cmp.Compare(a.workload, b.workload), cmp.Compare(a.role, b.role),
-			cmp.Compare(a.provider, b.provider), cmp.Compare(a.model, b.model), cmp.Compare(a.operation, b.operation),
-			cmp.Compare(a.credential, b.credential))
-	})
-	for start := 0; start < len(keys); start += usageDailyRowsPerUpsert {
-		batch := keys[start:min(start+usageDailyRowsPerUpsert, len(keys))]
+	groups := aicred.UsageDayGroups(recs)
+	for start := 0; start < len(groups); start += usageDailyRowsPerUpsert {
+		batch := groups[start:min(start+usageDailyRowsPerUpsert, len(groups))]
 		args := make([]any, 0, 19*len(batch))
 		var rows []string
-		for _, k := range batch {
-			g := groups[k]
+		for _, g := range batch {
 			ph := make([]string, 19)
 			for i := range ph {
 				ph[i] = fmt.Sprintf("$%d", len(args)+i+1)
 			}
 			ph[0] += "::date"
 			rows = append(rows, "("+strings.Join(ph, ", ")+")")
-			args = append(args, k.day, k.workload, k.role, k.provider, k.model, k.operation, k.credential,
-				g.requests, g.errors, g.input, g.cached, g.cacheWrite, g.output, g.units, g.costN, g.estimated, g.estimatedN, g.first, g.last)
+			args = append(args, g.Day, g.Workload, g.Role, g.Provider, g.Model, g.Operation, g.CredentialID,
+				g.Requests, g.Errors, g.InputTokens, g.CachedTokens, g.CacheWriteTokens, g.OutputTokens, g.Units,
+				g.CostNanos, g.Estimated, g.EstimatedNanos, aicred.StoreTime(g.First), aicred.StoreTime(g.Last))
 		}
 		q := `INSERT INTO usage_daily AS d (day, workload, role, provider, model, operation, credential_id,
 			requests, errors, input_tokens, cached_tokens, cache_write_tokens, output_tokens, units,

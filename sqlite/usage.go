@@ -98,14 +98,6 @@ func insertedIDs(ctx context.Context, tx *sql.Tx, q string, args []any, into map
 	return rows.Err()
 }
 
-// usageDayKey is one row of usage_daily.
-type usageDayKey struct{ day, workload, role, provider, model, operation, credential string }
-
-type usageDayRow struct {
-	requests, errors, input, cached, cacheWrite, output, units, costN, estimated, estimatedN int64
-	first, last                                                                              string
-}
-
 const usageDailyColumns = `day, workload, role, provider, model, operation, credential_id,
 	requests, errors, input_tokens, cached_tokens, cache_write_tokens, output_tokens, units,
 	cost_nusd, estimated, estimated_nusd, first_at, last_at`
@@ -114,48 +106,19 @@ const usageDailyColumns = `day, workload, role, provider, model, operation, cred
 const usageDailyRowsPerUpsert = 50
 
 // addUsageDaily adds recs to the daily rollup in tx: totalled in memory
-// by day and group first, then one multi-row upsert per
-// usageDailyRowsPerUpsert groups.
+// by day and group first (aicred.UsageDayGroups), then one multi-row
+// upsert per usageDailyRowsPerUpsert groups.
 func addUsageDaily(ctx context.Context, tx *sql.Tx, recs []aicred.UsageRecord) error {
-	groups := map[usageDayKey]*usageDayRow{}
-	var keys []usageDayKey
-	for i := range recs {
-		r := &recs[i]
-		at := audit.FormatTime(r.Time)
-		k := usageDayKey{at[:10], aicred.StorableText(r.Workload), aicred.StorableText(r.Role), aicred.StorableText(r.Provider),
-			aicred.StorableText(r.Model), aicred.StorableText(r.Operation), aicred.StorableText(r.CredentialID)}
-		g := groups[k]
-		if g == nil {
-			g = &usageDayRow{first: at, last: at}
-			groups[k] = g
-			keys = append(keys, k)
-		}
-		n := aicred.UsageCostNanos(r.CostUSD)
-		g.requests++
-		if r.Outcome != aicred.OutcomeOK {
-			g.errors++
-		}
-		g.input += r.Usage.InputTokens
-		g.cached += r.Usage.CachedTokens
-		g.cacheWrite += r.Usage.CacheWriteTokens
-		g.output += r.Usage.OutputTokens
-		g.units += r.Usage.Units
-		g.costN += n
-		if r.Estimated {
-			g.estimated++
-			g.estimatedN += n
-		}
-		g.first, g.last = min(g.first, at), max(g.last, at)
-	}
+	groups := aicred.UsageDayGroups(recs)
 	row := "(" + strings.Repeat("?, ", 18) + "?)"
-	args := make([]any, 0, 19*min(len(keys), usageDailyRowsPerUpsert))
-	for start := 0; start < len(keys); start += usageDailyRowsPerUpsert {
-		batch := keys[start:min(start+usageDailyRowsPerUpsert, len(keys))]
+	args := make([]any, 0, 19*min(len(groups), usageDailyRowsPerUpsert))
+	for start := 0; start < len(groups); start += usageDailyRowsPerUpsert {
+		batch := groups[start:min(start+usageDailyRowsPerUpsert, len(groups))]
 		args = args[:0]
-		for _, k := range batch {
-			g := groups[k]
-			args = append(args, k.day, k.workload, k.role, k.provider, k.model, k.operation, k.credential,
-				g.requests, g.errors, g.input, g.cached, g.cacheWrite, g.output, g.units, g.costN, g.estimated, g.estimatedN, g.first, g.last)
+		for _, g := range batch {
+			args = append(args, g.Day, g.Workload, g.Role, g.Provider, g.Model, g.Operation, g.CredentialID,
+				g.Requests, g.Errors, g.InputTokens, g.CachedTokens, g.CacheWriteTokens, g.OutputTokens, g.Units,
+				g.CostNanos, g.Estimated, g.EstimatedNanos, audit.FormatTime(g.First), audit.FormatTime(g.Last))
 		}
 		q := `INSERT INTO usage_daily (` + usageDailyColumns + `) VALUES ` + row + strings.Repeat(", "+row, len(batch)-1) + `
 			ON CONFLICT (day, workload, role, provider, model, operation, credential_id) DO UPDATE SET
