@@ -15,7 +15,6 @@ import (
 	"regexp"
 	"regexp/syntax"
 	"slices"
-	"sort"
 	"sync"
 
 	"github.com/aicred/aicred/provider"
@@ -107,26 +106,6 @@ type rule struct {
 	endsAtSuffix bool
 }
 
-type near struct {
-	name   string
-	re     *regexp.Regexp
-	window int
-	// lit is a literal every match contains (".openai.", "ak-"): the
-	// regexp runs only around a match whose window holds it.
-	lit []byte
-	// folds: lower-cased literals one of which every match holds in some
-	// case; the regexp runs only when the window holds one.
-	folds []*foldLit
-	rf    *runFilter
-	// narrow: find walks only the runs around the literal's occurrences
-	// (always, but for the test that holds it to the whole walk).
-	narrow bool
-	// secret: the value is secret material (Related, not Hints), and a
-	// placeholder (AWS's documented example key a few lines away) is
-	// passed over for the next candidate.
-	secret bool
-}
-
 // New compiles the rules of the given kinds into an engine.
 func New(opts Options) (*Engine, error) {
 	kinds := opts.Kinds
@@ -141,11 +120,12 @@ func New(opts Options) (*Engine, error) {
 	}
 	kwIndex := map[string]int32{}
 	var keywords []string
+	nears := 0
 	for _, k := range kinds {
 		if slices.Contains(opts.Disabled, k.Rule.ID) {
 			continue
 		}
-		r, err := compileRule(k)
+		r, err := compileRule(k, &nears)
 		if err != nil {
 			return nil, err
 		}
@@ -168,7 +148,9 @@ func New(opts Options) (*Engine, error) {
 		}
 	}
 	e.dfa = newKeywordDFA(keywords)
-	e.scratch.New = func() any { return &scratch{windows: make([][]window, len(e.rules))} }
+	e.scratch.New = func() any {
+		return &scratch{windows: make([][]window, len(e.rules)), near: nearCache{occ: make([]occCache, nears)}}
+	}
 	e.matches.New = func() any { return new([]Match) }
 	return e, nil
 }
@@ -176,7 +158,9 @@ func New(opts Options) (*Engine, error) {
 // Rules returns the number of compiled rules.
 func (e *Engine) Rules() int { return len(e.rules) }
 
-func compileRule(k *provider.Kind) (*rule, error) {
+// compileRule compiles a kind's rule; its near patterns take ids from
+// *nears on.
+func compileRule(k *provider.Kind, nears *int) (*rule, error) {
 	rl := &k.Rule
 	if len(rl.Keywords) == 0 {
 		return nil, fmt.Errorf("rule %s: no keywords", rl.ID)
@@ -234,37 +218,10 @@ func compileRule(k *provider.Kind) (*rule, error) {
 			r.allow[a] = true
 		}
 	}
-	compileNear := func(m map[string]provider.Near, boundary charset, secret bool) ([]near, error) {
-		var out []near
-		for name, n := range m {
-			nre, err := regexp.Compile(n.Pattern)
-			if err != nil {
-				return nil, fmt.Errorf("rule %s: near %s: %w", rl.ID, name, err)
-			}
-			w := n.Window
-			if w <= 0 {
-				w = 256
-			}
-			group := 0
-			if nre.NumSubexp() > 0 {
-				group = 1
-			}
-			nr := near{name: name, re: nre, window: w, lit: requiredLiteral(n.Pattern), rf: newRunFilter(n.Pattern, group), narrow: true, secret: secret}
-			if nr.lit == nil {
-				for _, l := range foldLiterals(n.Pattern) {
-					nr.folds = append(nr.folds, newFoldLit(l))
-				}
-			}
-			nr.rf.compileExact(boundary)
-			out = append(out, nr)
-		}
-		sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
-		return out, nil
-	}
-	if r.related, err = compileNear(rl.Related, bs, true); err != nil {
+	if r.related, err = compileNears(rl.ID, rl.Related, bs, true, nears); err != nil {
 		return nil, err
 	}
-	if r.hints, err = compileNear(rl.Hints, charset{}, false); err != nil {
+	if r.hints, err = compileNears(rl.ID, rl.Hints, charset{}, false, nears); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -389,6 +346,7 @@ type span struct {
 type scratch struct {
 	hits    []hit
 	windows [][]window
+	near    nearCache
 }
 
 // Scan reports every credential in data, in order of position.
@@ -470,6 +428,7 @@ func (e *Engine) match(data []byte, dst []Match) []Match {
 	if len(sc.hits) == 0 {
 		return dst
 	}
+	sc.near.gen++ // a new buffer: no occurrence found so far holds
 	for i := range sc.windows {
 		sc.windows[i] = sc.windows[i][:0]
 	}
@@ -504,7 +463,7 @@ func (e *Engine) match(data []byte, dst []Match) []Match {
 	for ri, ws := range sc.windows {
 		r := e.rules[ri]
 		for _, w := range ws {
-			out = r.apply(data, w, out)
+			out = r.apply(data, w, &sc.near, out)
 		}
 	}
 	return dropHeld(resolveOverlaps(out))
@@ -537,12 +496,12 @@ func dropHeld(ms []Match) []Match {
 	return out
 }
 
-func (r *rule) apply(data []byte, w window, out []Match) []Match {
+func (r *rule) apply(data []byte, w window, nc *nearCache, out []Match) []Match {
 	if r.anchored != nil {
-		return r.applyAnchored(data, w, out)
+		return r.applyAnchored(data, w, nc, out)
 	}
 	if r.rf == nil {
-		return r.applyIn(data, w, w.lo, w.hi, w.lo, w.hi, out)
+		return r.applyIn(data, w, nc, w.lo, w.hi, w.lo, w.hi, out)
 	}
 	r.rf.each(data, w.lo, w.hi, func(a, b int) {
 		f := r.rf
@@ -552,7 +511,7 @@ func (r *rule) apply(data []byte, w window, out []Match) []Match {
 				return
 			}
 			if f.whole {
-				out = r.accept(data, w, a, b, out)
+				out = r.accept(data, w, nc, a, b, out)
 				return
 			}
 			// The secret is the run; the whole pattern confirms what
@@ -567,7 +526,7 @@ func (r *rule) apply(data []byte, w window, out []Match) []Match {
 					continue
 				}
 				if t := p + n; t == len(data) || !r.boundary[data[t]] {
-					out = r.accept(data, w, p, t, out)
+					out = r.accept(data, w, nc, p, t, out)
 					p = t - 1
 				}
 			}
@@ -577,7 +536,7 @@ func (r *rule) apply(data []byte, w window, out []Match) []Match {
 		if r.lit != nil && !bytes.Contains(data[lo:hi], r.lit) {
 			return // every match holds the literal
 		}
-		out = r.applyIn(data, w, lo, hi, a, b, out)
+		out = r.applyIn(data, w, nc, lo, hi, a, b, out)
 	})
 	return out
 }
@@ -587,7 +546,7 @@ func (r *rule) apply(data []byte, w window, out []Match) []Match {
 // first, not overlapping), but running it only where a match can begin:
 // bounded by maxLen, Go's regexp uses its backtracker there instead of the
 // NFA over the whole window.
-func (r *rule) applyAnchored(data []byte, w window, out []Match) []Match {
+func (r *rule) applyAnchored(data []byte, w window, nc *nearCache, out []Match) []Match {
 	for p := w.lo; p < w.hi; {
 		i := bytes.Index(data[p:w.hi], r.prefix)
 		if i < 0 {
@@ -616,7 +575,7 @@ func (r *rule) applyAnchored(data []byte, w window, out []Match) []Match {
 			t = s + loc[1]
 		}
 		if (s == 0 || !r.boundary[data[s-1]]) && (t == len(data) || !r.boundary[data[t]]) {
-			out = r.accept(data, w, s, t, out)
+			out = r.accept(data, w, nc, s, t, out)
 		}
 		p = max(t, s+1)
 	}
@@ -670,7 +629,7 @@ func literalSuffix(pattern string) []byte {
 
 // applyIn runs the rule's regexp over data[lo:hi] and keeps the matches
 // whose secret starts in [a, b).
-func (r *rule) applyIn(data []byte, w window, lo, hi, a, b int, out []Match) []Match {
+func (r *rule) applyIn(data []byte, w window, nc *nearCache, lo, hi, a, b int, out []Match) []Match {
 	for _, loc := range r.re.FindAllSubmatchIndex(data[lo:hi], -1) {
 		s, t := loc[2*r.secretIdx], loc[2*r.secretIdx+1]
 		if s < 0 || loc[1]-loc[0] > r.maxLen {
@@ -683,14 +642,14 @@ func (r *rule) applyIn(data []byte, w window, lo, hi, a, b int, out []Match) []M
 		if s > 0 && r.boundary[data[s-1]] || t < len(data) && r.boundary[data[t]] {
 			continue
 		}
-		out = r.accept(data, w, s, t, out)
+		out = r.accept(data, w, nc, s, t, out)
 	}
 	return out
 }
 
 // accept validates the candidate secret data[s:t] (context, allow list,
 // validator, placeholder, entropy) and appends its match.
-func (r *rule) accept(data []byte, w window, s, t int, out []Match) []Match {
+func (r *rule) accept(data []byte, w window, nc *nearCache, s, t int, out []Match) []Match {
 	dist := 0
 	if r.ctx > 0 {
 		var ok bool
@@ -708,150 +667,9 @@ func (r *rule) accept(data []byte, w window, s, t int, out []Match) []Match {
 		return out
 	}
 	m := Match{Kind: r.kind, Start: s, End: t, Secret: secret, Entropy: ent, ctxDist: dist, rule: r.index}
-	m.Related = findNear(data, s, t, r.related, r.boundary)
-	m.Hints = findNear(data, s, t, r.hints, charset{})
+	m.Related = findNear(data, s, t, r.related, r.boundary, nc)
+	m.Hints = findNear(data, s, t, r.hints, charset{}, nc)
 	return append(out, m)
-}
-
-func findNear(data []byte, s, t int, ns []near, boundary charset) map[string]string {
-	var out map[string]string
-	for _, n := range ns {
-		lo, hi := max(s-n.window, 0), min(t+n.window, len(data))
-		if n.lit != nil && !bytes.Contains(data[lo:hi], n.lit) || n.folds != nil && !containsAnyFold(data[lo:hi], n.folds) {
-			continue
-		}
-		if v, ok := n.find(data, lo, hi, s, t, boundary); ok {
-			if out == nil {
-				out = map[string]string{}
-			}
-			out[n.name] = v
-		}
-	}
-	return out
-}
-
-// find returns the first match of a nearby pattern in data[lo:hi] that is
-// not the secret data[s:t] itself.
-func (n *near) find(data []byte, lo, hi, s, t int, boundary charset) (string, bool) {
-	search := func(lo, hi, ra, rb int) (string, bool) {
-		// The first match is usually the value: ask for it alone, and for
-		// all of them only when it is not.
-		locs := n.re.FindAllSubmatchIndex(data[lo:hi], 1)
-		for i := 0; ; i++ {
-			if i == len(locs) {
-				if i != 1 {
-					break
-				}
-				if locs = n.re.FindAllSubmatchIndex(data[lo:hi], -1); len(locs) < 2 {
-					break
-				}
-			}
-			loc := locs[i]
-			a, b := loc[0], loc[1]
-			if len(loc) > 2 && loc[2] >= 0 {
-				a, b = loc[2], loc[3]
-			}
-			a, b = a+lo, b+lo
-			if a < ra || a >= rb {
-				continue
-			}
-			if a < t && b > s { // the match itself
-				continue
-			}
-			if a > 0 && boundary[data[a-1]] || b < len(data) && boundary[data[b]] {
-				continue
-			}
-			if n.secret && IsPlaceholder(string(data[a:b])) {
-				continue
-			}
-			return string(data[a:b]), true
-		}
-		return "", false
-	}
-	if n.rf == nil {
-		return search(lo, hi, lo, hi)
-	}
-	var v string
-	found := false
-	try := func(a, b int) bool {
-		switch {
-		case n.rf.exact != nil && n.rf.whole:
-			if a < t && b > s || a > 0 && boundary[data[a-1]] || b < len(data) && boundary[data[b]] || !n.rf.matchExact(data[a:b]) ||
-				n.secret && IsPlaceholder(string(data[a:b])) {
-				return false
-			}
-			v, found = string(data[a:b]), true
-		default:
-			// Every match holds the literal: look for it in the few bytes
-			// the regexp would see before searching.
-			if f := n.rf; f.exact != nil && (a > 0 && boundary[data[a-1]] || b < len(data) && boundary[data[b]] || !f.matchExact(data[a:b])) {
-				return false
-			}
-			slo, shi := max(a-n.rf.pre-1, lo), min(b+n.rf.post+1, hi)
-			if n.lit != nil && !bytes.Contains(data[slo:shi], n.lit) || n.folds != nil && !containsAnyFold(data[slo:shi], n.folds) {
-				return false
-			}
-			v, found = search(slo, shi, a, b)
-		}
-		return found
-	}
-	if n.lit == nil && n.folds == nil {
-		n.rf.until(data, lo, hi, try)
-		return v, found
-	}
-	if !n.narrow {
-		n.rf.until(data, lo, hi, try)
-		return v, found
-	}
-	// Every match holds the literal (one of the fold literals), and try
-	// takes a run [a, b) only when the literal stands in [a-pre-1,
-	// b+post+1): for an occurrence q of length l, a <= q+pre+1 and
-	// b-1 >= q+l-post-2, so the run meets the span between those two
-	// bounds. Walk only the runs that meet it, for each occurrence in
-	// order, each run once. In text dense with keys the window holds many
-	// runs and the literal once or twice.
-	done := lo
-	for from := lo; from < hi; {
-		q, l := n.next(data, from, hi)
-		if q < 0 {
-			break
-		}
-		x, y := q+l-n.rf.post-2, q+n.rf.pre+1
-		u, w := max(min(x, y), lo), min(max(x, y), hi-1)
-		if u <= w {
-			u, w = n.rf.runEdges(data, lo, hi, u, w)
-			if start := max(u, done); start <= w && n.rf.until(data, start, w+1, try) {
-				return v, found
-			}
-			done = max(done, w+1)
-		}
-		from = q + 1
-	}
-	return v, found
-}
-
-// next returns the first occurrence in data[from:hi] of the near
-// pattern's literal, or of any of its fold literals, and its length; -1
-// when there is none.
-func (n *near) next(data []byte, from, hi int) (int, int) {
-	if n.lit != nil {
-		if i := bytes.Index(data[from:hi], n.lit); i >= 0 {
-			return from + i, len(n.lit)
-		}
-		return -1, 0
-	}
-	q, l := -1, 0
-	for _, f := range n.folds {
-		end := hi
-		if q >= 0 {
-			end = min(hi, q+len(f.lit)) // only an earlier occurrence counts
-		}
-		// At the same offset the shorter literal gives the wider span.
-		if i := f.index(data[from:end]); i >= 0 && (q < 0 || from+i < q || from+i == q && len(f.lit) < l) {
-			q, l = from+i, len(f.lit)
-		}
-	}
-	return q, l
 }
 
 // resolveOverlaps keeps one match per span. When rules disagree about the
@@ -983,13 +801,4 @@ func requiredLiteral(pattern string) []byte {
 		return nil
 	}
 	return best
-}
-
-func containsAnyFold(data []byte, lits []*foldLit) bool {
-	for _, l := range lits {
-		if l.in(data) {
-			return true
-		}
-	}
-	return false
 }

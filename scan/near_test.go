@@ -2,17 +2,21 @@ package scan
 
 import (
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/aicred/aicred/provider"
 )
 
-// TestNearNarrowWalk holds the walk around the literal's occurrences to
-// the walk over the whole window: for every related and hint pattern of
-// the catalog, in text dense with every kind's examples (cut and joined at
-// random so values and literals stand at every distance), find gives the
-// same value from every secret-sized span.
+// TestNearNarrowWalk holds every shortcut find takes (the walk around the
+// literal's occurrences, the anchored search from each head, the cache of
+// occurrences shared by the windows of one buffer) to what a near pattern
+// means: the first match of its regexp in the window that is not the
+// secret itself. For every related and hint pattern of the catalog, in
+// text dense with every kind's examples (cut and joined at random so
+// values and literals stand at every distance), find gives that value
+// from every secret-sized span.
 func TestNearNarrowWalk(t *testing.T) {
 	e, err := New(Options{})
 	if err != nil {
@@ -53,36 +57,47 @@ func TestNearNarrowWalk(t *testing.T) {
 	for _, r := range e.rules {
 		for _, set := range [][]near{r.related, r.hints} {
 			for _, n := range set {
-				if n.rf == nil || n.lit == nil && n.folds == nil {
-					continue
-				}
 				whole := n
 				whole.narrow = false
 				var occ []int
-				for from := 0; ; {
-					q, _ := n.next(data, from, len(data))
-					if q < 0 {
-						break
+				if n.lit != nil || n.literals() != nil {
+					for _, o := range n.occurrences(nil, 0, data, 0, len(data)) {
+						occ = append(occ, o.q)
 					}
-					occ = append(occ, q)
-					from = q + 1
+				} else {
+					for _, loc := range n.re.FindAllIndex(data, -1) {
+						occ = append(occ, loc[0])
+					}
 				}
 				if len(occ) == 0 {
 					continue // this draw of examples never writes it
 				}
-				for range 300 {
+				starts := make([]int, 300)
+				for i := range starts {
 					// Mostly near an occurrence of the literal.
 					s := occ[rng.IntN(len(occ))] + rng.IntN(2*n.window) - n.window
 					if rng.IntN(4) == 0 {
 						s = rng.IntN(len(data))
 					}
-					s = min(max(s, 0), len(data)-64)
+					starts[i] = min(max(s, 0), len(data)-64)
+				}
+				// The engine asks in order of position, through one cache;
+				// the first half here does, the second half jumps about.
+				slices.Sort(starts[:150])
+				var c occCache
+				for i, s := range starts {
 					t2 := s + 20 + rng.IntN(40)
 					lo, hi := max(s-n.window, 0), min(t2+n.window, len(data))
-					got, ok := n.find(data, lo, hi, s, t2, r.boundary)
-					want, wok := whole.find(data, lo, hi, s, t2, r.boundary)
+					want, wok := refFind(&n, data, lo, hi, s, t2, r.boundary)
+					got, ok := n.find(data, lo, hi, s, t2, r.boundary, &c, 1)
 					if got != want || ok != wok {
-						t.Fatalf("%s/%s at %d: narrow walk gives %q %v, whole walk %q %v", r.kind.Rule.ID, n.name, s, got, ok, want, wok)
+						t.Fatalf("%s/%s at %d (query %d): cached find gives %q %v, the regexp over the window %q %v", r.kind.Rule.ID, n.name, s, i, got, ok, want, wok)
+					}
+					if got, ok = n.find(data, lo, hi, s, t2, r.boundary, nil, 0); got != want || ok != wok {
+						t.Fatalf("%s/%s at %d: find gives %q %v, the regexp over the window %q %v", r.kind.Rule.ID, n.name, s, got, ok, want, wok)
+					}
+					if got, ok = whole.find(data, lo, hi, s, t2, r.boundary, nil, 0); got != want || ok != wok {
+						t.Fatalf("%s/%s at %d: whole walk gives %q %v, the regexp over the window %q %v", r.kind.Rule.ID, n.name, s, got, ok, want, wok)
 					}
 					checked++
 					if ok {
@@ -96,4 +111,23 @@ func TestNearNarrowWalk(t *testing.T) {
 		t.Fatalf("%d of %d spans found a value: the text does not exercise the patterns", hits, checked)
 	}
 	t.Logf("%d spans, %d with a value", checked, hits)
+}
+
+// refFind is what near.find means: the first match of the regexp in
+// data[lo:hi] whose value is not the secret data[s:t], touches no
+// boundary byte and, for secret material, is no placeholder.
+func refFind(n *near, data []byte, lo, hi, s, t int, boundary charset) (string, bool) {
+	for _, loc := range n.re.FindAllSubmatchIndex(data[lo:hi], -1) {
+		a, b := loc[0], loc[1]
+		if len(loc) > 2 && loc[2] >= 0 {
+			a, b = loc[2], loc[3]
+		}
+		a, b = a+lo, b+lo
+		if a < t && b > s || a > 0 && boundary[data[a-1]] || b < len(data) && boundary[data[b]] ||
+			n.secret && IsPlaceholder(string(data[a:b])) {
+			continue
+		}
+		return string(data[a:b]), true
+	}
+	return "", false
 }
