@@ -70,7 +70,83 @@ func compileSeqNode(re *syntax.Regexp, headOnly bool) *seqMatcher {
 		}
 		return m
 	}
-	return compileSeqOf(re, headOnly)
+	if m := compileSeqOf(re, headOnly); m != nil {
+		return m
+	}
+	// An alternation or optional group inside the concatenation
+	// (sgp_(?:[0-9a-f]{16}_|local_)?[0-9a-f]{40}): one branch per way
+	// through them, in the order the regexp tries them.
+	branches := expandBranches(re)
+	if len(branches) < 2 {
+		return nil
+	}
+	m := &seqMatcher{}
+	for _, b := range branches {
+		bm := compileSeqOf(&syntax.Regexp{Op: syntax.OpConcat, Flags: re.Flags, Sub: b}, headOnly)
+		if bm == nil || bm.alts != nil {
+			return nil
+		}
+		m.alts = append(m.alts, bm)
+	}
+	return m
+}
+
+// maxBranches bounds the branches expandBranches writes out.
+const maxBranches = 16
+
+// expandBranches writes re out as the concatenations it is a choice
+// between, in the order of the regexp's preference: an alternation's
+// branches in order, a greedy optional group taken before it is left
+// out. Concatenations multiply out. Nil when there would be more than
+// maxBranches.
+func expandBranches(re *syntax.Regexp) [][]*syntax.Regexp {
+	switch re.Op {
+	case syntax.OpCapture:
+		return expandBranches(re.Sub[0])
+	case syntax.OpAlternate:
+		var out [][]*syntax.Regexp
+		for _, sub := range re.Sub {
+			bs := expandBranches(sub)
+			if bs == nil || len(out)+len(bs) > maxBranches {
+				return nil
+			}
+			out = append(out, bs...)
+		}
+		return out
+	case syntax.OpConcat:
+		out := [][]*syntax.Regexp{nil}
+		for _, sub := range re.Sub {
+			bs := expandBranches(sub)
+			if bs == nil || len(out)*len(bs) > maxBranches {
+				return nil
+			}
+			var next [][]*syntax.Regexp
+			for _, a := range out {
+				for _, b := range bs {
+					next = append(next, append(append([]*syntax.Regexp{}, a...), b...))
+				}
+			}
+			out = next
+		}
+		return out
+	case syntax.OpQuest:
+		in := re.Sub[0]
+		for in.Op == syntax.OpCapture {
+			in = in.Sub[0]
+		}
+		if in.Op != syntax.OpAlternate && in.Op != syntax.OpConcat && !(in.Op == syntax.OpLiteral && len(in.Rune) > 1) {
+			return [][]*syntax.Regexp{{re}} // one repeated class: an element of its own
+		}
+		bs := expandBranches(in)
+		if bs == nil || len(bs)+1 > maxBranches {
+			return nil
+		}
+		if re.Flags&syntax.NonGreedy != 0 {
+			return append([][]*syntax.Regexp{nil}, bs...)
+		}
+		return append(bs, nil)
+	}
+	return [][]*syntax.Regexp{{re}}
 }
 
 func compileSeqOf(re *syntax.Regexp, headOnly bool) *seqMatcher {

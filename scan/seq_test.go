@@ -23,7 +23,10 @@ func seqPatterns(t testing.TB) []seqPattern {
 		t.Fatal(err)
 	}
 	var pats []seqPattern
-	for _, p := range []string{`sk-[0-9a-f]{4}`, `[a-z]{2,5}-[0-9]{1,3}`, `x[ab]?[cd]*y`, `[0-9]{3,}`, `a[=]{0,2}`, `[a-c]{1,4}=?[d-f]+`} {
+	for _, p := range []string{`sk-[0-9a-f]{4}`, `[a-z]{2,5}-[0-9]{1,3}`, `x[ab]?[cd]*y`, `[0-9]{3,}`, `a[=]{0,2}`, `[a-c]{1,4}=?[d-f]+`,
+		// Alternations and optional groups inside, written out as branches.
+		`(?:ab|cd)e`, `s_(?:[0-9a-f]{4}_|local_)?[0-9a-f]{6}`, `t-(?:dev-|prod-)?[a-z0-9]{2,6}`, `x(?:yz)??[a-c]{2}`,
+		`(?:A3T[A-Z0-9]|AKIA|ASIA)[A-Z2-7]{4}`, `d[0-9a-f]{3}(?:-[0-9]{1,2})?`} {
 		pats = append(pats, seqPattern{p, false})
 	}
 	for _, p := range []string{`(?:[a-c][a-c]){2,}[a-c]{0,1}={0,2}`, `k(?:[0-9][a-f]){1,3}[0-9a-f]*`, `[ab]{1,5}[a-c]?`, `(?:[a-c]{3}){1,}[a-c]?`,
@@ -169,7 +172,7 @@ func TestSeqMatcherAgrees(t *testing.T) {
 // could miss a match get no seqMatcher.
 func TestCompileSeqRefuses(t *testing.T) {
 	for _, p := range []string{
-		`[a-z]{1,5}[a-c]`, `[a-z]+a`, `[0-9]{2,4}x?[0-9]`, `(?:ab|cd)e`, `a(?:b|cd)+`, `(?i:sk-)[a-z]{3}`, `[a-z]*?x`,
+		`[a-z]{1,5}[a-c]`, `[a-z]+a`, `[0-9]{2,4}x?[0-9]`, `(?:[a-c]+|x)[a-c]`, `a(?:b|cd)+`, `(?:a1|b2|c3|d4|e5)(?:a1|b2|c3|d4|e5)`, `(?i:sk-)[a-z]{3}`, `[a-z]*?x`,
 		`(?:ab){2}`, `x.y`, `[é]{3}`, `[a-f]{2,3}[0-9]*[a-f]`,
 	} {
 		if compileSeq(p, false) != nil {
