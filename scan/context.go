@@ -213,6 +213,12 @@ func identifierLike(s string) bool {
 			}
 		}
 		run = 0
+		// The i+1-inRuns bytes so far outside lower-case runs already
+		// exceed the 30% a name may have: a random key (a PEM block of
+		// two kilobytes) is rejected a third of the way in.
+		if i < len(s) && (i+1-inRuns)*10 > len(s)*3 {
+			return false
+		}
 	}
 	return inRuns*10 >= len(s)*7 && vowels*10 >= inRuns*3 && words != 1
 }

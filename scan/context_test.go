@@ -2,6 +2,7 @@ package scan
 
 import (
 	"encoding/base64"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -135,6 +136,34 @@ func TestIdentifierLike(t *testing.T) {
 			t.Errorf("identifierLike(%q) = %v", s, got)
 		}
 	}
+	// The early exit gives the answer of the whole count, on values near
+	// the thresholds: names with digits, capitals and underscores mixed
+	// in at every rate.
+	rng := rand.New(rand.NewPCG(3, 4))
+	words := []string{"cloud", "predict", "instance", "schema", "ai", "the", "location", "x"}
+	var names int
+	for range 100000 {
+		var b strings.Builder
+		for b.Len() < 32+rng.IntN(200) {
+			switch rng.IntN(6) {
+			case 0:
+				b.WriteByte("ABCXYZ0123456789_-"[rng.IntN(18)])
+			case 1:
+				w := words[rng.IntN(len(words))]
+				b.WriteString(strings.ToUpper(w[:1]) + w[1:])
+			default:
+				b.WriteString(words[rng.IntN(len(words))])
+			}
+		}
+		if got, want := identifierLike(b.String()), identifierLikeCount(b.String()); got != want {
+			t.Fatalf("identifierLike(%q) = %v, the whole count says %v", b.String(), got, want)
+		} else if got {
+			names++
+		}
+	}
+	if names < 10000 || names > 90000 {
+		t.Fatalf("%d of 100000 drawn values read as names: the draw does not sit near the thresholds", names)
+	}
 	// Random values of the generic shapes are never taken for names.
 	g := provider.NewGen(1)
 	for range 200000 {
@@ -182,4 +211,28 @@ func TestContextWordInRandomText(t *testing.T) {
 			}
 		})
 	}
+}
+
+// identifierLikeCount is identifierLike without its early exit.
+func identifierLikeCount(s string) bool {
+	if len(s) < 32 {
+		return false
+	}
+	inRuns, vowels, run, words := 0, 0, 0, 0
+	for i := 0; i <= len(s); i++ {
+		if i < len(s) && s[i] >= 'a' && s[i] <= 'z' {
+			run++
+			continue
+		}
+		if run >= 3 {
+			inRuns += run
+			vowels += strings.Count(s[i-run:i], "a") + strings.Count(s[i-run:i], "e") + strings.Count(s[i-run:i], "i") +
+				strings.Count(s[i-run:i], "o") + strings.Count(s[i-run:i], "u") + strings.Count(s[i-run:i], "y")
+			if i-run > 0 && s[i-run-1] >= 'A' && s[i-run-1] <= 'Z' {
+				words++
+			}
+		}
+		run = 0
+	}
+	return inRuns*10 >= len(s)*7 && vowels*10 >= inRuns*3 && words != 1
 }
