@@ -173,7 +173,64 @@ func bedrockPresigned(s string) (url.Values, bool) {
 	return q, true
 }
 
-func validBedrockShortTerm(s string) bool { _, ok := bedrockPresigned(s); return ok }
+// validBedrockShortTerm reports what bedrockPresigned's ok does without
+// building the query's map: the scanner asks it of every candidate, and
+// url.ParseQuery unescaped and stored a kilobyte and a half of signed
+// query each time. Like ParseQuery it refuses a semicolon and a bad
+// escape anywhere, and like Get it reads the first X-Amz-Credential.
+func validBedrockShortTerm(s string) bool {
+	b := strings.TrimPrefix(s, bedrockShortPrefix)
+	raw, err := base64.StdEncoding.DecodeString(b)
+	if err != nil {
+		if raw, err = base64.RawStdEncoding.DecodeString(strings.TrimRight(b, "=")); err != nil {
+			return false
+		}
+	}
+	rest, ok := strings.CutPrefix(string(raw), "bedrock.amazonaws.com/?")
+	if !ok {
+		return false
+	}
+	seen, credential := false, false
+	for rest != "" {
+		var part string
+		part, rest, _ = strings.Cut(rest, "&")
+		if strings.Contains(part, ";") {
+			return false
+		}
+		if part == "" {
+			continue
+		}
+		key, value, _ := strings.Cut(part, "=")
+		if !queryEscapesValid(key) || !queryEscapesValid(value) {
+			return false
+		}
+		if !seen && strings.ContainsAny(key, "%+") {
+			key, _ = url.QueryUnescape(key)
+		}
+		if !seen && key == "X-Amz-Credential" {
+			seen, credential = true, value != ""
+		}
+	}
+	return credential
+}
+
+// queryEscapesValid reports whether every % in s starts an escape of two
+// hex digits, as url.QueryUnescape requires.
+func queryEscapesValid(s string) bool {
+	for i := strings.IndexByte(s, '%'); i >= 0; {
+		if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+			return false
+		}
+		j := strings.IndexByte(s[i+3:], '%')
+		if j < 0 {
+			break
+		}
+		i += 3 + j
+	}
+	return true
+}
+
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
 
 var awsRegionRE = regexp.MustCompile(`^[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}$`)
 

@@ -3,14 +3,17 @@ package provider
 import (
 	"context"
 	"encoding/base32"
+	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aicred/aicred"
 )
@@ -162,5 +165,51 @@ func TestAWSAccountID(t *testing.T) {
 		if want := fmt.Sprintf("%012d", acct); !ok || got != want {
 			t.Errorf("account of a key made for %d: got %q %v", acct, got, ok)
 		}
+	}
+}
+
+// TestValidBedrockShortTermAgrees holds the scanner's quick check of a
+// short-term Bedrock key to the probe's full parse (bedrockPresigned):
+// on generated keys and on keys whose signed query was cut, doubled or
+// given bad escapes, semicolons and empty or repeated credentials.
+func TestValidBedrockShortTermAgrees(t *testing.T) {
+	g := NewGen(31)
+	rng := rand.New(rand.NewPCG(31, 32))
+	edits := []func(q string) string{
+		func(q string) string { return q },
+		func(q string) string { return q[:rng.IntN(len(q)+1)] },
+		func(q string) string { return strings.Replace(q, "X-Amz-Credential=", "X-Amz-Credential=&X-Amz-Credential=", 1) },
+		func(q string) string { return strings.Replace(q, "X-Amz-Credential=", "X-Amz-Credential=%zz", 1) },
+		func(q string) string { return strings.Replace(q, "X-Amz-Credential=", "X%2DAmz-Credential=", 1) },
+		func(q string) string { return strings.Replace(q, "X-Amz-Credential", "X-Amz-Cred", 1) },
+		func(q string) string { return "X-Amz-Credential=" + q },
+		func(q string) string { return q + "&a=b;c" },
+		func(q string) string { return q + "&%4" },
+		func(q string) string { return q + "&&=x&y" },
+		func(q string) string {
+			i := rng.IntN(len(q))
+			return q[:i] + string("%&=;+ab"[rng.IntN(7)]) + q[i+1:]
+		},
+	}
+	agree, valid := 0, 0
+	for range 3000 {
+		tok := bedrockShortTermToken(g, "us-west-2", time.Now())
+		raw, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(tok, bedrockShortPrefix))
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := edits[rng.IntN(len(edits))](strings.TrimPrefix(string(raw), "bedrock.amazonaws.com/?"))
+		s := bedrockShortPrefix + base64.StdEncoding.EncodeToString([]byte("bedrock.amazonaws.com/?"+q))
+		_, want := bedrockPresigned(s)
+		if got := validBedrockShortTerm(s); got != want {
+			t.Fatalf("query %q: validBedrockShortTerm = %v, bedrockPresigned %v", q, got, want)
+		}
+		agree++
+		if want {
+			valid++
+		}
+	}
+	if valid < agree/5 || valid > agree*4/5 {
+		t.Fatalf("%d of %d edited keys valid: the edits do not exercise both answers", valid, agree)
 	}
 }
