@@ -178,7 +178,9 @@ func TestValidBedrockShortTermAgrees(t *testing.T) {
 	edits := []func(q string) string{
 		func(q string) string { return q },
 		func(q string) string { return q[:rng.IntN(len(q)+1)] },
-		func(q string) string { return strings.Replace(q, "X-Amz-Credential=", "X-Amz-Credential=&X-Amz-Credential=", 1) },
+		func(q string) string {
+			return strings.Replace(q, "X-Amz-Credential=", "X-Amz-Credential=&X-Amz-Credential=", 1)
+		},
 		func(q string) string { return strings.Replace(q, "X-Amz-Credential=", "X-Amz-Credential=%zz", 1) },
 		func(q string) string { return strings.Replace(q, "X-Amz-Credential=", "X%2DAmz-Credential=", 1) },
 		func(q string) string { return strings.Replace(q, "X-Amz-Credential", "X-Amz-Cred", 1) },
