@@ -72,25 +72,33 @@ func IsPlaceholder(s string) bool {
 	if len(s) == 0 {
 		return false
 	}
-	// Per byte: its lower case from a table, one test of the pair it
-	// starts (a word or sequence starts with few of them), one compare
-	// for runs; no branch that random bytes take half the time.
-	prev, run := foldASCII[s[0]], 1
+	// Per byte: its lower case from a table and one test of the pair it
+	// ends: a pair that starts a word or sequence, or two of the same byte
+	// (which a run of six starts with, so the run is looked for only
+	// there). Random keys hold few such pairs; no branch they take often.
+	prev := foldASCII[s[0]]
 	for i := 1; i < len(s); i++ {
 		c := foldASCII[s[i]]
-		if placeholderPair.has(prev, c) && placeholderAt(s, i-1, words) {
-			return true
-		}
-		if c == prev {
-			if run++; run >= 6 {
+		if placeholderHot.has(prev, c) {
+			if c == prev && sameRun(s, i+1, c) {
 				return true
 			}
-		} else {
-			run = 1
+			if placeholderPair.has(prev, c) && placeholderAt(s, i-1, words) {
+				return true
+			}
 		}
 		prev = c
 	}
 	return placeholderHead[prev] && placeholderAt(s, len(s)-1, words)
+}
+
+// sameRun reports whether the four bytes from s[i] are c ignoring case:
+// after the pair that ends at i-1, a run of six.
+func sameRun(s string, i int, c byte) bool {
+	if i+4 > len(s) {
+		return false
+	}
+	return foldASCII[s[i]] == c && foldASCII[s[i+1]] == c && foldASCII[s[i+2]] == c && foldASCII[s[i+3]] == c
 }
 
 // foldASCII maps a byte to its ASCII lower case.
@@ -150,6 +158,16 @@ var placeholderHead, placeholderPair = func() (head [256]bool, pair *pairSet) {
 		}
 	}
 	return head, pair
+}()
+
+// placeholderHot holds placeholderPair's pairs and every pair of one byte
+// twice.
+var placeholderHot = func() *pairSet {
+	hot := *placeholderPair
+	for b := range 256 {
+		hot.add(byte(b), byte(b))
+	}
+	return &hot
 }()
 
 // placeholderSeqs are the sequences that mark filler in any case.
