@@ -59,25 +59,29 @@ const maxWordCheck = 256
 // TestPlaceholderNeverDropsRandomKeys draws 200 seeds of every kind's
 // generated examples. See docs/placeholders.md.
 func IsPlaceholder(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return placeholderUnicode(s)
-		}
-	}
 	// ASCII, the values of every catalog rule: one pass that folds case
 	// byte by byte, with no lower-cased copy, and tries at each byte only
 	// the words and sequences that start with it. The same answer as
-	// placeholderUnicode (FuzzPlaceholderASCII).
+	// placeholderUnicode (FuzzPlaceholderASCII), which a value that holds
+	// a byte beyond ASCII goes to when the pass reaches it: what the pass
+	// found before it, the Unicode check finds too.
 	words := len(s) <= maxWordCheck
 	if len(s) == 0 {
 		return false
 	}
 	// Per byte: its lower case from a table and one test of the pair it
-	// ends: a pair that starts a word or sequence, or two of the same byte
-	// (which a run of six starts with, so the run is looked for only
-	// there). Random keys hold few such pairs; no branch they take often.
+	// ends, in a table of 2 KB: a pair that starts a word or sequence, or
+	// two of the same byte (which a run of six starts with, so the run is
+	// looked for only there). Random keys hold few such pairs; no branch
+	// they take often.
+	if s[0] >= 0x80 {
+		return placeholderUnicode(s)
+	}
 	prev := foldASCII[s[0]]
 	for i := 1; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return placeholderUnicode(s)
+		}
 		c := foldASCII[s[i]]
 		if placeholderHot.has(prev, c) {
 			if c == prev && sameRun(s, i+1, c) {
@@ -131,16 +135,16 @@ func placeholderAt(s string, i int, words bool) bool {
 	return false
 }
 
-// pairSet is a set of byte pairs.
-type pairSet [256 * 256 / 64]uint64
+// pairSet is a set of pairs of ASCII bytes (the low seven bits of each).
+type pairSet [128 * 128 / 64]uint64
 
 func (p *pairSet) has(a, b byte) bool {
-	k := int(a)<<8 | int(b)
+	k := int(a&0x7f)<<7 | int(b&0x7f)
 	return p[k>>6]&(1<<(k&63)) != 0
 }
 
 func (p *pairSet) add(a, b byte) {
-	k := int(a)<<8 | int(b)
+	k := int(a&0x7f)<<7 | int(b&0x7f)
 	p[k>>6] |= 1 << (k & 63)
 }
 
@@ -151,7 +155,7 @@ var placeholderHead, placeholderPair = func() (head [256]bool, pair *pairSet) {
 	pair = new(pairSet)
 	for _, w := range append(append([]string{}, placeholderWords...), placeholderSeqs...) {
 		head[w[0]] = true
-		for b := range 256 {
+		for b := range 128 {
 			if len(w) == 1 || w[1] == byte(b) {
 				pair.add(w[0], byte(b))
 			}
@@ -164,7 +168,7 @@ var placeholderHead, placeholderPair = func() (head [256]bool, pair *pairSet) {
 // twice.
 var placeholderHot = func() *pairSet {
 	hot := *placeholderPair
-	for b := range 256 {
+	for b := range 128 {
 		hot.add(byte(b), byte(b))
 	}
 	return &hot

@@ -112,3 +112,16 @@ func TestPlaceholderASCIIAgrees(t *testing.T) {
 		t.Fatalf("%d of 50000 values are placeholders: the draw does not exercise both answers", yes)
 	}
 }
+
+// FuzzPlaceholder holds IsPlaceholder on any input, bytes beyond ASCII
+// anywhere included, to the lower-casing check.
+func FuzzPlaceholder(f *testing.F) {
+	for _, s := range []string{"EXAMPLE\u212a", "\u212aey-example", "ab\xffcdef", "xxxxxx\xc3\xa9", "é0123456789"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := IsPlaceholder(s), placeholderUnicode(s); got != want {
+			t.Errorf("IsPlaceholder(%q) = %v, the lower-casing check says %v", s, got, want)
+		}
+	})
+}
