@@ -338,10 +338,16 @@ func (m *seqMatcher) prefix(b []byte) int {
 				n++
 			}
 		} else {
-			for i < len(b) && (e.max < 0 || n < e.max) && e.set[b[i]] {
-				i++
+			// One test a byte: the bound comes first.
+			run := b[i:]
+			if e.max >= 0 && e.max < len(run) {
+				run = run[:e.max]
+			}
+			set := e.set
+			for n < len(run) && set[run[n]] {
 				n++
 			}
+			i += n
 		}
 		if n < e.min {
 			return -1
