@@ -209,25 +209,39 @@ func TestKeywordDFASplit(t *testing.T) {
 	kws := []string{"sk-ant-api", "hf_", "T3BlbkFJ", "cohere", "aa"}
 	d := newKeywordDFA(kws)
 	g := provider.NewGen(1)
-	for size := 4096; size < 4200; size += 7 {
+	check := func(size int, cuts []int) {
 		base := []byte(g.Chars("abcdefghij -_", size))
-		mid := size / 2
-		for off := mid - 12; off <= mid+2; off++ {
-			for _, kw := range kws {
-				data := append([]byte(nil), base...)
-				copy(data[off:], kw)
-				got := d.find(data, nil)
-				want := d.findFrom(data, 0, 0, nil)
-				if len(got) != len(want) {
-					t.Fatalf("size %d off %d kw %s: %d hits, want %d", size, off, kw, len(got), len(want))
-				}
-				for i := range got {
-					if got[i] != want[i] {
-						t.Fatalf("size %d off %d: hit %d = %v, want %v", size, off, i, got[i], want[i])
+		for _, cut := range cuts {
+			for off := cut - 12; off <= cut+2; off++ {
+				for _, kw := range kws {
+					data := append([]byte(nil), base...)
+					copy(data[off:], kw)
+					// A keyword across each cut at once, and one alone.
+					for _, c := range cuts {
+						if c != cut && c+2 < size {
+							copy(data[c-2:], "hf_")
+						}
+					}
+					got := d.find(data, nil)
+					want := d.findFrom(data, 0, 0, nil)
+					if len(got) != len(want) {
+						t.Fatalf("size %d off %d kw %s: %d hits, want %d", size, off, kw, len(got), len(want))
+					}
+					for i := range got {
+						if got[i] != want[i] {
+							t.Fatalf("size %d off %d: hit %d = %v, want %v", size, off, i, got[i], want[i])
+						}
 					}
 				}
 			}
 		}
+	}
+	// Two halves, and from split4Above four quarters.
+	for size := 4096; size < 4200; size += 7 {
+		check(size, []int{size / 2})
+	}
+	for size := split4Above; size < split4Above+20; size += 3 {
+		check(size, []int{size / 4, size / 2, 3 * size / 4})
 	}
 }
 

@@ -122,6 +122,9 @@ func (d *keywordDFA) find(data []byte, hits []hit) []hit {
 	if len(data) < splitAbove || d.maxKw == 0 {
 		return d.findFrom(data, 0, 0, hits)
 	}
+	if len(data) >= split4Above {
+		return d.find4(data, hits)
+	}
 	mid := len(data) / 2
 	bStart := mid - (d.maxKw - 1)
 	a, b := data[:mid], data[bStart:]
@@ -152,6 +155,66 @@ func (d *keywordDFA) find(data []byte, hits []hit) []hit {
 	hits = append(hits, bHits...)
 	// The tail of the second half, past the first half's length.
 	return d.findFrom(b[n:], sb, bStart+n, hits)
+}
+
+// split4Above is the input length from which find walks four chains of
+// loads instead of two: in text dense with keys the automaton's table does
+// not stay in the first-level cache, and each load waits on the second.
+const split4Above = 64 << 10
+
+// find4 is find over four quarters of data walked in one loop, each but
+// the first starting maxKw-1 bytes early and reporting only what ends in
+// its own quarter.
+func (d *keywordDFA) find4(data []byte, hits []hit) []hit {
+	n := len(data)
+	var start, bound, end [4]int
+	for k := range 4 {
+		bound[k], end[k] = k*n/4, (k+1)*n/4
+		start[k] = max(bound[k]-(d.maxKw-1), 0)
+	}
+	common := end[0] - start[0]
+	for k := 1; k < 4; k++ {
+		common = min(common, end[k]-start[k])
+	}
+	q0 := data[start[0] : start[0]+common]
+	q1 := data[start[1] : start[1]+common]
+	q2 := data[start[2] : start[2]+common]
+	q3 := data[start[3] : start[3]+common]
+	trans, class, nclass := d.trans, &d.class, d.nclass
+	var s [4]uint32
+	var more [4][]hit
+	emit := func(k int, st uint32, at int) {
+		for _, kw := range d.out[st/nclass] {
+			if at > bound[k] || k == 0 {
+				more[k] = append(more[k], hit{kw: kw, end: at})
+			}
+		}
+	}
+	more[0] = hits
+	for i := range q0 {
+		v0 := trans[s[0]+uint32(class[q0[i]])]
+		v1 := trans[s[1]+uint32(class[q1[i]])]
+		v2 := trans[s[2]+uint32(class[q2[i]])]
+		v3 := trans[s[3]+uint32(class[q3[i]])]
+		s[0], s[1], s[2], s[3] = v0&^outFlag, v1&^outFlag, v2&^outFlag, v3&^outFlag
+		if (v0|v1|v2|v3)&outFlag != 0 {
+			for k, v := range [4]uint32{v0, v1, v2, v3} {
+				if v&outFlag != 0 {
+					emit(k, s[k], start[k]+i+1)
+				}
+			}
+		}
+	}
+	// Each quarter's tail, past the common length, then the next
+	// quarter's hits: in order of end offset.
+	hits = more[0]
+	for k := range 4 {
+		if k > 0 {
+			hits = append(hits, more[k]...)
+		}
+		hits = d.findFrom(data[start[k]+common:end[k]], s[k], start[k]+common, hits)
+	}
+	return hits
 }
 
 // findFrom runs the automaton from state s over data, whose first byte is
