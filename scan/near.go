@@ -261,6 +261,11 @@ type occCache struct {
 	gen    uint64 // the scratch generation it holds occurrences for
 	lo, hi int    // every occurrence inside data[lo:hi] is in occ
 	occ    []occurrence
+	// found holds, by the bounds of a search around a run, the values
+	// the regexp matched there: the keys of one block (a Qdrant key and
+	// its host, a few hundred bytes apart, in each of several examples)
+	// search around the same runs.
+	found map[[2]int][][2]int
 }
 
 // literals returns the literals whose occurrences bound the near's
@@ -281,6 +286,9 @@ func (n *near) literals() []*foldLit {
 func (n *near) occurrences(c *occCache, gen uint64, data []byte, lo, hi int) []occurrence {
 	if c == nil {
 		c = &occCache{}
+	}
+	if c.gen != gen {
+		clear(c.found)
 	}
 	if c.gen != gen || lo < c.lo || lo > c.hi {
 		c.gen, c.lo, c.hi, c.occ = gen, lo, lo, c.occ[:0]
@@ -481,7 +489,29 @@ func (n *near) find(data []byte, lo, hi, s, t int, boundary charset, c *occCache
 			if n.lit != nil && !bytes.Contains(data[slo:shi], n.lit) || n.folds != nil && !containsAnyFold(data[slo:shi], n.folds) {
 				return false
 			}
-			v, found = search(slo, shi, a, b)
+			if c == nil || c.gen != gen {
+				v, found = search(slo, shi, a, b)
+				return found
+			}
+			vals, ok := c.found[[2]int{slo, shi}]
+			if !ok {
+				for _, loc := range n.re.FindAllSubmatchIndex(data[slo:shi], -1) {
+					if len(loc) > 2 && loc[2] >= 0 {
+						loc = loc[2:]
+					}
+					vals = append(vals, [2]int{slo + loc[0], slo + loc[1]})
+				}
+				if c.found == nil {
+					c.found = map[[2]int][][2]int{}
+				}
+				c.found[[2]int{slo, shi}] = vals
+			}
+			for _, x := range vals {
+				if x[0] >= a && x[0] < b && take(x[0], x[1]) {
+					v, found = string(data[x[0]:x[1]]), true
+					break
+				}
+			}
 		}
 		return found
 	}
