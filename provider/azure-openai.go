@@ -60,11 +60,11 @@ func init() {
 					// 52 random alphanumerics, the Azure signature JQQJ99 at a
 					// fixed place, 14 more, AAA + a service letter + ACOG (the
 					// Cognitive Services tag), 4 more: 84 characters in all.
-					// The leading delimiter lets the regexp start only where a
-					// run of alphanumerics starts.
+					// The boundary (no letter, digit, _ or - on either side)
+					// keeps it from starting inside a longer run.
 					Description: "Azure AI services key: 52 alphanumerics + JQQJ99 + 14 + AAA?ACOG + 4 (84 characters)",
 					Keywords:    []string{"JQQJ99"},
-					Pattern:     `(?:^|[^A-Za-z0-9])(?P<secret>[A-Za-z0-9]{52}JQQJ99[A-Za-z0-9]{14}AAA[A-Za-z0-9]ACOG[A-Za-z0-9]{4})`,
+					Pattern:     `[A-Za-z0-9]{52}JQQJ99[A-Za-z0-9]{14}AAA[A-Za-z0-9]ACOG[A-Za-z0-9]{4}`,
 					MinEntropy:  4,
 					Hints:       map[string]Near{"host": azureAIHost},
 					Examples: func(g *Gen) []Example {

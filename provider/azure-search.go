@@ -30,7 +30,7 @@ func init() {
 				ID: "identifiable-key", Name: "Azure AI Search key (identifiable, AzSe)",
 				Capabilities: caps(aicred.CapVectorRW, aicred.CapSearch),
 				Liveness:     &Liveness{BaseURL: "https://{host}", Path: "/servicestats?api-version=2024-07-01", Auth: HeaderAuth("api-key"), Live: []int{200}, Dead: []int{401}, NoPermission: []int{403}},
-				Rule: withHints(map[string]Near{"host": azureSearchHost}, simple{Desc: "Azure AI Search identifiable key: 42 alphanumerics + AzSe + [A-D] + 5 (52 characters)", Env: "AZURE_SEARCH_API_KEY", Prefix: "AzSe", Pattern: `(?:^|[^A-Za-z0-9])(?P<secret>[A-Za-z0-9]{42}AzSe[A-D][A-Za-z0-9]{5})`, Gen: func(g *Gen) string { return g.Alnum(42) + "AzSe" + g.Chars("ABCD", 1) + g.Alnum(5) }, Neg: func(g *Gen) []string {
+				Rule: withHints(map[string]Near{"host": azureSearchHost}, simple{Desc: "Azure AI Search identifiable key: 42 alphanumerics + AzSe + [A-D] + 5 (52 characters)", Env: "AZURE_SEARCH_API_KEY", Prefix: "AzSe", Pattern: `[A-Za-z0-9]{42}AzSe[A-D][A-Za-z0-9]{5}`, Gen: func(g *Gen) string { return g.Alnum(42) + "AzSe" + g.Chars("ABCD", 1) + g.Alnum(5) }, Neg: func(g *Gen) []string {
 					return []string{g.Alnum(41) + "AzSeA" + g.Alnum(5), g.Alnum(42) + "AzSeE" + g.Alnum(5), g.Alnum(42) + "AzSeB" + g.Alnum(6)}
 				}, Entropy: 4, Extra: func(g *Gen, k string) []Example {
 					return []Example{Ex(`curl "https://`+g.Lower(8)+`.search.windows.net/indexes?api-version=2024-07-01" -H "api-key: `+k+`"`, k)}
