@@ -344,9 +344,11 @@ type span struct {
 }
 
 type scratch struct {
-	hits    []hit
-	windows [][]window
-	near    nearCache
+	hits     []hit
+	moreHits [3][]hit // findInto's buffers
+	windows  [][]window
+	near     nearCache
+	sortKeys []sortKey // sortMatches's
 }
 
 // Scan reports every credential in data, in order of position.
@@ -424,7 +426,7 @@ func (e *Engine) collect(data []byte, depth int, dst []Match) []Match {
 func (e *Engine) match(data []byte, dst []Match) []Match {
 	sc := e.scratch.Get().(*scratch)
 	defer e.scratch.Put(sc)
-	sc.hits = e.dfa.find(data, sc.hits[:0])
+	sc.hits = e.dfa.findInto(data, sc.hits[:0], &sc.moreHits)
 	if len(sc.hits) == 0 {
 		return dst
 	}
@@ -454,7 +456,13 @@ func (e *Engine) match(data []byte, dst []Match) []Match {
 			}
 			w := window{lo: lo, hi: hi}
 			if r.ctx > 0 {
-				w.kws = []span{kwSpan(data, h.end-e.kwLen[h.kw], h.end)}
+				// The keyword list of the window that stood here in the last
+				// buffer, emptied, rather than a new one.
+				var kws []span
+				if len(ws) < cap(ws) {
+					kws = ws[:len(ws)+1][len(ws)].kws[:0]
+				}
+				w.kws = append(kws, kwSpan(data, h.end-e.kwLen[h.kw], h.end))
 			}
 			sc.windows[ri] = append(ws, w)
 		}
@@ -466,7 +474,8 @@ func (e *Engine) match(data []byte, dst []Match) []Match {
 			out = r.apply(data, w, &sc.near, out)
 		}
 	}
-	return dropHeld(resolveOverlaps(out))
+	out, sc.sortKeys = resolveOverlaps(out, sc.sortKeys)
+	return dropHeld(out)
 }
 
 // dropHeld removes a context match whose secret another match holds as
@@ -675,11 +684,13 @@ func (r *rule) accept(data []byte, w window, nc *nearCache, s, t int, out []Matc
 // resolveOverlaps keeps one match per span. When rules disagree about the
 // same bytes, a self-identifying rule (no context needed) beats a context
 // rule, and a match inside a self-identifying match is dropped.
-func resolveOverlaps(ms []Match) []Match {
+//
+// keys is a buffer for sortMatches, returned for the next call.
+func resolveOverlaps(ms []Match, keys []sortKey) ([]Match, []sortKey) {
 	if len(ms) < 2 {
-		return ms
+		return ms, keys
 	}
-	sortMatches(ms)
+	keys = sortMatches(ms, keys)
 	out := ms[:0]
 	for _, m := range ms {
 		if n := len(out); n > 0 {
@@ -702,28 +713,31 @@ func resolveOverlaps(ms []Match) []Match {
 		}
 		out = append(out, m)
 	}
-	return out
+	return out, keys
+}
+
+// sortKey orders a match in sortMatches.
+type sortKey struct {
+	start, end int
+	rule, i    int32
 }
 
 // sortMatches orders matches by position, longest first, and in rule
 // order for the same span (each rule's matches are disjoint): the order a
 // stable sort of the rules' matches, appended rule by rule, gives. Small
-// keys are sorted and the matches, large structs, moved once.
-func sortMatches(ms []Match) {
-	type key struct {
-		start, end int
-		rule, i    int32
-	}
-	keys := make([]key, len(ms))
+// keys are sorted and the matches, large structs, moved once. keys is a
+// buffer, returned for the next call.
+func sortMatches(ms []Match, keys []sortKey) []sortKey {
+	keys = slices.Grow(keys[:0], len(ms))[:len(ms)]
 	sorted := true
 	for i := range ms {
-		keys[i] = key{ms[i].Start, ms[i].End, ms[i].rule, int32(i)}
+		keys[i] = sortKey{ms[i].Start, ms[i].End, ms[i].rule, int32(i)}
 		if i > 0 && (ms[i].Start < ms[i-1].Start || ms[i].Start == ms[i-1].Start && ms[i].End >= ms[i-1].End) {
 			sorted = false
 		}
 	}
 	if !sorted {
-		slices.SortFunc(keys, func(a, b key) int {
+		slices.SortFunc(keys, func(a, b sortKey) int {
 			if a.start != b.start {
 				return a.start - b.start
 			}
@@ -751,6 +765,7 @@ func sortMatches(ms []Match) {
 			}
 		}
 	}
+	return keys
 }
 
 func lineHasAllow(data []byte, s, t int) bool {

@@ -118,12 +118,21 @@ type hit struct {
 // half starts maxKw-1 bytes early so keywords crossing the middle are found,
 // and reports only what ends past the middle.
 func (d *keywordDFA) find(data []byte, hits []hit) []hit {
+	return d.findInto(data, hits, nil)
+}
+
+// findInto is find with buffers for the hits of the second to fourth
+// quarters of a long input (nil: allocated), kept between calls.
+func (d *keywordDFA) findInto(data []byte, hits []hit, more *[3][]hit) []hit {
 	const splitAbove = 4096
 	if len(data) < splitAbove || d.maxKw == 0 {
 		return d.findFrom(data, 0, 0, hits)
 	}
 	if len(data) >= split4Above {
-		return d.find4(data, hits)
+		if more == nil {
+			more = new([3][]hit)
+		}
+		return d.find4(data, hits, more)
 	}
 	mid := len(data) / 2
 	bStart := mid - (d.maxKw - 1)
@@ -165,7 +174,7 @@ const split4Above = 64 << 10
 // find4 is find over four quarters of data walked in one loop, each but
 // the first starting maxKw-1 bytes early and reporting only what ends in
 // its own quarter.
-func (d *keywordDFA) find4(data []byte, hits []hit) []hit {
+func (d *keywordDFA) find4(data []byte, hits []hit, buf *[3][]hit) []hit {
 	n := len(data)
 	var start, bound, end [4]int
 	for k := range 4 {
@@ -182,7 +191,7 @@ func (d *keywordDFA) find4(data []byte, hits []hit) []hit {
 	q3 := data[start[3] : start[3]+common]
 	trans, class, nclass := d.trans, &d.class, d.nclass
 	var s [4]uint32
-	var more [4][]hit
+	more := [4][]hit{hits, buf[0][:0], buf[1][:0], buf[2][:0]}
 	emit := func(k int, st uint32, at int) {
 		for _, kw := range d.out[st/nclass] {
 			if at > bound[k] || k == 0 {
@@ -190,7 +199,6 @@ func (d *keywordDFA) find4(data []byte, hits []hit) []hit {
 			}
 		}
 	}
-	more[0] = hits
 	for i := range q0 {
 		v0 := trans[s[0]+uint32(class[q0[i]])]
 		v1 := trans[s[1]+uint32(class[q1[i]])]
@@ -214,6 +222,7 @@ func (d *keywordDFA) find4(data []byte, hits []hit) []hit {
 		}
 		hits = d.findFrom(data[start[k]+common:end[k]], s[k], start[k]+common, hits)
 	}
+	buf[0], buf[1], buf[2] = more[1][:0], more[2][:0], more[3][:0]
 	return hits
 }
 

@@ -33,7 +33,7 @@ func TestSortMatches(t *testing.T) {
 			return b.End - a.End
 		})
 		got := append([]Match(nil), ms...)
-		sortMatches(got)
+		sortMatches(got, nil)
 		for i := range got {
 			if got[i].Start != want[i].Start || got[i].End != want[i].End || got[i].Kind != want[i].Kind || got[i].rule != want[i].rule {
 				t.Fatalf("match %d: %+v, the stable sort gives %+v", i, got[i], want[i])
