@@ -77,9 +77,14 @@ func (f *runFilter) compileExact(boundary charset) {
 			f.headPrefix = []byte(p)
 		}
 	}
+	if f.seq != nil {
+		// matchExact and matchHead are given runs of the set only.
+		f.seq.coverRun(&f.set)
+	}
 }
 
-// matchExact reports whether b is one whole match of the secret's pattern.
+// matchExact reports whether b, a run of the set's bytes, is one whole
+// match of the secret's pattern.
 func (f *runFilter) matchExact(b []byte) bool {
 	if f.seq != nil {
 		return f.seq.full(b)
@@ -87,7 +92,8 @@ func (f *runFilter) matchExact(b []byte) bool {
 	return f.exact.Match(b)
 }
 
-// matchHead returns the end of the match at the start of b, or -1.
+// matchHead returns the end of the match at the start of b, a run of the
+// set's bytes, or -1.
 func (f *runFilter) matchHead(b []byte) int {
 	if !bytes.HasPrefix(b, f.headPrefix) {
 		// Every match starts with it. The regexp, when its program is

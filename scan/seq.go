@@ -31,6 +31,34 @@ type seqElem struct {
 	// only last, for a start-anchored match.
 	opt      *seqMatcher
 	min, max int
+	// covers: set holds every byte of every input (coverRun), so the
+	// element takes all it may without looking at the bytes.
+	covers bool
+}
+
+// coverRun marks the elements whose class holds every byte of run: the
+// matcher is then only ever given runs of those bytes (a run filter's
+// candidates), and those elements take bytes without testing them.
+func (m *seqMatcher) coverRun(run *charset) {
+	for _, a := range m.alts {
+		a.coverRun(run)
+	}
+	for i := range m.elems {
+		e := &m.elems[i]
+		if e.opt != nil {
+			e.opt.coverRun(run)
+		}
+		if e.set == nil {
+			continue
+		}
+		e.covers = true
+		for c := range 256 {
+			if run[c] && !e.set[c] {
+				e.covers = false
+				break
+			}
+		}
+	}
 }
 
 // compileSeq returns the matcher for pattern, or nil when pattern is not
@@ -343,9 +371,13 @@ func (m *seqMatcher) prefix(b []byte) int {
 			if e.max >= 0 && e.max < len(run) {
 				run = run[:e.max]
 			}
-			set := e.set
-			for n < len(run) && set[run[n]] {
-				n++
+			if e.covers {
+				n = len(run)
+			} else {
+				set := e.set
+				for n < len(run) && set[run[n]] {
+					n++
+				}
 			}
 			i += n
 		}
