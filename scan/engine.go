@@ -62,6 +62,7 @@ type Engine struct {
 	rules       []*rule
 	dfa         *keywordDFA
 	kwRules     [][]int32
+	kwNears     [][]int32 // keyword -> the near patterns (near.id) it is a literal of
 	kwLen       []int
 	decodeDepth int
 	inlineAllow bool
@@ -120,6 +121,18 @@ func New(opts Options) (*Engine, error) {
 	}
 	kwIndex := map[string]int32{}
 	var keywords []string
+	keyword := func(lk string) int32 {
+		id, ok := kwIndex[lk]
+		if !ok {
+			id = int32(len(keywords))
+			kwIndex[lk] = id
+			keywords = append(keywords, lk)
+			e.kwRules = append(e.kwRules, nil)
+			e.kwNears = append(e.kwNears, nil)
+			e.kwLen = append(e.kwLen, len(lk))
+		}
+		return id
+	}
 	nears := 0
 	for _, k := range kinds {
 		if slices.Contains(opts.Disabled, k.Rule.ID) {
@@ -133,17 +146,28 @@ func New(opts Options) (*Engine, error) {
 		r.index = ri
 		e.rules = append(e.rules, r)
 		for _, kw := range k.Rule.Keywords {
-			lk := string(bytes.ToLower([]byte(kw)))
-			id, ok := kwIndex[lk]
-			if !ok {
-				id = int32(len(keywords))
-				kwIndex[lk] = id
-				keywords = append(keywords, lk)
-				e.kwRules = append(e.kwRules, nil)
-				e.kwLen = append(e.kwLen, len(lk))
-			}
+			id := keyword(string(bytes.ToLower([]byte(kw))))
 			if !slices.Contains(e.kwRules[id], ri) {
 				e.kwRules[id] = append(e.kwRules[id], ri)
+			}
+		}
+	}
+	// The literals that bound the near patterns' searches (session_token,
+	// tenant, "username") are keywords too: the one keyword pass finds
+	// where they stand in the whole buffer, and no near pattern searches
+	// its windows for them.
+	for _, r := range e.rules {
+		for _, ns := range [][]near{r.related, r.hints} {
+			for i := range ns {
+				n := &ns[i]
+				if n.lit != nil || n.literals() == nil {
+					continue
+				}
+				n.fromKeywords = true
+				for _, f := range n.literals() {
+					id := keyword(string(f.lit))
+					e.kwNears[id] = append(e.kwNears[id], int32(n.id))
+				}
 			}
 		}
 	}
@@ -431,6 +455,7 @@ func (e *Engine) match(data []byte, dst []Match) []Match {
 		return dst
 	}
 	sc.near.gen++ // a new buffer: no occurrence found so far holds
+	e.nearOccurrences(&sc.near, len(data), sc.hits)
 	for i := range sc.windows {
 		sc.windows[i] = sc.windows[i][:0]
 	}
@@ -476,6 +501,37 @@ func (e *Engine) match(data []byte, dst []Match) []Match {
 	}
 	out, sc.sortKeys = resolveOverlaps(out, sc.sortKeys)
 	return dropHeld(out)
+}
+
+// nearOccurrences fills nc, for its generation, with the occurrences of
+// the near patterns' literals that the keyword pass found in a buffer of
+// n bytes: in order, one per offset (the shortest literal there).
+func (e *Engine) nearOccurrences(nc *nearCache, n int, hits []hit) {
+	touched := nc.touched[:0]
+	for _, h := range hits {
+		for _, id := range e.kwNears[h.kw] {
+			c := &nc.occ[id]
+			if c.gen != nc.gen {
+				c.gen, c.lo, c.hi, c.occ = nc.gen, 0, n, c.occ[:0]
+				clear(c.found)
+				touched = append(touched, id)
+			}
+			c.occ = append(c.occ, occurrence{q: h.end - e.kwLen[h.kw], l: e.kwLen[h.kw]})
+		}
+	}
+	for _, id := range touched {
+		c := &nc.occ[id]
+		// Hits come in order of their ends; literals of other lengths
+		// may start out of order.
+		slices.SortFunc(c.occ, func(a, b occurrence) int {
+			if a.q != b.q {
+				return a.q - b.q
+			}
+			return a.l - b.l
+		})
+		c.occ = slices.CompactFunc(c.occ, func(a, b occurrence) bool { return a.q == b.q })
+	}
+	nc.touched = touched
 }
 
 // dropHeld removes a context match whose secret another match holds as

@@ -49,6 +49,10 @@ type near struct {
 	// placeholder (AWS's documented example key a few lines away) is
 	// passed over for the next candidate.
 	secret bool
+	// fromKeywords: the literals are keywords of the engine's keyword
+	// pass, which fills the near's occurrence cache for the whole buffer
+	// (Engine.nearOccurrences).
+	fromKeywords bool
 }
 
 // maxHeads bounds the literals a near pattern may begin with for the
@@ -284,6 +288,13 @@ func (n *near) literals() []*foldLit {
 // buffer (generation gen), is extended to cover [lo, hi); nil searches
 // the window alone.
 func (n *near) occurrences(c *occCache, gen uint64, data []byte, lo, hi int) []occurrence {
+	if c != nil && n.fromKeywords {
+		if c.gen != gen {
+			return nil // the keyword pass found none in this buffer
+		}
+		k, _ := slices.BinarySearchFunc(c.occ, lo, func(o occurrence, q int) int { return o.q - q })
+		return c.occ[k:]
+	}
 	if c == nil {
 		c = &occCache{}
 	}
@@ -358,8 +369,9 @@ func (n *near) appendOccurrences(dst []occurrence, data []byte, from, hi int) []
 
 // nearCache is the occurrence cache a scratch holds for a near pattern.
 type nearCache struct {
-	occ []occCache
-	gen uint64
+	occ     []occCache
+	gen     uint64
+	touched []int32 // the caches nearOccurrences filled (a buffer)
 }
 
 func (nc *nearCache) of(n *near) *occCache {

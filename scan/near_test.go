@@ -53,6 +53,10 @@ func TestNearNarrowWalk(t *testing.T) {
 		sb.WriteString([]string{"\n", " ", "", "\n\n", `", "`}[rng.IntN(5)])
 	}
 	data := []byte(sb.String())
+	// The occurrences the keyword pass gives the near patterns whose
+	// literals are keywords, as a scan of data fills them.
+	fed := &nearCache{occ: make([]occCache, 64), gen: 1}
+	e.nearOccurrences(fed, len(data), e.dfa.find(data, nil))
 	checked, hits := 0, 0
 	for _, r := range e.rules {
 		for _, set := range [][]near{r.related, r.hints} {
@@ -85,6 +89,9 @@ func TestNearNarrowWalk(t *testing.T) {
 				// the first half here does, the second half jumps about.
 				slices.Sort(starts[:150])
 				var c occCache
+				if n.fromKeywords {
+					c = fed.occ[n.id]
+				}
 				for i, s := range starts {
 					t2 := s + 20 + rng.IntN(40)
 					lo, hi := max(s-n.window, 0), min(t2+n.window, len(data))
