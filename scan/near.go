@@ -41,6 +41,9 @@ type near struct {
 	pre    *regexp.Regexp
 	preMax int
 	value  *seqMatcher
+	// memo: the pattern has no assertion (^ $ \b \B) and find keeps each
+	// occurrence's anchored match (anchoredFrom).
+	memo bool
 	rf     *runFilter
 	// narrow: find walks only the runs around the literal's occurrences
 	// (always, but for the test that holds it to the whole walk).
@@ -88,6 +91,9 @@ func compileNears(ruleID string, m map[string]provider.Near, boundary charset, s
 				nr.heads = append(nr.heads, newFoldLit(h))
 			}
 			nr.anchored = regexp.MustCompile(`^(?:` + n.Pattern + `)`)
+			if re, err := syntax.Parse(n.Pattern, syntax.Perl); err == nil {
+				nr.memo = !hasAssertion(re)
+			}
 			if pre, value := splitValue(n.Pattern); value != nil {
 				if m, err := MaxMatchLen(pre); err == nil {
 					nr.pre, nr.preMax, nr.value = regexp.MustCompile(`^(?:`+pre+`)`), m, value
@@ -255,7 +261,15 @@ func heads(re *syntax.Regexp) ([]string, bool) {
 
 // An occurrence is where one of a near pattern's literals stands: at q,
 // l bytes long (the shortest of them that stands there).
-type occurrence struct{ q, l int }
+type occurrence struct {
+	q, l int
+	// For a pattern with heads: whether the match from q was looked for
+	// (tried) up to end, and what was found (match, loc relative to q).
+	// The windows of the keys around one occurrence ask for it again.
+	tried, match bool
+	end          int
+	loc          [4]int
+}
 
 // occCache holds the occurrences of one near pattern's literals in the
 // part of a buffer searched so far, so that the windows around many keys
@@ -337,7 +351,7 @@ func (n *near) appendOccurrences(dst []occurrence, data []byte, from, hi int) []
 			if i < 0 {
 				break
 			}
-			dst = append(dst, occurrence{p + i, len(n.lit)})
+			dst = append(dst, occurrence{q: p + i, l: len(n.lit)})
 			p += i + 1
 		}
 		return dst
@@ -349,7 +363,7 @@ func (n *near) appendOccurrences(dst []occurrence, data []byte, from, hi int) []
 			if i < 0 {
 				break
 			}
-			dst = append(dst, occurrence{p + i, len(f.lit)})
+			dst = append(dst, occurrence{q: p + i, l: len(f.lit)})
 			p += i + 1
 		}
 	}
@@ -428,20 +442,21 @@ func (n *near) find(data []byte, lo, hi, s, t int, boundary charset, c *occCache
 		// starts at the first occurrence where the anchored regexp matches,
 		// and the next one after its end, as FindAll would go on.
 		end := lo
-		for _, o := range occ {
+		for i := range occ {
+			o := &occ[i]
 			if o.q >= hi {
 				break
 			}
 			if o.q < end || o.q+o.l > hi {
 				continue
 			}
-			loc := n.anchoredAt(data, o.q, hi)
-			if loc == nil {
+			loc, ok := n.anchoredFrom(data, o, hi)
+			if !ok {
 				continue
 			}
 			end = o.q + loc[1]
 			a, b := loc[0], loc[1]
-			if len(loc) > 2 && loc[2] >= 0 {
+			if loc[2] >= 0 {
 				a, b = loc[2], loc[3]
 			}
 			if a, b = a+o.q, b+o.q; take(a, b) {
@@ -560,19 +575,76 @@ func (n *near) find(data []byte, lo, hi, s, t int, boundary charset, c *occCache
 	return v, found
 }
 
+// anchoredFrom returns the submatch indexes, relative to o.q, of the near
+// pattern's match that starts at o.q and ends by hi (loc[2] < 0 when the
+// group did not take part), and whether there is one.
+//
+// The first call looks up to a generous end (memoSpan past the window)
+// and keeps the answer in o. A match in data[q:end] that ends by hi is
+// the match in data[q:hi] too (every way to match the shorter text is one
+// in the longer, and the regexp prefers the same), and none in the
+// longer means none in the shorter. The pattern has no assertion that
+// looks past a match's end (memo). Only a match that runs past hi is
+// looked for again.
+func (n *near) anchoredFrom(data []byte, o *occurrence, hi int) ([4]int, bool) {
+	if !n.memo {
+		return n.anchoredAt(data, o.q, hi)
+	}
+	if !o.tried || hi > o.end {
+		o.end = min(len(data), max(hi, o.q+2*n.window+memoSpan))
+		o.loc, o.match = n.anchoredAt(data, o.q, o.end)
+		o.tried = true
+	}
+	if !o.match {
+		return o.loc, false
+	}
+	if o.q+o.loc[1] <= hi {
+		return o.loc, true
+	}
+	return n.anchoredAt(data, o.q, hi)
+}
+
+// memoSpan is how far past twice its window an anchored near pattern's
+// first look from an occurrence reaches.
+const memoSpan = 4096
+
 // anchoredAt returns the submatch indexes, relative to q, of the near
-// pattern's match that starts at q and ends by hi, or nil.
-func (n *near) anchoredAt(data []byte, q, hi int) []int {
+// pattern's match that starts at q and ends by hi, and whether there is
+// one.
+func (n *near) anchoredAt(data []byte, q, hi int) ([4]int, bool) {
 	if n.value != nil {
 		pl := n.pre.FindIndex(data[q:min(hi, q+n.preMax+1)])
 		if pl == nil {
-			return nil // no match of the whole pattern either
+			return [4]int{}, false // no match of the whole pattern either
 		}
 		if k := n.value.prefix(data[q+pl[1] : hi]); k >= 0 {
-			return []int{0, pl[1] + k, pl[1], pl[1] + k}
+			return [4]int{0, pl[1] + k, pl[1], pl[1] + k}, true
 		}
 	}
-	return n.anchored.FindSubmatchIndex(data[q:hi])
+	loc := n.anchored.FindSubmatchIndex(data[q:hi])
+	if loc == nil {
+		return [4]int{}, false
+	}
+	out := [4]int{loc[0], loc[1], -1, -1}
+	if len(loc) > 2 {
+		out[2], out[3] = loc[2], loc[3]
+	}
+	return out, true
+}
+
+// hasAssertion reports whether re holds an empty-width assertion.
+func hasAssertion(re *syntax.Regexp) bool {
+	switch re.Op {
+	case syntax.OpBeginLine, syntax.OpEndLine, syntax.OpBeginText, syntax.OpEndText,
+		syntax.OpWordBoundary, syntax.OpNoWordBoundary:
+		return true
+	}
+	for _, sub := range re.Sub {
+		if hasAssertion(sub) {
+			return true
+		}
+	}
+	return false
 }
 
 func containsAnyFold(data []byte, lits []*foldLit) bool {
