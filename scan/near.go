@@ -44,7 +44,7 @@ type near struct {
 	// memo: the pattern has no assertion (^ $ \b \B) and find keeps each
 	// occurrence's anchored match (anchoredFrom).
 	memo bool
-	rf     *runFilter
+	rf   *runFilter
 	// narrow: find walks only the runs around the literal's occurrences
 	// (always, but for the test that holds it to the whole walk).
 	narrow bool
