@@ -13,13 +13,19 @@ import (
 func TestSortMatches(t *testing.T) {
 	kinds := provider.Kinds()
 	rng := rand.New(rand.NewPCG(7, 8))
-	for range 500 {
+	for round := range 700 {
 		var ms []Match
 		// Each rule's matches are disjoint and in order, as apply makes them.
-		for r := range 1 + rng.IntN(5) {
-			pos := rng.IntN(10)
-			for range rng.IntN(8) {
-				s := pos + rng.IntN(6)
+		// Rounds from 500 on are long enough for the radix sort, over
+		// positions up to a few megabytes.
+		rules, per, gap := 1+rng.IntN(5), 8, 6
+		if round >= 500 {
+			rules, per, gap = 2+rng.IntN(60), 200, 1+rng.IntN(1<<12)
+		}
+		for r := range rules {
+			pos := rng.IntN(10 * gap)
+			for range rng.IntN(per) {
+				s := pos + rng.IntN(gap)
 				e := s + 1 + rng.IntN(6)
 				ms = append(ms, Match{Kind: kinds[rng.IntN(len(kinds))], Start: s, End: e, rule: int32(r), ctxDist: rng.IntN(3)})
 				pos = e
