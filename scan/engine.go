@@ -64,6 +64,7 @@ type Engine struct {
 	kwRules     [][]int32
 	kwNears     [][]int32 // keyword -> the near patterns (near.id) it is a literal of
 	kwLen       []int
+	allowKW     int32 // InlineAllow's keyword; -1 when it is not honoured
 	decodeDepth int
 	inlineAllow bool
 	scratch     sync.Pool
@@ -170,6 +171,10 @@ func New(opts Options) (*Engine, error) {
 				}
 			}
 		}
+	}
+	e.allowKW = -1
+	if e.inlineAllow {
+		e.allowKW = keyword(InlineAllow)
 	}
 	e.dfa = newKeywordDFA(keywords)
 	e.scratch.New = func() any {
@@ -378,10 +383,10 @@ type scratch struct {
 // Scan reports every credential in data, in order of position.
 func (e *Engine) Scan(data []byte, fn func(Match)) {
 	buf := e.matches.Get().(*[]Match)
-	ms := e.collect(data, e.decodeDepth, (*buf)[:0])
-	// One search of the whole buffer spares a look at each match's line
-	// when no line has the comment (nearly always).
-	allow := e.inlineAllow && len(ms) > 0 && bytes.Contains(data, []byte(InlineAllow))
+	ms, allow := e.collect(data, e.decodeDepth, (*buf)[:0])
+	// The keyword pass says whether the buffer holds the comment anywhere:
+	// each match's line is looked at only when it does (nearly never).
+	allow = allow && len(ms) > 0
 	for _, m := range ms {
 		if allow && lineHasAllow(data, m.Start, m.End) {
 			continue
@@ -403,10 +408,12 @@ const maxPooledMatches = 1 << 16
 
 // collect appends to dst the matches in data and, depth layers deep, in
 // its encoded segments.
-func (e *Engine) collect(data []byte, depth int, dst []Match) []Match {
-	out := e.match(data, dst)
+//
+// allow reports whether data holds InlineAllow, when the engine honours it.
+func (e *Engine) collect(data []byte, depth int, dst []Match) (out []Match, allow bool) {
+	out, allow = e.match(data, dst)
 	if depth <= 0 {
-		return out
+		return out, allow
 	}
 	var buf []byte
 	plain := len(out)
@@ -418,7 +425,8 @@ func (e *Engine) collect(data []byte, depth int, dst []Match) []Match {
 		// name. Matches inside that lead-in belong to the plain pass.
 		lead := leadIn(data, seg.start)
 		buf = append(append(buf[:0], lead...), seg.decoded...)
-		for _, m := range e.collect(buf, depth-1, nil) {
+		inner, _ := e.collect(buf, depth-1, nil)
+		for _, m := range inner {
 			if m.Start < len(lead) {
 				continue
 			}
@@ -441,18 +449,19 @@ func (e *Engine) collect(data []byte, depth int, dst []Match) []Match {
 	if len(out) > plain {
 		slices.SortStableFunc(out, func(a, b Match) int { return a.Start - b.Start })
 	}
-	return out
+	return out, allow
 }
 
 // match runs the keyword pass and every triggered rule over data.
 // The matches are appended to dst, which must not share its array with
-// anything the caller still reads.
-func (e *Engine) match(data []byte, dst []Match) []Match {
+// anything the caller still reads. allow reports whether the keyword pass
+// saw InlineAllow (ignoring case), when the engine honours it.
+func (e *Engine) match(data []byte, dst []Match) (out []Match, allow bool) {
 	sc := e.scratch.Get().(*scratch)
 	defer e.scratch.Put(sc)
 	sc.hits = e.dfa.findInto(data, sc.hits[:0], &sc.moreHits)
 	if len(sc.hits) == 0 {
-		return dst
+		return dst, false
 	}
 	sc.near.gen++ // a new buffer: no occurrence found so far holds
 	e.nearOccurrences(&sc.near, len(data), sc.hits)
@@ -460,6 +469,9 @@ func (e *Engine) match(data []byte, dst []Match) []Match {
 		sc.windows[i] = sc.windows[i][:0]
 	}
 	for _, h := range sc.hits {
+		if h.kw == e.allowKW {
+			allow = true
+		}
 		for _, ri := range e.kwRules[h.kw] {
 			r := e.rules[ri]
 			var lo, hi int
@@ -492,7 +504,7 @@ func (e *Engine) match(data []byte, dst []Match) []Match {
 			sc.windows[ri] = append(ws, w)
 		}
 	}
-	out := dst
+	out = dst
 	for ri, ws := range sc.windows {
 		r := e.rules[ri]
 		for _, w := range ws {
@@ -500,7 +512,7 @@ func (e *Engine) match(data []byte, dst []Match) []Match {
 		}
 	}
 	out, sc.sortKeys = resolveOverlaps(out, sc.sortKeys)
-	return dropHeld(out)
+	return dropHeld(out), allow
 }
 
 // nearOccurrences fills nc, for its generation, with the occurrences of

@@ -93,6 +93,11 @@ func TestInlineAllowAndPlaceholders(t *testing.T) {
 		{"twice", key + "\n" + key + "\n", 2},
 		{"escaped quote terminator", `"source": ["k = \"` + key + `\"\n"]`, 1},
 		{"newline escape terminator", `"k=` + key + `\n"`, 1},
+		// The keyword pass finds the comment: in a long buffer (walked in
+		// quarters), in another case (not honoured: the line is read).
+		{"allowed in a long buffer", strings.Repeat("x = 1\n", 20000) + "key = " + key + " # aicred:allow\n" + strings.Repeat("y\n", 9000), 0},
+		{"allow across a quarter", strings.Repeat("x = 1\n", 5461) + "key = " + key + " # aicred:allow\n" + strings.Repeat("x = 1\n", 16390), 0},
+		{"upper-case allow", "key = " + key + " # AICRED:ALLOW\n", 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
