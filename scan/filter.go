@@ -58,7 +58,11 @@ const maxWordCheck = 256
 // Random values of every catalog shape are not dropped: the property test
 // TestPlaceholderNeverDropsRandomKeys draws 200 seeds of every kind's
 // generated examples. See docs/placeholders.md.
-func IsPlaceholder(s string) bool {
+func IsPlaceholder(s string) bool { return isPlaceholder(s) }
+
+// isPlaceholder is IsPlaceholder for a string or, with no copy, the bytes
+// of a candidate.
+func isPlaceholder[T ~string | ~[]byte](s T) bool {
 	// ASCII, the values of every catalog rule: one pass that folds case
 	// byte by byte, with no lower-cased copy, and tries at each byte only
 	// the words and sequences that start with it. The same answer as
@@ -75,12 +79,12 @@ func IsPlaceholder(s string) bool {
 	// looked for only there). Random keys hold few such pairs; no branch
 	// they take often.
 	if s[0] >= 0x80 {
-		return placeholderUnicode(s)
+		return placeholderUnicode(string(s))
 	}
 	prev := foldASCII[s[0]]
 	for i := 1; i < len(s); i++ {
 		if s[i] >= 0x80 {
-			return placeholderUnicode(s)
+			return placeholderUnicode(string(s))
 		}
 		c := foldASCII[s[i]]
 		if placeholderHot.has(prev, c) {
@@ -98,7 +102,7 @@ func IsPlaceholder(s string) bool {
 
 // sameRun reports whether the four bytes from s[i] are c ignoring case:
 // after the pair that ends at i-1, a run of six.
-func sameRun(s string, i int, c byte) bool {
+func sameRun[T ~string | ~[]byte](s T, i int, c byte) bool {
 	if i+4 > len(s) {
 		return false
 	}
@@ -115,7 +119,7 @@ var foldASCII = func() (t [256]byte) {
 
 // placeholderAt reports whether a placeholder word (when words) or
 // sequence starts at s[i].
-func placeholderAt(s string, i int, words bool) bool {
+func placeholderAt[T ~string | ~[]byte](s T, i int, words bool) bool {
 	for _, q := range placeholderFirst[lowerASCII(s[i])] {
 		if !hasFoldAt(s, i, q.word) {
 			continue
@@ -127,7 +131,7 @@ func placeholderAt(s string, i int, words bool) bool {
 			continue
 		}
 		for _, f := range placeholderForms[formStart[q.form]:formStart[q.form+1]] {
-			if s[i:i+len(f)] == f {
+			if string(s[i:i+len(f)]) == f {
 				return true
 			}
 		}
@@ -200,7 +204,7 @@ var placeholderFirst = func() (t [256][]struct {
 
 // hasFoldAt reports whether s holds the lower-case ASCII w at i, ignoring
 // case.
-func hasFoldAt(s string, i int, w string) bool {
+func hasFoldAt[T ~string | ~[]byte](s T, i int, w string) bool {
 	if i+len(w) > len(s) {
 		return false
 	}

@@ -120,8 +120,12 @@ func FuzzPlaceholder(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if got, want := IsPlaceholder(s), placeholderUnicode(s); got != want {
+		want := placeholderUnicode(s)
+		if got := IsPlaceholder(s); got != want {
 			t.Errorf("IsPlaceholder(%q) = %v, the lower-casing check says %v", s, got, want)
+		}
+		if got := isPlaceholder([]byte(s)); got != want {
+			t.Errorf("isPlaceholder([]byte(%q)) = %v, the lower-casing check says %v", s, got, want)
 		}
 	})
 }

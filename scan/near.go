@@ -422,7 +422,7 @@ func (n *near) find(data []byte, lo, hi, s, t int, boundary charset, c *occCache
 	take := func(a, b int) bool {
 		return !(a < t && b > s) && // the match itself
 			!(a > 0 && boundary[data[a-1]] || b < len(data) && boundary[data[b]]) &&
-			!(n.secret && IsPlaceholder(string(data[a:b])))
+			!(n.secret && isPlaceholder(data[a:b]))
 	}
 	var occ []occurrence
 	if n.lit != nil || n.literals() != nil {
@@ -502,7 +502,7 @@ func (n *near) find(data []byte, lo, hi, s, t int, boundary charset, c *occCache
 		switch {
 		case n.rf.exact != nil && n.rf.whole:
 			if a < t && b > s || a > 0 && boundary[data[a-1]] || b < len(data) && boundary[data[b]] || !n.rf.matchExact(data[a:b]) ||
-				n.secret && IsPlaceholder(string(data[a:b])) {
+				n.secret && isPlaceholder(data[a:b]) {
 				return false
 			}
 			v, found = string(data[a:b]), true
