@@ -19,7 +19,7 @@ const (
 	maxSegment   = 1 << 20 // longest segment decoded; longer runs are skipped
 )
 
-var b64Chars = func() (t [256]bool) {
+var b64Chars = func() (t charset) {
 	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") {
 		t[c] = true
 	}
@@ -60,10 +60,7 @@ func base64Segments(data []byte, fn func(segment)) {
 		for lo > prevEnd && b64Chars[data[lo-1]] {
 			lo--
 		}
-		hi := i + 1
-		for hi < n && b64Chars[data[hi]] {
-			hi++
-		}
+		hi := i + 1 + spanIn(&b64Chars, data[i+1:])
 		end := hi
 		for end < n && end-hi < 2 && data[end] == '=' {
 			end++
