@@ -241,13 +241,13 @@ func TestKeywordDFASplit(t *testing.T) {
 			}
 		}
 	}
-	// Two halves, and from split4Above four quarters.
-	for size := 4096; size < 4200; size += 7 {
-		check(size, []int{size / 2})
+	// Four quarters from splitAbove, short and long.
+	for _, from := range []int{splitAbove, 64 << 10} {
+		for size := from; size < from+20; size += 3 {
+			check(size, []int{size / 4, size / 2, 3 * size / 4})
+		}
 	}
-	for size := split4Above; size < split4Above+20; size += 3 {
-		check(size, []int{size / 4, size / 2, 3 * size / 4})
-	}
+	check(splitAbove-1, []int{(splitAbove - 1) / 2}) // one chain
 }
 
 // A key that stands as is inside a segment that also holds escapes is
