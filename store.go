@@ -33,6 +33,9 @@ type Store interface {
 	// RotationService records rotations of held credentials at their
 	// providers, step by step, with their audit records.
 	RotationService
+	// ConsoleSessionService keeps the web console's sessions for every
+	// process sharing the store; no audit records.
+	ConsoleSessionService
 	// Close releases the database. Methods called after Close fail.
 	Close() error
 }

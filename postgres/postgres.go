@@ -67,6 +67,9 @@ type Store struct {
 	// replayPruned is when RememberReplay last dropped expired keys
 	// (Unix nanoseconds).
 	replayPruned atomic.Int64
+	// consolePruned is when StartConsoleSession last dropped ended
+	// sessions (Unix nanoseconds).
+	consolePruned atomic.Int64
 }
 
 var _ aicred.Store = (*Store)(nil)

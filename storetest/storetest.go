@@ -83,6 +83,8 @@ func Run(t *testing.T, b Backend) {
 		{"RevokeHolds", testRevokeHolds},
 		{"ReplayRemember", testReplayRemember},
 		{"ReplayAcrossStores", testReplayAcrossStores},
+		{"ConsoleSessions", testConsoleSessions},
+		{"ConsoleSessionsAcrossStores", testConsoleSessionsAcrossStores},
 		{"Rotations", testRotations},
 		{"RotationRace", testRotationRace},
 		{"RevokeHeldKey", testRevokeHeldKey},
