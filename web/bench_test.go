@@ -99,7 +99,10 @@ func BenchmarkPages(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	id := con.sessions.start(&session{actor: "admin:tok_bench", name: "bench", canWrite: true})
+	id, err := con.sessions.start(context.Background(), &session{actor: "admin:tok_bench", name: "bench", canWrite: true})
+	if err != nil {
+		b.Fatal(err)
+	}
 	h := con.Handler()
 	get := func(b *testing.B, path string) {
 		req := httptest.NewRequest(http.MethodGet, path, nil)

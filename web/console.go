@@ -127,7 +127,7 @@ func New(o Options) (*Console, error) {
 	if o.Alerts == nil {
 		o.Alerts = NewAlerts()
 	}
-	c := &Console{o: o, alerts: o.Alerts, sessions: newSessions(o.IdleTimeout, o.MaxAge, o.Now)}
+	c := &Console{o: o, alerts: o.Alerts, sessions: newSessions(o.Store, o.IdleTimeout, o.MaxAge, o.Now)}
 	c.posture = &postureCache{st: o.Store, cfg: o.Posture, ttl: o.PostureTTL, now: o.Now}
 	c.posture.warm()
 	pages, err := parsePages()
@@ -256,7 +256,12 @@ func sessionOf(ctx context.Context) *session {
 // sends one, an Origin of this host).
 func (c *Console) auth(write bool, next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s := c.sessions.get(r)
+		s, err := c.sessions.get(r)
+		if err != nil {
+			c.o.Log.Warn("console: session check failed", "err", err)
+			c.fail(w, r, nil, aicred.Errorf(aicred.ErrUnavailable, "the store cannot be reached"))
+			return
+		}
 		if s != nil && s.tokenHash != "" {
 			g, err := c.o.Store.LookupGrant(r.Context(), s.tokenHash)
 			switch {
@@ -265,7 +270,9 @@ func (c *Console) auth(write bool, next http.HandlerFunc) http.Handler {
 				c.fail(w, r, nil, aicred.Errorf(aicred.ErrUnavailable, "the store cannot be reached"))
 				return
 			case err != nil || !g.Active(c.o.Now()):
-				c.sessions.drop(s)
+				if err := c.sessions.drop(r.Context(), s); err != nil {
+					c.o.Log.Warn("console: ending the session of a lapsed admin token", "err", err)
+				}
 				s = nil
 			}
 		}

@@ -31,6 +31,7 @@ import (
 // behind the gateway is a local server answering as OpenAI documents.
 type world struct {
 	st       *sqlite.Store
+	dbPath   string
 	ring     *seal.Keyring
 	tokens   *grantcache.Cache
 	con      *Console
@@ -56,7 +57,8 @@ func newWorld(t testing.TB, oidc *OIDCConfig) *world {
 	w := &world{}
 	g := provider.NewGen(15)
 	var err error
-	w.st, err = sqlite.Open(ctx, filepath.Join(t.TempDir(), "aicred.db"))
+	w.dbPath = filepath.Join(t.TempDir(), "aicred.db")
+	w.st, err = sqlite.Open(ctx, w.dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -57,7 +59,6 @@ type oidcClient struct {
 
 	mu        sync.Mutex
 	endpoints *oidcEndpoints
-	flows     map[string]*oidcFlow // by state
 }
 
 type oidcEndpoints struct {
@@ -66,10 +67,54 @@ type oidcEndpoints struct {
 	Token     string `json:"token_endpoint"`
 }
 
-// oidcFlow is one login under way, kept server-side by its state.
+// oidcFlow is one login under way. No server keeps it: the browser's
+// flow cookie holds a random secret, the page to go on to and the
+// flow's end, and the state, PKCE verifier and nonce are derived from
+// them, so the callback may reach any server sharing the store (or one
+// restarted since), and a cookie whose page or end was changed no longer
+// gives the state the provider sends back.
 type oidcFlow struct {
-	verifier, nonce, next string
-	expires               time.Time
+	secret, next           string
+	expires                time.Time
+	state, verifier, nonce string
+}
+
+// newOIDCFlow derives a flow's values from its secret, next page and end.
+func newOIDCFlow(secret, next string, expires time.Time) *oidcFlow {
+	derive := func(label string, parts ...string) string {
+		h := sha256.New()
+		h.Write([]byte("aicred console oidc " + label))
+		for _, p := range parts {
+			h.Write([]byte{0})
+			h.Write([]byte(p))
+		}
+		return base64.RawURLEncoding.EncodeToString(h.Sum(nil))
+	}
+	end := strconv.FormatInt(expires.Unix(), 10)
+	return &oidcFlow{secret: secret, next: next, expires: time.Unix(expires.Unix(), 0),
+		state: derive("state", secret, next, end), verifier: derive("pkce", secret), nonce: derive("nonce", secret)}
+}
+
+// cookie is the flow cookie's value: secret.next.end.
+func (f *oidcFlow) cookie() string {
+	return f.secret + "." + base64.RawURLEncoding.EncodeToString([]byte(f.next)) + "." + strconv.FormatInt(f.expires.Unix(), 10)
+}
+
+// parseOIDCFlow reads a flow cookie; nil when it is malformed.
+func parseOIDCFlow(v string) *oidcFlow {
+	parts := strings.Split(v, ".")
+	if len(parts) != 3 || len(parts[0]) < 43 {
+		return nil
+	}
+	next, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return nil
+	}
+	end, err := strconv.ParseInt(parts[2], 10, 64)
+	if err != nil {
+		return nil
+	}
+	return newOIDCFlow(parts[0], string(next), time.Unix(end, 0))
 }
 
 // oidcFlowTTL bounds a login at the provider.
@@ -101,7 +146,7 @@ func newOIDCClient(cfg OIDCConfig, now func() time.Time) (*oidcClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &oidcClient{cfg: cfg, v: v, now: now, client: cfg.Client, flows: map[string]*oidcFlow{}}, nil
+	return &oidcClient{cfg: cfg, v: v, now: now, client: cfg.Client}, nil
 }
 
 // discover reads the provider's endpoints once.
@@ -165,27 +210,14 @@ func (c *Console) oidcStart(w http.ResponseWriter, r *http.Request) {
 		c.showLogin(w, r, http.StatusServiceUnavailable, "The identity provider cannot be reached.")
 		return
 	}
-	state, f := randomID(), &oidcFlow{verifier: randomID() + randomID(), nonce: randomID(), next: safeNext(r.URL.Query().Get("next")), expires: o.now().Add(oidcFlowTTL)}
-	o.mu.Lock()
-	for k, old := range o.flows {
-		if o.now().After(old.expires) {
-			delete(o.flows, k)
-		}
-	}
-	if len(o.flows) > 10000 {
-		o.mu.Unlock()
-		c.showLogin(w, r, http.StatusServiceUnavailable, "Too many logins under way: try again shortly.")
-		return
-	}
-	o.flows[state] = f
-	o.mu.Unlock()
+	f := newOIDCFlow(randomID(), safeNext(r.URL.Query().Get("next")), o.now().Add(oidcFlowTTL))
 	q := url.Values{"response_type": {"code"}, "client_id": {o.cfg.ClientID}, "redirect_uri": {o.cfg.RedirectURL},
-		"scope": {"openid email profile"}, "state": {state}, "nonce": {f.nonce},
+		"scope": {"openid email profile"}, "state": {f.state}, "nonce": {f.nonce},
 		"code_challenge": {pkceChallenge(f.verifier)}, "code_challenge_method": {"S256"}}
 	// The callback is a navigation from the provider's site: a
 	// SameSite=Lax cookie binds the flow to this browser (the session
 	// cookie itself stays Strict).
-	http.SetCookie(w, &http.Cookie{Name: loginCookie + "_oidc", Value: state, Path: Prefix + "oidc/", HttpOnly: true, Secure: c.o.Secure,
+	http.SetCookie(w, &http.Cookie{Name: loginCookie + "_oidc", Value: f.cookie(), Path: Prefix + "oidc/", HttpOnly: true, Secure: c.o.Secure,
 		SameSite: http.SameSiteLaxMode, MaxAge: int(oidcFlowTTL / time.Second)})
 	sep := "?"
 	if strings.Contains(ep.Authorize, "?") {
@@ -205,17 +237,16 @@ func (c *Console) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	o := c.oidc
 	q := r.URL.Query()
 	state := q.Get("state")
-	ck, err := r.Cookie(loginCookie + "_oidc")
-	if err != nil || state == "" || ck.Value != state {
+	var f *oidcFlow
+	if ck, err := r.Cookie(loginCookie + "_oidc"); err == nil {
+		f = parseOIDCFlow(ck.Value)
+	}
+	if f == nil || state == "" || subtle.ConstantTimeCompare([]byte(state), []byte(f.state)) != 1 {
 		c.showLogin(w, r, http.StatusForbidden, "The login did not start in this browser: try again.")
 		return
 	}
-	o.mu.Lock()
-	f := o.flows[state]
-	delete(o.flows, state)
-	o.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: loginCookie + "_oidc", Path: Prefix + "oidc/", MaxAge: -1, HttpOnly: true, Secure: c.o.Secure, SameSite: http.SameSiteLaxMode})
-	if f == nil || o.now().After(f.expires) {
+	if o.now().After(f.expires) {
 		c.showLogin(w, r, http.StatusForbidden, "The login expired: try again.")
 		return
 	}
@@ -247,10 +278,15 @@ func (c *Console) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		c.showLogin(w, r, http.StatusServiceUnavailable, "The store cannot be reached: try again shortly.")
 		return
 	}
-	id := c.sessions.start(s)
+	id, err := c.sessions.start(ctx, s)
+	if err != nil {
+		c.o.Log.Warn("console: session not stored", "err", err)
+		c.showLogin(w, r, http.StatusServiceUnavailable, "The store cannot be reached: try again shortly.")
+		return
+	}
 	c.setCookie(w, sessionCookie, id, 0)
 	c.render(w, r, http.StatusOK, "done", s, "Logged in", map[string]any{"Lines": []string{"Logged in as " + name + "."},
-		"Back": f.next, "BackLabel": "Continue", "Refresh": f.next})
+		"Back": safeNext(f.next), "BackLabel": "Continue", "Refresh": safeNext(f.next)})
 }
 
 type oidcPerson struct {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -9,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aicred/aicred"
@@ -24,7 +24,8 @@ const (
 	loginCookie   = "aicred_console_login"
 )
 
-// A session is one person logged in.
+// A session is one person logged in: what the store keeps of it
+// (aicred.ConsoleSession), and the CSRF token derived from the cookie.
 type session struct {
 	key      string // SHA-256 of the cookie's id
 	actor    string // audit actor: admin:tok_..., oidc:subject
@@ -38,17 +39,18 @@ type session struct {
 	lastSeen  time.Time
 }
 
-// sessions are kept in memory: one process (a restart logs everyone out;
-// several servers behind a balancer need sticky sessions).
+// sessions are kept in the store (aicred.ConsoleSessionService), so every
+// server sharing it knows them: a balancer may send each request to any
+// server, a restart logs nobody out, and a logout or a timeout on one
+// server ends the session on all.
 type sessions struct {
-	mu        sync.Mutex
-	m         map[string]*session
+	st        aicred.ConsoleSessionService
 	idle, max time.Duration
 	now       func() time.Time
 }
 
-func newSessions(idle, max time.Duration, now func() time.Time) *sessions {
-	return &sessions{m: map[string]*session{}, idle: idle, max: max, now: now}
+func newSessions(st aicred.ConsoleSessionService, idle, max time.Duration, now func() time.Time) *sessions {
+	return &sessions{st: st, idle: idle, max: max, now: now}
 }
 
 func randomID() string {
@@ -62,59 +64,48 @@ func hashID(id string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// start makes a session and returns the cookie's id.
-func (ss *sessions) start(s *session) string {
+// csrfFor derives a session's CSRF token from its cookie's id: no server
+// keeps it, and the token, written into every form, tells nothing of the
+// id (nor of the key the store keeps, a hash of another input).
+func csrfFor(id string) string {
+	sum := sha256.Sum256([]byte("aicred console csrf\x00" + id))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// start stores a session and returns the cookie's id.
+func (ss *sessions) start(ctx context.Context, s *session) (string, error) {
 	id := randomID()
 	now := ss.now()
-	s.key, s.csrf, s.created, s.lastSeen = hashID(id), randomID(), now, now
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	for k, o := range ss.m { // forget the expired ones
-		if ss.expired(o, now) {
-			delete(ss.m, k)
-		}
+	s.key, s.csrf, s.created, s.lastSeen = hashID(id), csrfFor(id), now, now
+	err := ss.st.StartConsoleSession(ctx, aicred.ConsoleSession{KeyHash: s.key, Actor: s.actor, Name: s.name, CanWrite: s.canWrite,
+		TokenHash: s.tokenHash, CreatedAt: now, LastSeen: now, Expires: now.Add(ss.max)})
+	if err != nil {
+		return "", err
 	}
-	ss.m[s.key] = s
-	return id
+	return id, nil
 }
 
-func (ss *sessions) expired(s *session, now time.Time) bool {
-	return now.Sub(s.lastSeen) > ss.idle || now.Sub(s.created) > ss.max
-}
-
-// get returns the request's live session, refreshing its idle timer.
-func (ss *sessions) get(r *http.Request) *session {
+// get returns the request's live session (nil when there is none),
+// refreshing its idle timer; an error when the store cannot tell.
+func (ss *sessions) get(r *http.Request) (*session, error) {
 	ck, err := r.Cookie(sessionCookie)
 	if err != nil || ck.Value == "" {
-		return nil
+		return nil, nil
 	}
-	key := hashID(ck.Value)
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	s := ss.m[key]
-	if s == nil {
-		return nil
+	cs, err := ss.st.ConsoleSession(r.Context(), hashID(ck.Value), ss.now(), ss.idle)
+	switch {
+	case aicred.KindOf(err) == aicred.ErrNotFound:
+		return nil, nil
+	case err != nil:
+		return nil, err
 	}
-	now := ss.now()
-	if ss.expired(s, now) {
-		delete(ss.m, key)
-		return nil
-	}
-	s.lastSeen = now
-	return s
+	return &session{key: cs.KeyHash, actor: cs.Actor, name: cs.Name, canWrite: cs.CanWrite, tokenHash: cs.TokenHash,
+		csrf: csrfFor(ck.Value), created: cs.CreatedAt, lastSeen: cs.LastSeen}, nil
 }
 
-func (ss *sessions) drop(s *session) {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	delete(ss.m, s.key)
-}
-
-// count is how many sessions are kept (tests).
-func (ss *sessions) count() int {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	return len(ss.m)
+// drop ends the session on every server.
+func (ss *sessions) drop(ctx context.Context, s *session) error {
+	return ss.st.EndConsoleSession(ctx, s.key)
 }
 
 func (c *Console) setCookie(w http.ResponseWriter, name, value string, maxAge time.Duration) {
@@ -144,7 +135,7 @@ func (c *Console) checkCSRF(r *http.Request, want string) bool {
 // loginPage shows the login form; a fresh login cookie carries its CSRF
 // token.
 func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
-	if s := c.sessions.get(r); s != nil {
+	if s, err := c.sessions.get(r); err == nil && s != nil {
 		http.Redirect(w, r, Prefix, http.StatusSeeOther)
 		return
 	}
@@ -200,7 +191,12 @@ func (c *Console) finishLogin(w http.ResponseWriter, r *http.Request, s *session
 		c.showLogin(w, r, http.StatusServiceUnavailable, "The store cannot be reached: try again shortly.")
 		return
 	}
-	id := c.sessions.start(s)
+	id, err := c.sessions.start(ctx, s)
+	if err != nil {
+		c.o.Log.Warn("console: session not stored", "err", err)
+		c.showLogin(w, r, http.StatusServiceUnavailable, "The store cannot be reached: try again shortly.")
+		return
+	}
 	c.setCookie(w, loginCookie, "", 0)
 	c.setCookie(w, sessionCookie, id, 0)
 	http.Redirect(w, r, next, http.StatusSeeOther)
@@ -208,7 +204,11 @@ func (c *Console) finishLogin(w http.ResponseWriter, r *http.Request, s *session
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 	s := sessionOf(r.Context())
-	c.sessions.drop(s)
+	if err := c.sessions.drop(r.Context(), s); err != nil {
+		// The cookie stays: the person is told and may try again.
+		c.fail(w, r, s, aicred.Errorf(aicred.ErrUnavailable, "the store cannot be reached: the session is not ended, try again"))
+		return
+	}
 	if _, err := c.o.Store.AppendAudit(r.Context(), aicred.AuditEvent{Action: ActionLogout, Subject: s.actor}); err != nil {
 		c.o.Log.Warn("console: logout audit failed", "err", err)
 	}
