@@ -28,7 +28,8 @@ func newCredentialCmd(a *app) *cobra.Command {
 		Short: "Upstream credentials aicred holds (sealed) to use on workloads' behalf",
 	}
 	cmd.AddCommand(newCredentialAddCmd(a), newCredentialListCmd(a),
-		newCredentialRotateCmd(a), newCredentialRevokeCmd(a), newCredentialReplaceCmd(a))
+		newCredentialRotateCmd(a), newCredentialRevokeCmd(a), newCredentialReplaceCmd(a),
+		newCredentialSuspendCmd(a), newCredentialReinstateCmd(a))
 	return cmd
 }
 
@@ -164,14 +165,18 @@ func newCredentialListCmd(a *app) *cobra.Command {
 				return enc.Encode(map[string]any{"held": hs})
 			case "text":
 				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tPROVIDER/KIND\tREDACTED\tENV\tCREATED\tROTATED\tMASTER KEY")
+				fmt.Fprintln(tw, "ID\tPROVIDER/KIND\tREDACTED\tENV\tSTATUS\tCREATED\tROTATED\tMASTER KEY")
 				for _, h := range hs {
 					rot := "-"
 					if !h.RotatedAt.IsZero() {
 						rot = h.RotatedAt.Format("2006-01-02")
 					}
-					fmt.Fprintf(tw, "%s\t%s/%s\t%s\t%s\t%s\t%s\t%s\n", h.ID, h.Provider, h.Kind, h.Redacted,
-						h.Environment, h.CreatedAt.Format("2006-01-02"), rot, h.KeyID)
+					status := string(h.Status)
+					if status == "" {
+						status = string(aicred.HeldActive)
+					}
+					fmt.Fprintf(tw, "%s\t%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.ID, h.Provider, h.Kind, h.Redacted,
+						h.Environment, status, h.CreatedAt.Format("2006-01-02"), rot, h.KeyID)
 				}
 				return tw.Flush()
 			}
