@@ -170,6 +170,10 @@ type exchange struct {
 	// has no Roles: no budgets, no allowances).
 	role      *broker.Role
 	body      []byte
+	// deleteBody is what a DELETE carried, never forwarded unless a
+	// surface's resolve has read it against its allow-list and made it
+	// the body (resolveMLflow).
+	deleteBody []byte
 	facts     requestFacts
 	hideUsage bool
 	price     Price
@@ -625,7 +629,12 @@ func (s readBody) serve(x *exchange) error {
 	if rt.method == http.MethodGet || rt.method == http.MethodDelete {
 		// Nothing a GET or DELETE carries is read, so nothing is sent:
 		// a body there could turn into a call the gateway never saw
-		// (X-HTTP-Method-Override).
+		// (X-HTTP-Method-Override). A surface whose API puts a DELETE's
+		// message in its body (MLflow's registry) reads deleteBody
+		// against its allow-list and forwards it itself.
+		if rt.method == http.MethodDelete {
+			x.deleteBody = x.body
+		}
 		x.body = nil
 	}
 	if len(x.r.Header.Values("Content-Type")) > 1 {

@@ -51,6 +51,18 @@ type mlflowCall struct {
 	scope  func(x *exchange, m map[string]json.RawMessage) error
 }
 
+// mlflowDeletes are the calls MLflow's REST API makes with DELETE, the
+// model registry's: the MLflow client sends their message as a JSON body
+// (other clients as query parameters), read against the same allow-list
+// as any call's and forwarded as read.
+var mlflowDeletes = map[string]mlflowCall{
+	"registered-models/delete":     {http.MethodDelete, []string{"name"}, byModel(true)},
+	"registered-models/delete-tag": {http.MethodDelete, []string{"name", "key"}, byModel(true)},
+	"registered-models/alias":      {http.MethodDelete, []string{"name", "alias"}, byModel(true)},
+	"model-versions/delete":        {http.MethodDelete, []string{"name", "version"}, byModel(true)},
+	"model-versions/delete-tag":    {http.MethodDelete, []string{"name", "version", "key"}, byModel(true)},
+}
+
 var mlflowCalls = map[string]mlflowCall{
 	"experiments/get-by-name":        {http.MethodGet, []string{"experiment_name"}, byExperimentName("experiment_name", false)},
 	"experiments/create":             {http.MethodPost, []string{"name", "artifact_location", "tags"}, byExperimentName("name", true)},
@@ -134,16 +146,29 @@ func resolveMLflow(x *exchange) error {
 	if segs[2] != "mlflow" || len(segs) != 5 {
 		return mlNotFound(x)
 	}
-	call, ok := mlflowCalls[segs[3]+"/"+segs[4]]
+	name := segs[3] + "/" + segs[4]
+	call, ok := mlflowCalls[name]
+	if d, isDelete := mlflowDeletes[name]; isDelete && (x.r.Method == http.MethodDelete || !ok) {
+		call, ok = d, true
+	}
 	if !ok {
 		return refuse(http.StatusNotFound, "not_found_error", "unknown_route",
-			"aicred gateway: the MLflow call "+quoteModel(segs[3]+"/"+segs[4])+" is not one the gateway serves")
+			"aicred gateway: the MLflow call "+quoteModel(name)+" is not one the gateway serves")
 	}
 	if x.r.Method != call.method {
 		return refuse(http.StatusMethodNotAllowed, "invalid_request_error", "method_not_allowed", "aicred gateway: this MLflow call takes "+call.method)
 	}
 	var m map[string]json.RawMessage
-	if call.method == http.MethodGet {
+	if call.method == http.MethodDelete && len(x.deleteBody) > 0 {
+		if x.r.URL.RawQuery != "" {
+			return mlBad("invalid_request", "a DELETE call takes its message in the body or in the query, not both")
+		}
+		x.body = x.deleteBody // read below against the allow-list, forwarded as read
+		if m, err = jsonBody(x, call.fields...); err != nil {
+			x.body = nil
+			return err
+		}
+	} else if call.method == http.MethodGet || call.method == http.MethodDelete {
 		// GET calls take their message as query parameters.
 		q, err := url.ParseQuery(x.r.URL.RawQuery)
 		if err != nil {

@@ -171,3 +171,93 @@ func TestMLflowScopedByExperiment(t *testing.T) {
 		t.Fatalf("second process: runs/update %d", r2.StatusCode)
 	}
 }
+
+// The model registry's DELETE calls, as the MLflow client sends them
+// (the message as a JSON body) and as other clients do (the query): a
+// model the role may write is deleted with exactly the body read; a
+// model it may only read, or one outside its grants, an undocumented or
+// look-alike field, a repeated key, and a body beside a query are refused
+// before MLflow. A DELETE to another surface still carries no body.
+func TestMLflowRegistryDeletes(t *testing.T) {
+	m := newMLFix(t, 1307, nil, nil)
+	var mu sync.Mutex
+	var got []mlCall
+	srv := newMLServer(t, false, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		mu.Lock()
+		got = append(got, mlCall{method: r.Method, path: r.URL.Path, query: r.URL.RawQuery, body: body})
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{}`)
+	})
+	m.gw.upstreams["mlflow"] = mustURL(t, srv.URL)
+	ok := []struct{ path, body, query string }{
+		{"registered-models/delete", `{"name":"acme/bert"}`, ""},
+		{"registered-models/delete-tag", `{"name":"acme/bert","key":"team"}`, ""},
+		{"registered-models/alias", `{"name":"acme/bert","alias":"champion"}`, ""},
+		{"model-versions/delete", `{"name":"acme/bert","version":"3"}`, ""},
+		{"model-versions/delete-tag", `{"name":"acme/bert","version":"3","key":"stage"}`, ""},
+		{"model-versions/delete", "", "name=acme%2Fbert&version=4"},
+	}
+	for _, c := range ok {
+		p := "/mlflow/api/2.0/mlflow/" + c.path
+		if c.query != "" {
+			p += "?" + c.query
+		}
+		resp, b := m.do(t, http.MethodDelete, p, []byte(c.body))
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("DELETE %s: %d %s", c.path, resp.StatusCode, b)
+		}
+		mu.Lock()
+		last := got[len(got)-1]
+		mu.Unlock()
+		if last.method != http.MethodDelete || last.path != "/api/2.0/mlflow/"+c.path || string(last.body) != c.body || last.query != c.query {
+			t.Fatalf("DELETE %s reached MLflow as %s %s ?%s %q", c.path, last.method, last.path, last.query, last.body)
+		}
+	}
+	// The alias call is also POST (set an alias): both methods are served.
+	if resp, b := m.do(t, http.MethodPost, "/mlflow/api/2.0/mlflow/registered-models/alias", []byte(`{"name":"acme/bert","alias":"champion","version":"3"}`)); resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST alias: %d %s", resp.StatusCode, b)
+	}
+	for _, c := range []struct {
+		name, path, body, query string
+		status                  int
+	}{
+		{"a read-only model", "registered-models/delete", `{"name":"public/llama"}`, "", http.StatusForbidden},
+		{"a model outside the grants", "registered-models/delete", `{"name":"other/model"}`, "", http.StatusForbidden},
+		{"an undocumented field", "registered-models/delete", `{"name":"acme/bert","cascade":true}`, "", http.StatusForbidden},
+		{"a look-alike field", "model-versions/delete", `{"name":"acme/bert","Version":"3"}`, "", http.StatusBadRequest},
+		{"a repeated key", "registered-models/delete", `{"name":"acme/bert","name":"other/model"}`, "", http.StatusBadRequest},
+		{"body and query", "registered-models/delete", `{"name":"acme/bert"}`, "name=acme%2Fbert", http.StatusBadRequest},
+		{"no model", "registered-models/delete", `{}`, "", http.StatusBadRequest},
+		{"not JSON", "registered-models/delete", `name=acme/bert`, "", http.StatusBadRequest},
+		{"a POST-only call", "registered-models/create", `{"name":"acme/bert"}`, "", http.StatusMethodNotAllowed},
+	} {
+		before := len(srv.Calls())
+		p := "/mlflow/api/2.0/mlflow/" + c.path
+		if c.query != "" {
+			p += "?" + c.query
+		}
+		resp, b := m.do(t, http.MethodDelete, p, []byte(c.body))
+		if resp.StatusCode != c.status || len(srv.Calls()) != before {
+			t.Errorf("%s: %d %s (MLflow called %d times)", c.name, resp.StatusCode, b, len(srv.Calls())-before)
+		}
+	}
+	// A DELETE-only call taken with another method.
+	if resp, _ := m.do(t, http.MethodPost, "/mlflow/api/2.0/mlflow/registered-models/delete", []byte(`{"name":"acme/bert"}`)); resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST registered-models/delete: %d", resp.StatusCode)
+	}
+	// Any other DELETE (an artifact's) reaches MLflow without the body
+	// it was sent with.
+	real := mlflowServer(t, m.keys["databricks"])
+	m.gw.upstreams["mlflow"] = mustURL(t, real.URL)
+	if resp, b := m.do(t, http.MethodGet, "/mlflow/api/2.0/mlflow/experiments/get-by-name?experiment_name=train-bert", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("get-by-name: %d %s", resp.StatusCode, b)
+	}
+	if resp, b := m.do(t, http.MethodDelete, "/mlflow/api/2.0/mlflow-artifacts/artifacts/1/run1/artifacts/model.pkl", []byte(`{"path":"../../3"}`)); resp.StatusCode != http.StatusOK {
+		t.Fatalf("artifact DELETE: %d %s", resp.StatusCode, b)
+	}
+	calls := real.Calls()
+	if last := calls[len(calls)-1]; last.method != http.MethodDelete || len(last.body) != 0 {
+		t.Fatalf("an artifact DELETE reached MLflow as %s with %q", last.method, last.body)
+	}
+}
