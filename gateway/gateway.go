@@ -168,15 +168,15 @@ type exchange struct {
 	grant *aicred.Grant
 	// role is the grant's role as configured now (nil when the gateway
 	// has no Roles: no budgets, no allowances).
-	role      *broker.Role
-	body      []byte
+	role *broker.Role
+	body []byte
 	// deleteBody is what a DELETE carried, never forwarded unless a
 	// surface's resolve has read it against its allow-list and made it
 	// the body (resolveMLflow).
 	deleteBody []byte
-	facts     requestFacts
-	hideUsage bool
-	price     Price
+	facts      requestFacts
+	hideUsage  bool
+	price      Price
 	// units: the model is priced per unit (image, second, character)
 	// and Usage.InputTokens counts those units; price is per unit.
 	units bool
