@@ -39,6 +39,11 @@ type Price struct {
 	PerMinute float64 `json:"per_minute,omitempty"`
 	// PerMillionChars is US dollars per million characters of speech input.
 	PerMillionChars float64 `json:"per_million_chars,omitempty"`
+	// PerRequest is US dollars charged once per request whatever its
+	// tokens: Perplexity Sonar's search fee, which depends on a search
+	// context size the client may choose. The table holds the fee at the
+	// largest size, so a request is never charged less than it costs.
+	PerRequest float64 `json:"per_request,omitempty"`
 	// MaxOutput is the most output tokens the provider lets one
 	// completion of the model have; 0 = not known. The worst case of a
 	// request that sets no limit is this (else Config.DefaultMaxOutput),
@@ -71,8 +76,8 @@ func (p Price) Cost(u Usage) float64 {
 		write1h = write
 	}
 	h1 := min(max(u.CacheWrite1hTokens, 0), u.CacheWriteTokens)
-	return (float64(u.InputTokens)*p.Input + float64(u.CachedTokens)*cached +
-		float64(u.CacheWriteTokens-h1)*write + float64(h1)*write1h + float64(u.OutputTokens)*p.Output) / 1e6
+	return (float64(u.InputTokens)*p.Input+float64(u.CachedTokens)*cached+
+		float64(u.CacheWriteTokens-h1)*write+float64(h1)*write1h+float64(u.OutputTokens)*p.Output)/1e6 + p.PerRequest
 }
 
 // unitRate is the rate per unit (image, second, character) when p prices
@@ -168,7 +173,7 @@ func parseAicred(b []byte) (*PriceTable, error) {
 		case p.Provider == "" || p.Model == "":
 			return nil, fmt.Errorf("models[%d]: provider and model are required", i)
 		case p.Input < 0 || p.Output < 0 || p.CachedInput < 0 || p.CacheWrite < 0 || p.CacheWrite1h < 0 ||
-			p.PerImage < 0 || p.PerMinute < 0 || p.PerMillionChars < 0:
+			p.PerImage < 0 || p.PerMinute < 0 || p.PerMillionChars < 0 || p.PerRequest < 0:
 			return nil, fmt.Errorf("models[%d] %s/%s: a price is negative", i, p.Provider, p.Model)
 		case p.MaxOutput < 0 || p.ContextWindow < 0:
 			return nil, fmt.Errorf("models[%d] %s/%s: max_output or context_window is negative", i, p.Provider, p.Model)
@@ -302,11 +307,19 @@ func parseLiteLLM(top map[string]json.RawMessage) (*PriceTable, PriceFileReport,
 	return t, r, nil
 }
 
+// unboundedFees are LiteLLM fields of fees counted in things the gateway
+// cannot bound before the call; a row holding one is not priced.
+var unboundedFees = []string{
+	"citation_cost_per_token", "search_queries_cost_per_query", "file_search_cost_per_1k_calls",
+	"code_interpreter_cost_per_session", "computer_use_input_cost_per_1k_tokens", "computer_use_output_cost_per_1k_tokens",
+	"tiered_pricing",
+}
+
 // dearer orders two prices of one model by their rates, most expensive
 // first.
 func dearer(a, b Price) bool {
-	x := [...]float64{a.Input, a.Output, a.CachedInput, a.CacheWrite, a.CacheWrite1h, a.PerImage, a.PerMinute, a.PerMillionChars}
-	y := [...]float64{b.Input, b.Output, b.CachedInput, b.CacheWrite, b.CacheWrite1h, b.PerImage, b.PerMinute, b.PerMillionChars}
+	x := [...]float64{a.Input, a.Output, a.CachedInput, a.CacheWrite, a.CacheWrite1h, a.PerImage, a.PerMinute, a.PerMillionChars, a.PerRequest}
+	y := [...]float64{b.Input, b.Output, b.CachedInput, b.CacheWrite, b.CacheWrite1h, b.PerImage, b.PerMinute, b.PerMillionChars, b.PerRequest}
 	for i := range x {
 		if x[i] != y[i] {
 			return x[i] > y[i]
@@ -372,10 +385,40 @@ func liteLLMRow(key string, raw json.RawMessage) (p Price, rank int, ok bool) {
 		}
 		return int64(f)
 	}
+	// Fees whose count the gateway cannot bound before the call (citation
+	// tokens and searches of a deep research, tool sessions and calls):
+	// the row is not priced, so its model is refused.
+	for _, k := range unboundedFees {
+		if _, has := row[k]; has {
+			return Price{}, 0, false
+		}
+	}
+	// A fee per request: the dearest search context size.
+	var perRequest float64
+	var search map[string]float64
+	if raw, has := row["search_context_cost_per_query"]; has {
+		if json.Unmarshal(raw, &search) != nil {
+			return Price{}, 0, false
+		}
+	}
+	for _, f := range search {
+		if f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+			return Price{}, 0, false
+		}
+		perRequest = max(perRequest, f)
+	}
+	perRequest = max(perRequest, rate("input_cost_per_request", 1))
 	p = Price{
 		Provider: prov.id, Model: model, Mode: pmode,
-		Input:           rate("input_cost_per_token", 1e6),
-		Output:          rate("output_cost_per_token", 1e6),
+		// The dearest kind of input and output token counts for all: the
+		// gateway does not know before the call how many of each there
+		// will be (audio, image and reasoning tokens). The priority tier
+		// is refused (body.go), so its rates are not.
+		Input: max(rate("input_cost_per_token", 1e6), rate("input_cost_per_audio_token", 1e6),
+			rate("input_cost_per_image_token", 1e6)),
+		Output: max(rate("output_cost_per_token", 1e6), rate("output_cost_per_audio_token", 1e6),
+			rate("output_cost_per_image_token", 1e6), rate("output_cost_per_reasoning_token", 1e6)),
+		PerRequest:      perRequest,
 		CachedInput:     rate("cache_read_input_token_cost", 1e6),
 		CacheWrite:      rate("cache_creation_input_token_cost", 1e6),
 		CacheWrite1h:    rate("cache_creation_input_token_cost_above_1hr", 1e6),

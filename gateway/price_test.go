@@ -213,6 +213,15 @@ func liteLLMFixture(t testing.TB) []byte {
 		"whisper-1":              map[string]any{"litellm_provider": "openai", "mode": "audio_transcription", "input_cost_per_second": 0.0001},
 		"tts-1":                  map[string]any{"litellm_provider": "openai", "mode": "audio_speech", "input_cost_per_character": 1.5e-05},
 		"dall-e-3-hd":            map[string]any{"litellm_provider": "openai", "mode": "image_generation", "output_cost_per_image": 0.12},
+		// A fee per request at the dearest search context size; the
+		// dearest kind of token for all tokens.
+		"perplexity/sonar-pro": map[string]any{"litellm_provider": "perplexity", "mode": "chat", "input_cost_per_token": 3e-06, "output_cost_per_token": 1.5e-05,
+			"search_context_cost_per_query": map[string]any{"search_context_size_high": 0.014, "search_context_size_low": 0.006, "search_context_size_medium": 0.01},
+			"max_input_tokens":              200000, "max_output_tokens": 8000},
+		"perplexity/pplx-7b-online-2": map[string]any{"litellm_provider": "perplexity", "mode": "chat", "input_cost_per_request": 0.005, "input_cost_per_token": 1e-07,
+			"output_cost_per_token": 2.8e-07, "max_input_tokens": 4096, "max_output_tokens": 4096},
+		"gpt-4o-audio-preview": map[string]any{"litellm_provider": "openai", "mode": "chat", "input_cost_per_token": 2.5e-06, "input_cost_per_audio_token": 4e-05,
+			"output_cost_per_token": 1e-05, "output_cost_per_audio_token": 8e-05, "max_input_tokens": 128000, "max_output_tokens": 16384},
 		// One model under two keys: the Gemini API's row wins over
 		// Vertex AI's, whatever their order.
 		"gemini/gemini-2.5-flash": map[string]any{"litellm_provider": "gemini", "mode": "chat", "input_cost_per_token": 3e-07, "output_cost_per_token": 2.5e-06,
@@ -230,6 +239,13 @@ func liteLLMFixture(t testing.TB) []byte {
 		"deepseek/negative":          map[string]any{"litellm_provider": "deepseek", "mode": "chat", "input_cost_per_token": -1e-06, "output_cost_per_token": 1e-06},
 		"1024-x-1024/dall-e-2":       map[string]any{"litellm_provider": "openai", "mode": "image_generation", "input_cost_per_pixel": 1.9e-08},
 		"cerebras/not-an-object":     "nope",
+		// Citation tokens and searches a deep research makes are not
+		// bounded before the call.
+		"perplexity/sonar-deep-research": map[string]any{"litellm_provider": "perplexity", "mode": "chat", "citation_cost_per_token": 2e-06,
+			"input_cost_per_token": 2e-06, "output_cost_per_token": 8e-06, "output_cost_per_reasoning_token": 3e-06,
+			"search_context_cost_per_query": map[string]any{"search_context_size_high": 0.005}},
+		"perplexity/bad-fee": map[string]any{"litellm_provider": "perplexity", "mode": "chat", "input_cost_per_token": 1e-06, "output_cost_per_token": 1e-06,
+			"search_context_cost_per_query": map[string]any{"search_context_size_high": -1}},
 	}
 	b, err := json.Marshal(rows)
 	if err != nil {
@@ -243,9 +259,9 @@ func TestParsePriceFileLiteLLM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 14 models taken (gemini-2.5-flash once); the Vertex duplicate and
-	// the 10 unusable rows skipped; sample_spec is not a row.
-	if r.Format != FormatLiteLLM || r.Taken != 14 || r.Skipped != 11 || tab.Len() != 14 {
+	// 17 models taken (gemini-2.5-flash once); the Vertex duplicate and
+	// the 12 unusable rows skipped; sample_spec is not a row.
+	if r.Format != FormatLiteLLM || r.Taken != 17 || r.Skipped != 13 || tab.Len() != 17 {
 		t.Fatalf("report %+v, %d models", r, tab.Len())
 	}
 	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
@@ -268,6 +284,9 @@ func TestParsePriceFileLiteLLM(t *testing.T) {
 		{"openai", "tts-1", Price{Mode: "audio", PerMillionChars: 15}},
 		{"openai", "dall-e-3-hd", Price{Mode: "image", PerImage: 0.12}},
 		{"google", "gemini-2.5-flash", Price{Mode: "chat", Input: 0.3, Output: 2.5, MaxOutput: 65535, ContextWindow: 1048576 + 65535}},
+		{"perplexity", "sonar-pro", Price{Mode: "chat", Input: 3, Output: 15, PerRequest: 0.014, MaxOutput: 8000, ContextWindow: 208000}},
+		{"perplexity", "pplx-7b-online-2", Price{Mode: "chat", Input: 0.1, Output: 0.28, PerRequest: 0.005, MaxOutput: 4096, ContextWindow: 8192}},
+		{"openai", "gpt-4o-audio-preview", Price{Mode: "chat", Input: 40, Output: 80, MaxOutput: 16384, ContextWindow: 128000 + 16384}},
 	} {
 		p, ok := tab.Lookup(tc.provider, tc.model)
 		if !ok {
@@ -277,7 +296,7 @@ func TestParsePriceFileLiteLLM(t *testing.T) {
 		w := tc.want
 		if p.Mode != w.Mode || !near(p.Input, w.Input) || !near(p.Output, w.Output) || !near(p.CachedInput, w.CachedInput) ||
 			!near(p.CacheWrite, w.CacheWrite) || !near(p.CacheWrite1h, w.CacheWrite1h) || !near(p.PerImage, w.PerImage) ||
-			!near(p.PerMinute, w.PerMinute) || !near(p.PerMillionChars, w.PerMillionChars) ||
+			!near(p.PerMinute, w.PerMinute) || !near(p.PerMillionChars, w.PerMillionChars) || !near(p.PerRequest, w.PerRequest) ||
 			p.MaxOutput != w.MaxOutput || p.ContextWindow != w.ContextWindow {
 			t.Errorf("%s/%s: %+v, want %+v", tc.provider, tc.model, p, w)
 		}
@@ -289,7 +308,8 @@ func TestParsePriceFileLiteLLM(t *testing.T) {
 		t.Errorf("the row's own source is not kept: %q", p.Source)
 	}
 	for _, m := range [][2]string{{"aws", "us-east-1/anthropic.claude-haiku-4-5-20251001-v1:0"}, {"azure-openai", "us/gpt-4o-mini"},
-		{"together", "free-model"}, {"groq", "half-priced"}, {"deepseek", "negative"}, {"openai", "1024-x-1024/dall-e-2"}} {
+		{"together", "free-model"}, {"groq", "half-priced"}, {"deepseek", "negative"}, {"openai", "1024-x-1024/dall-e-2"},
+		{"perplexity", "sonar-deep-research"}, {"perplexity", "bad-fee"}} {
 		if p, ok := tab.Lookup(m[0], m[1]); ok {
 			t.Errorf("%s/%s: taken as %+v", m[0], m[1], p)
 		}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -139,6 +140,9 @@ func writePriceTable(a *app, rows []gateway.Price) error {
 			unit = rate(p.PerMinute) + "/min"
 		case p.PerMillionChars > 0:
 			unit = rate(p.PerMillionChars) + "/Mchar"
+		}
+		if p.PerRequest > 0 {
+			unit = strings.TrimPrefix(unit+" + "+rate(p.PerRequest)+"/request", "- + ")
 		}
 		asOf := p.AsOf
 		if asOf == "" {
