@@ -112,3 +112,17 @@ func readBody(t *testing.T, resp *http.Response) string {
 	}
 	return string(b)
 }
+
+// TestSessionStoreDown: when the store cannot answer, a request with a
+// session cookie is refused with 503: not let in, and not sent to log in
+// again as if the session had ended.
+func TestSessionStoreDown(t *testing.T) {
+	w := newWorld(t, nil)
+	c := w.client(t)
+	c.login(w.readTok)
+	w.st.Close()
+	resp, _ := c.get("/ui/tokens")
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("store down: %d %s", resp.StatusCode, resp.Request.URL)
+	}
+}
