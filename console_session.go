@@ -31,6 +31,15 @@ type ConsoleSession struct {
 // page of the console is one read, not one write per request.
 const ConsoleTouchEvery = time.Minute
 
+// ConsoleSweepEvery is how often a store drops ended sessions as it
+// starts new ones; ConsoleUnusedKept is how long it keeps a session no
+// request has used, whatever the console's idle timeout (a lookup ends
+// an idle session sooner).
+const (
+	ConsoleSweepEvery = time.Minute
+	ConsoleUnusedKept = 7 * 24 * time.Hour
+)
+
 // ConsoleSessionService keeps the console's sessions for every process
 // sharing the store. It writes no audit records: the console records
 // console.login and console.logout itself.

@@ -10,13 +10,6 @@ import (
 	"github.com/aicred/aicred"
 )
 
-// consolePruneEvery is how often StartConsoleSession drops ended sessions.
-const consolePruneEvery = time.Minute
-
-// consoleIdleKept is how long an unused session is kept before a sweep
-// drops it whatever the console's idle timeout (a lookup ends it sooner).
-const consoleIdleKept = 7 * 24 * time.Hour
-
 // StartConsoleSession implements aicred.ConsoleSessionService: one
 // statement, no audit record and no lock on the audit chain.
 func (s *Store) StartConsoleSession(ctx context.Context, cs aicred.ConsoleSession) error {
@@ -26,9 +19,9 @@ func (s *Store) StartConsoleSession(ctx context.Context, cs aicred.ConsoleSessio
 	}
 	ctx, cancel := boundOp(ctx)
 	defer cancel()
-	if last := s.consolePruned.Load(); now.UnixNano()-last >= int64(consolePruneEvery) && s.consolePruned.CompareAndSwap(last, now.UnixNano()) {
+	if last := s.consolePruned.Load(); now.UnixNano()-last >= int64(aicred.ConsoleSweepEvery) && s.consolePruned.CompareAndSwap(last, now.UnixNano()) {
 		if _, err := s.pool.Exec(ctx, `DELETE FROM console_sessions WHERE expires <= $1 OR last_seen <= $2`,
-			aicred.StoreTime(now), aicred.StoreTime(now.Add(-consoleIdleKept))); err != nil {
+			aicred.StoreTime(now), aicred.StoreTime(now.Add(-aicred.ConsoleUnusedKept))); err != nil {
 			s.consolePruned.Store(last) // retried with the next session
 		}
 	}

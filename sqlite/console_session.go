@@ -10,13 +10,6 @@ import (
 	"github.com/aicred/aicred/audit"
 )
 
-// consolePruneEvery is how often StartConsoleSession drops ended sessions.
-const consolePruneEvery = time.Minute
-
-// consoleIdleKept is how long an unused session is kept before a sweep
-// drops it whatever the console's idle timeout (a lookup ends it sooner).
-const consoleIdleKept = 7 * 24 * time.Hour
-
 // StartConsoleSession implements aicred.ConsoleSessionService: one write
 // transaction, no audit record.
 func (s *Store) StartConsoleSession(ctx context.Context, cs aicred.ConsoleSession) error {
@@ -29,9 +22,9 @@ func (s *Store) StartConsoleSession(ctx context.Context, cs aicred.ConsoleSessio
 		return classify(err, "start console session: begin")
 	}
 	defer tx.Rollback()
-	if last := s.consolePruned.Load(); now.UnixNano()-last >= int64(consolePruneEvery) && s.consolePruned.CompareAndSwap(last, now.UnixNano()) {
+	if last := s.consolePruned.Load(); now.UnixNano()-last >= int64(aicred.ConsoleSweepEvery) && s.consolePruned.CompareAndSwap(last, now.UnixNano()) {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM console_sessions WHERE expires <= ? OR last_seen <= ?`,
-			audit.FormatTime(now), audit.FormatTime(now.Add(-consoleIdleKept))); err != nil {
+			audit.FormatTime(now), audit.FormatTime(now.Add(-aicred.ConsoleUnusedKept))); err != nil {
 			return classify(err, "prune console sessions")
 		}
 	}
