@@ -104,6 +104,10 @@ var mlflowCalls = map[string]mlflowCall{
 		}
 		return nil
 	}},
+	// Searches run as sent; the answer keeps only what the role may read
+	// (mlflowAnswer), and the ids of the experiments kept are learned.
+	"experiments/search":                    {http.MethodPost, []string{"max_results", "filter", "order_by", "page_token", "view_type"}, bySearch("experiments/search")},
+	"registered-models/search":              {http.MethodGet, []string{"filter", "max_results", "order_by", "page_token"}, bySearch("registered-models/search")},
 	"registered-models/create":              {http.MethodPost, []string{"name", "tags", "description", "deployment_job_id"}, byModel(true)},
 	"registered-models/get":                 {http.MethodGet, []string{"name"}, byModel(false)},
 	"registered-models/rename":              {http.MethodPost, []string{"name", "new_name"}, byModel(true)},
@@ -253,6 +257,15 @@ func byExperimentName(field string, write bool) func(*exchange, map[string]json.
 	}
 }
 
+// bySearch scopes a search by its answer: it reads, and reads only what
+// the role may read.
+func bySearch(call string) func(*exchange, map[string]json.RawMessage) error {
+	return func(x *exchange, _ map[string]json.RawMessage) error {
+		x.ml.resource, x.ml.write = call, false
+		return nil
+	}
+}
+
 func byExperimentID(field string, write bool) func(*exchange, map[string]json.RawMessage) error {
 	return func(x *exchange, m map[string]json.RawMessage) error {
 		id, err := jsonString(m, field)
@@ -357,6 +370,17 @@ func mlflowAnswer(g *Gateway, x *exchange, resp *http.Response) error {
 	p := x.ml.path
 	var learnExp, learnRun bool
 	switch {
+	case strings.HasSuffix(p, "/experiments/search"):
+		return keepReadable(resp, "experiments", func(name, id string) (bool, error) {
+			if !x.role.Experiment(name, false) {
+				return false, nil
+			}
+			return true, g.learn(x, aicred.ObjectMLflowExperiment, id, name)
+		})
+	case strings.HasSuffix(p, "/registered-models/search"):
+		return keepReadable(resp, "registered_models", func(name, _ string) (bool, error) {
+			return x.role.Repository(name, false), nil
+		})
 	case strings.HasSuffix(p, "/experiments/get-by-name"), strings.HasSuffix(p, "/experiments/create"):
 		learnExp = true
 	case strings.HasSuffix(p, "/runs/create"):
@@ -393,5 +417,57 @@ func mlflowAnswer(g *Gateway, x *exchange, resp *http.Response) error {
 	case learnRun && a.Run.Info.ExperimentID == x.ml.experiment:
 		return g.learn(x, aicred.ObjectMLflowRun, a.Run.Info.RunID, x.ml.experiment)
 	}
+	return nil
+}
+
+// keepReadable hands the client a search answer whose list keeps only the
+// entries keep takes (by their "name" and "experiment_id"), each entry
+// written out again from its decoded members (a member named twice, which
+// parsers read differently, is written once), and every other member of
+// the answer as it came (next_page_token: the client pages on, through
+// pages that may come back short). An answer that is not such an object
+// is not passed on (errObjects): it might name what the role may not read.
+func keepReadable(resp *http.Response, list string, keep func(name, id string) (bool, error)) error {
+	body, err := readAnswer(resp)
+	if err != nil {
+		return err
+	}
+	var top map[string]json.RawMessage
+	var items []map[string]json.RawMessage
+	if json.Unmarshal(body, &top) != nil || top == nil {
+		return errObjects
+	}
+	if raw, ok := top[list]; ok && string(raw) != "null" {
+		if json.Unmarshal(raw, &items) != nil {
+			return errObjects
+		}
+	}
+	kept := []map[string]json.RawMessage{}
+	for _, it := range items {
+		var name, id string
+		if json.Unmarshal(it["name"], &name) != nil || name == "" {
+			continue
+		}
+		if raw, ok := it["experiment_id"]; ok && json.Unmarshal(raw, &id) != nil {
+			continue
+		}
+		ok, err := keep(name, id)
+		if err != nil {
+			return err
+		}
+		if ok {
+			kept = append(kept, it)
+		}
+	}
+	if len(kept) == 0 {
+		delete(top, list) // as MLflow answers an empty page
+	} else if top[list], err = json.Marshal(kept); err != nil {
+		return errObjects
+	}
+	out, err := json.Marshal(top)
+	if err != nil {
+		return errObjects
+	}
+	replaceBody(resp, out)
 	return nil
 }

@@ -143,7 +143,7 @@ func TestMLflowScopedByExperiment(t *testing.T) {
 	if resp, _ := m.do(t, "POST", "/mlflow/api/2.0/mlflow/runs/log-metric", []byte(`{"run_id":"`+runID+`","run_uuid":"run-unseen","key":"k","value":1,"timestamp":1}`)); resp.StatusCode != http.StatusBadRequest || len(srv.Calls()) != before {
 		t.Fatalf("run_id and run_uuid disagreeing: %d", resp.StatusCode)
 	}
-	for _, p := range []string{"/mlflow/api/2.0/mlflow/experiments/search", "/mlflow/api/2.0/mlflow/users/create"} {
+	for _, p := range []string{"/mlflow/api/2.0/mlflow/users/create", "/mlflow/api/2.0/mlflow/experiments/delete"} {
 		before := len(srv.Calls())
 		resp, _ := m.do(t, "POST", p, []byte(`{}`))
 		if resp.StatusCode != http.StatusNotFound || len(srv.Calls()) != before {
@@ -259,5 +259,87 @@ func TestMLflowRegistryDeletes(t *testing.T) {
 	calls := real.Calls()
 	if last := calls[len(calls)-1]; last.method != http.MethodDelete || len(last.body) != 0 {
 		t.Fatalf("an artifact DELETE reached MLflow as %s with %q", last.method, last.body)
+	}
+}
+
+// Searches are served with their answers cut to what the role may read:
+// experiments by name (the ids kept are learned, so a run is created in
+// one without looking it up by name), registered models as repositories;
+// the page token passes on. An entry naming itself twice reaches the
+// client as it was read. An answer that is not a search answer does not
+// reach the client at all.
+func TestMLflowSearchFiltered(t *testing.T) {
+	m := newMLFix(t, 1311, nil, nil)
+	var mu sync.Mutex
+	answer := map[string]string{
+		"/api/2.0/mlflow/experiments/search": `{"experiments":[` +
+			`{"experiment_id":"1","name":"train-bert","lifecycle_stage":"active"},` +
+			`{"experiment_id":"2","name":"shared","lifecycle_stage":"active"},` +
+			`{"experiment_id":"3","name":"secret-exp","lifecycle_stage":"active"},` +
+			`{"experiment_id":"4","name":"secret-exp-2","name":"train-twice"}],"next_page_token":"page-2"}`,
+		"/api/2.0/mlflow/registered-models/search": `{"registered_models":[{"name":"acme/bert","latest_versions":[]},{"name":"public/llama"},{"name":"other/model"}]}`,
+		"/api/2.0/mlflow/runs/create": `{"run":{"info":{"run_id":"run9","experiment_id":"1"}}}`,
+	}
+	srv := newMLServer(t, false, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		mu.Lock()
+		a, ok := answer[r.URL.Path]
+		mu.Unlock()
+		if !ok {
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, a)
+	})
+	m.gw.upstreams["mlflow"] = mustURL(t, srv.URL)
+	resp, b := m.do(t, http.MethodPost, "/mlflow/api/2.0/mlflow/experiments/search", []byte(`{"max_results":100,"filter":"name LIKE '%'"}`))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("experiments/search: %d %s", resp.StatusCode, b)
+	}
+	var got struct {
+		Experiments []map[string]any `json:"experiments"`
+		Next        string           `json:"next_page_token"`
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range got.Experiments {
+		names = append(names, e["name"].(string))
+	}
+	if strings.Join(names, ",") != "train-bert,shared,train-twice" || got.Next != "page-2" || strings.Contains(string(b), "secret-exp") {
+		t.Fatalf("experiments/search answer: %s", b)
+	}
+	// Learned from the search: a run is created in experiment 1.
+	if resp, b := m.do(t, http.MethodPost, "/mlflow/api/2.0/mlflow/runs/create", []byte(`{"experiment_id":"1"}`)); resp.StatusCode != http.StatusOK {
+		t.Fatalf("runs/create after a search: %d %s", resp.StatusCode, b)
+	}
+	resp, b = m.do(t, http.MethodGet, "/mlflow/api/2.0/mlflow/registered-models/search?max_results=10", nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "acme/bert") || !strings.Contains(string(b), "public/llama") || strings.Contains(string(b), "other/model") {
+		t.Fatalf("registered-models/search: %d %s", resp.StatusCode, b)
+	}
+	// An empty page, and answers that are not search answers.
+	for _, tc := range []struct {
+		answer string
+		status int
+	}{
+		{`{"next_page_token":"p3"}`, http.StatusOK},
+		{`{"experiments":[{"experiment_id":"3","name":"secret-exp"}]}`, http.StatusOK},
+		{`[{"experiment_id":"3","name":"secret-exp"}]`, http.StatusServiceUnavailable},
+		{`{"experiments":{"name":"secret-exp"}}`, http.StatusServiceUnavailable},
+		{`not json secret-exp`, http.StatusServiceUnavailable},
+	} {
+		mu.Lock()
+		answer["/api/2.0/mlflow/experiments/search"] = tc.answer
+		mu.Unlock()
+		resp, b := m.do(t, http.MethodPost, "/mlflow/api/2.0/mlflow/experiments/search", []byte(`{}`))
+		if resp.StatusCode != tc.status || strings.Contains(string(b), "secret-exp") {
+			t.Errorf("answer %s: %d %s", tc.answer, resp.StatusCode, b)
+		}
+	}
+	// Fields the search does not take are refused before MLflow.
+	before := len(srv.Calls())
+	if resp, _ := m.do(t, http.MethodPost, "/mlflow/api/2.0/mlflow/experiments/search", []byte(`{"experiment_ids":["3"]}`)); resp.StatusCode != http.StatusForbidden || len(srv.Calls()) != before {
+		t.Errorf("an undocumented search field: %d", resp.StatusCode)
 	}
 }
