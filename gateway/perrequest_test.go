@@ -67,9 +67,9 @@ func TestPerRequestFeeCharged(t *testing.T) {
 				}
 				return
 			}
-			recs := f.usage.Records()
+			recs := f.waitRecords(t, 1)
 			want := (1000*3+50*15)/1e6 + 0.014
-			if len(recs) != 1 || math.Abs(recs[0].CostUSD-want) > 1e-12 {
+			if math.Abs(recs[0].CostUSD-want) > 1e-12 {
 				t.Fatalf("recorded %+v, want cost %v", recs, want)
 			}
 			if spent, _ := adm.Spent(id); math.Abs(spent-want) > 1e-12 {
