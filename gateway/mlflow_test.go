@@ -278,7 +278,7 @@ func TestMLflowSearchFiltered(t *testing.T) {
 			`{"experiment_id":"3","name":"secret-exp","lifecycle_stage":"active"},` +
 			`{"experiment_id":"4","name":"secret-exp-2","name":"train-twice"}],"next_page_token":"page-2"}`,
 		"/api/2.0/mlflow/registered-models/search": `{"registered_models":[{"name":"acme/bert","latest_versions":[]},{"name":"public/llama"},{"name":"other/model"}]}`,
-		"/api/2.0/mlflow/runs/create": `{"run":{"info":{"run_id":"run9","experiment_id":"1"}}}`,
+		"/api/2.0/mlflow/runs/create":              `{"run":{"info":{"run_id":"run9","experiment_id":"1"}}}`,
 	}
 	srv := newMLServer(t, false, func(w http.ResponseWriter, r *http.Request, _ []byte) {
 		mu.Lock()
