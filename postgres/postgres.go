@@ -30,8 +30,13 @@ import (
 )
 
 // DefaultConnectTimeout bounds connecting when the DSN sets no
-// connect_timeout, so an unreachable database fails fast.
-const DefaultConnectTimeout = 5 * time.Second
+// connect_timeout, so an unreachable database fails fast. A connection
+// opened while the network was black-holed (accepted, never answered)
+// holds one of the pool's few slots until this bound, after the network
+// has healed too: at 5 s the store came back up to 10 s after a
+// black-hole. A database that answers takes milliseconds, a remote one
+// over TLS a few hundred.
+const DefaultConnectTimeout = 2 * time.Second
 
 // DefaultPingTimeout bounds the liveness check of a pooled connection
 // that sat idle, when the DSN sets no pool_ping_timeout. Without it a
